@@ -1,0 +1,1 @@
+"""dasuite's Hydra configs, shipped as a package so that installed copies find them."""

@@ -1,0 +1,3 @@
+"""dasuite: deep domain adaptation from the command line."""
+
+__version__ = "0.1.0"

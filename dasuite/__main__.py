@@ -1,0 +1,3 @@
+from dasuite.cli import main
+
+main()

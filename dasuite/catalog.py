@@ -1,0 +1,64 @@
+"""What configs/ offers: the choices of each config group, read from the YAML files themselves.
+
+A new file in ``configs/method/`` (or any group) shows up here and in ``dasuite list`` without a
+code change. Imports nothing heavy, so ``dasuite list`` answers at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+GROUPS = ("dataset", "backbone", "method", "trainer")
+
+
+def config_dir() -> Path:
+    """The configs/ folder: the repository's in a source checkout, the packaged copy otherwise."""
+    spec = importlib.util.find_spec("dasuite.configs")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def choices(group: str) -> list[str]:
+    """Names accepted by ``group=<name>``."""
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+def describe(group: str, name: str) -> str:
+    """The first comment line of a config file (Hydra's ``# @package`` lines skipped)."""
+    with open(config_dir() / group / f"{name}.yaml", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") and not line.startswith("# @"):
+                return line.lstrip("#").strip()
+    return ""
+
+
+def format_catalog() -> str:
+    """The text ``dasuite list`` prints."""
+    titles = {"dataset": "Dataset pairs", "backbone": "Backbones", "method": "Methods", "trainer": "Trainers"}
+    lines = []
+    for group in GROUPS:
+        lines.append(f"{titles[group]} ({group}=NAME):")
+        names = choices(group)
+        width = max(map(len, names), default=0)
+        lines += [f"  {name:<{width}}  {describe(group, name)}" for name in names]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def check_choices(overrides: list[str]) -> None:
+    """Reject ``group=name`` overrides (plain or swept) that name no file in configs/<group>/."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from dasuite.errors import ConfigError
+
+    for override in OverridesParser.create().parse_overrides(overrides):
+        group = override.key_or_group
+        if group not in GROUPS or override.package is not None:
+            continue
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        valid = choices(group)
+        for value in values:
+            if isinstance(value, str) and value not in valid:
+                raise ConfigError(f"unknown {group} {value!r} in '{override.input_line}'. "
+                                  f"Valid {group} choices: {', '.join(valid)}. "
+                                  f"(`dasuite list` describes them; a new configs/{group}/<name>.yaml adds one.)")

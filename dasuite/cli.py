@@ -1,0 +1,49 @@
+"""The ``dasuite`` command: dispatches to ``train`` (a Hydra app) and the other subcommands.
+
+Only the standard library is imported here, so help and ``list`` answer without loading torch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """\
+usage: dasuite <command> [args]
+
+Deep domain adaptation from the command line.
+
+commands:
+  train [-m] [key=value ...]   run one experiment (or, with -m, a Hydra multirun sweep)
+                               e.g. dasuite train method=mmd dataset=blobs trainer.epochs=50
+                                    dasuite train -m method=dann method.trade_off=0.1,0.3,1.0 seed=0,1
+                               `dasuite train --help` lists every config group and key
+  list                         the available dataset pairs, backbones, methods and trainers
+
+options:
+  -h, --help                   show this help
+  --version                    print the version
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        sys.exit(0 if args else 2)
+    command, rest = args[0], args[1:]
+    if command == "--version":
+        from dasuite import __version__
+
+        print(f"dasuite {__version__}")
+    elif command == "train":
+        from dasuite.train import run_train
+
+        sys.exit(run_train(rest))
+    elif command == "list":
+        from dasuite.catalog import format_catalog
+
+        print(format_catalog(), end="")
+    else:
+        print(f"dasuite: error: unknown command {command!r}; valid commands: train, list.\n", file=sys.stderr)
+        print(USAGE, end="", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,81 @@
+"""Toy pairs generated in code from a seed: no files, no downloads.
+
+Each domain is an independent draw: the source pool, the target train set and the target test set
+come from separate random streams of the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from dasuite.data.pair import Domains, Labeled
+from dasuite.errors import ConfigError
+
+MOONS_CENTRE = (0.5, 0.25)
+
+
+def _moons(n: int, noise: float, generator: torch.Generator) -> Labeled:
+    """scikit-learn-style moons: an upper arc (class 0) and a lower, shifted arc (class 1)."""
+    y = torch.randint(0, 2, (n,), generator=generator)
+    t = torch.rand(n, generator=generator) * math.pi
+    upper = torch.stack([torch.cos(t), torch.sin(t)], dim=1)
+    lower = torch.stack([1.0 - torch.cos(t), 0.5 - torch.sin(t)], dim=1)
+    x = torch.where(y[:, None] == 0, upper, lower)
+    x = x + noise * torch.randn(n, 2, generator=generator)
+    return Labeled(x, y)
+
+
+def _rotate(x: torch.Tensor, degrees: float, centre: Sequence[float]) -> torch.Tensor:
+    angle = math.radians(degrees)
+    rotation = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    c = torch.tensor(centre)
+    return (x - c) @ rotation.T + c
+
+
+def moons(n_per_domain: int = 150, n_target_test: int = 1000, noise: float = 0.05,
+          rotation_deg: float = 35.0, seed: int = 0) -> Domains:
+    """Source: two moons. Target: fresh moons rotated by ``rotation_deg`` around their centre."""
+    _check_sizes(n_per_domain=n_per_domain, n_target_test=n_target_test)
+    if noise < 0:
+        raise ConfigError(f"dataset.noise={noise} must be >= 0.")
+    g = torch.Generator().manual_seed(int(seed))
+    source = _moons(n_per_domain, noise, g)
+    target = _moons(n_per_domain, noise, g)
+    test = _moons(n_target_test, noise, g)
+    rotated = [Labeled(_rotate(d.x, rotation_deg, MOONS_CENTRE), d.y) for d in (target, test)]
+    return Domains(source, rotated[0], rotated[1], num_classes=2, input_shape=(2,),
+                   class_names=["upper", "lower"])
+
+
+def blobs(n_per_domain: int = 300, n_target_test: int = 1000, num_classes: int = 3, dim: int = 2,
+          radius: float = 3.0, std: float = 0.6, shift: float | Sequence[float] = 1.5,
+          seed: int = 0) -> Domains:
+    """Gaussian class clusters with centres on a circle; the target is translated by ``shift``."""
+    _check_sizes(n_per_domain=n_per_domain, n_target_test=n_target_test)
+    if num_classes < 2 or dim < 2:
+        raise ConfigError(f"dataset.num_classes={num_classes} and dataset.dim={dim} must both be >= 2.")
+    shift_vec = torch.as_tensor(shift, dtype=torch.float32).flatten()
+    if shift_vec.numel() not in (1, dim):
+        raise ConfigError(f"dataset.shift={list(shift_vec.tolist())} must be one number or {dim} numbers "
+                          f"(dataset.dim={dim}).")
+    angles = torch.arange(num_classes) * (2 * math.pi / num_classes) + math.pi / 2
+    centres = torch.zeros(num_classes, dim)
+    centres[:, 0], centres[:, 1] = radius * torch.cos(angles), radius * torch.sin(angles)
+    g = torch.Generator().manual_seed(int(seed))
+
+    def draw(n: int, offset: torch.Tensor) -> Labeled:
+        y = torch.randint(0, num_classes, (n,), generator=g)
+        return Labeled(centres[y] + offset + std * torch.randn(n, dim, generator=g), y)
+
+    zero = torch.zeros(dim)
+    return Domains(draw(n_per_domain, zero), draw(n_per_domain, shift_vec),
+                   draw(n_target_test, shift_vec), num_classes=num_classes, input_shape=(dim,))
+
+
+def _check_sizes(**sizes: int) -> None:
+    for key, value in sizes.items():
+        if value < 2:
+            raise ConfigError(f"dataset.{key}={value} must be at least 2.")

@@ -1,0 +1,38 @@
+"""Gradient reversal layer (Ganin & Lempitsky, ICML 2015).
+
+Forward: the identity. Backward: the incoming gradient times ``-coeff``. Placed between a feature
+extractor and a domain discriminator, it lets one backward pass train the discriminator to tell
+the domains apart while pushing the features to make that impossible.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, coeff: float) -> torch.Tensor:
+        ctx.coeff = coeff
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.coeff * grad, None
+
+
+def grad_reverse(x: torch.Tensor, coeff: float = 1.0) -> torch.Tensor:
+    """Identity on ``x`` whose gradient is multiplied by ``-coeff``."""
+    return _GradReverse.apply(x, float(coeff))
+
+
+class GradientReversal(nn.Module):
+    """Module form of :func:`grad_reverse`; ``coeff`` may be changed between steps."""
+
+    def __init__(self, coeff: float = 1.0):
+        super().__init__()
+        self.coeff = coeff
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return grad_reverse(x, self.coeff)

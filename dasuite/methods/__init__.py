@@ -1,0 +1,1 @@
+"""Domain-adaptation methods: one file each, all behind :class:`dasuite.methods.base.Method`."""

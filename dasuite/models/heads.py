@@ -1,0 +1,23 @@
+"""Heads that sit on backbone features."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+
+def mlp_head(in_features: int, hidden: Sequence[int], out_features: int) -> nn.Sequential:
+    """ReLU MLP ending in a linear layer with ``out_features`` outputs (no final activation)."""
+    layers: list[nn.Module] = []
+    width = in_features
+    for size in hidden:
+        layers += [nn.Linear(width, size), nn.ReLU()]
+        width = size
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)
+
+
+def domain_discriminator(in_features: int, hidden: Sequence[int] = (256, 256)) -> nn.Sequential:
+    """Outputs one logit per sample: > 0 means 'source'."""
+    return mlp_head(in_features, hidden, 1)

@@ -1,0 +1,46 @@
+"""Every YAML in configs/ composes and builds; new files are picked up automatically."""
+
+import re
+
+import pytest
+from hydra.utils import instantiate
+
+from dasuite.catalog import GROUPS, choices, config_dir, format_catalog
+from dasuite.data import build_pair
+from tests.conftest import compose_config
+
+CONFIG_FILES = [(group, name) for group in GROUPS for name in choices(group)]
+
+
+def test_every_group_has_files():
+    assert all(choices(group) for group in GROUPS)
+    assert {"source_only", "dann", "mmd", "finetune"} <= set(choices("method"))
+    assert {"moons", "blobs"} <= set(choices("dataset"))
+
+
+@pytest.mark.parametrize(("group", "name"), CONFIG_FILES, ids=[f"{g}/{n}" for g, n in CONFIG_FILES])
+def test_config_file_composes_and_builds(group, name):
+    cfg = compose_config(f"{group}={name}")
+    pair = build_pair(cfg.dataset)
+    backbone = instantiate(cfg.backbone, input_shape=pair.input_shape)
+    method = instantiate(cfg.method, backbone=backbone, num_classes=pair.num_classes)
+    trainer = instantiate(cfg.trainer)
+    assert backbone.out_features >= 1 and method.stages() and trainer.epochs >= 1
+
+
+@pytest.mark.parametrize(("group", "name"), CONFIG_FILES, ids=[f"{g}/{n}" for g, n in CONFIG_FILES])
+def test_catalog_lists_and_describes_every_file(group, name):
+    text = format_catalog()
+    line = next(line for line in text.splitlines() if line.strip().startswith(name + " "))
+    assert len(line.split(None, 1)[1]) > 10  # a description from the file's first comment
+
+
+def test_a_new_yaml_file_is_listed_without_code_changes(tmp_path, monkeypatch):
+    fake = tmp_path / "configs"
+    for group in GROUPS:
+        (fake / group).mkdir(parents=True)
+        for name in choices(group):
+            (fake / group / f"{name}.yaml").write_text((config_dir() / group / f"{name}.yaml").read_text())
+    (fake / "method" / "my_method.yaml").write_text("# My own method.\n_target_: x.Y\n")
+    monkeypatch.setattr("dasuite.catalog.config_dir", lambda: fake)
+    assert re.search(r"^  my_method +My own method\.$", format_catalog(), re.MULTILINE)

@@ -1,0 +1,106 @@
+import json
+
+import pytest
+import torch
+
+from dasuite.engine.optim import build_optimizer, build_schedule
+from dasuite.engine.run_folder import RunFolder
+from dasuite.engine.sampler import CyclicBatches
+from dasuite.engine.trainer import Trainer
+from dasuite.errors import ConfigError
+from tests.conftest import read_summary, train_in_process
+
+
+def test_cyclic_batches_cover_every_item_once_per_pass():
+    stream = CyclicBatches(10, 3, torch.Generator().manual_seed(0))
+    assert stream.batches_per_pass == 3
+    seen = torch.cat([stream.next() for _ in range(3)])
+    assert len(seen) == 9 and len(set(seen.tolist())) == 9
+    assert len(stream.next()) == 3  # reshuffles instead of a short batch
+
+
+def test_a_set_smaller_than_a_batch_is_one_batch():
+    stream = CyclicBatches(4, 32, torch.Generator().manual_seed(0))
+    assert stream.batches_per_pass == 1 and sorted(stream.next().tolist()) == [0, 1, 2, 3]
+
+
+def test_dann_schedule_anneals_the_learning_rate():
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer("sgd", [{"params": [param]}, {"params": [], "lr_mult": 0.1}], 0.01, 0.9, 0.0)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.001])
+    sched = build_schedule("dann", opt, total_steps=100, alpha=10.0, beta=0.75)
+    for _ in range(100):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01 / 11 ** 0.75)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"epochs": 0}, "trainer.epochs=0 must be an integer >= 1"),
+    ({"batch_size": 0}, "trainer.batch_size=0 must be an integer >= 1"),
+    ({"lr": 0.0}, "trainer.lr=0.0 must be > 0"),
+    ({"optimizer": "rmsprop"}, "trainer.optimizer='rmsprop' is not one of sgd, adam"),
+    ({"device": "tpu"}, "trainer.device='tpu' is not one of auto, cpu, cuda"),
+])
+def test_trainer_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Trainer(**kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_asking_for_cuda_without_one_is_a_clear_error():
+    with pytest.raises(ConfigError, match="trainer.device=cuda but no CUDA device"):
+        Trainer(device="cuda")
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    for name in ("a", "b"):
+        train_in_process(tmp_path / name, "trainer.epochs=3", "seed=5")
+    a, b = (RunFolder(tmp_path / name).read_metrics() for name in ("a", "b"))
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
+    assert strip(a) == strip(b) and len(a) == 3
+
+
+def test_different_seeds_give_different_runs(tmp_path):
+    train_in_process(tmp_path / "a", "trainer.epochs=2", "seed=0")
+    train_in_process(tmp_path / "b", "trainer.epochs=2", "seed=1")
+    assert RunFolder(tmp_path / "a").read_metrics() != RunFolder(tmp_path / "b").read_metrics()
+
+
+def test_an_exception_during_training_leaves_a_failed_summary_and_keeps_earlier_files(tmp_path):
+    summary = train_in_process(tmp_path, "method=source_only", "method._target_=tests.helpers.FailsInSecondEpoch",
+                               "trainer.epochs=3")
+    assert summary["status"] == "failed" and "boom in epoch 2" in summary["error"]
+    assert read_summary(tmp_path)["status"] == "failed"
+    rows = RunFolder(tmp_path).read_metrics()
+    assert [r["epoch"] for r in rows] == [1]  # the finished epoch is kept
+    assert (tmp_path / "checkpoints" / "last.pt").exists()
+
+
+def test_divergence_fails_the_run_with_a_hint(tmp_path):
+    summary = train_in_process(tmp_path, "trainer.lr=1e8", "trainer.epochs=2")
+    assert summary["status"] == "failed" and summary["error_type"] == "TrainingDiverged"
+    assert "Lower trainer.lr or method.trade_off" in summary["error"]
+
+
+def test_checkpoint_holds_model_optimizer_and_progress(tmp_path):
+    train_in_process(tmp_path, "trainer.epochs=2")
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    assert state["epoch"] == 2 and state["step"] == 2 * 4
+    assert set(state["optimizers"]) == {"main"} and "config" in state
+    assert any(k.startswith("domain_loss.discriminator") for k in state["model"])
+
+
+def test_summary_is_written_atomically(tmp_path, monkeypatch):
+    run = RunFolder(tmp_path)
+    run.write_summary({"status": "completed"})
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("dasuite.engine.run_folder.json.dumps", lambda *a, **k: "{\"status\": \"x\"}")
+    monkeypatch.setattr("os.replace", crash)
+    with pytest.raises(OSError):
+        run.write_summary({"status": "failed"})
+    assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "completed"}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temp file left behind

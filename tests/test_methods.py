@@ -1,0 +1,86 @@
+import math
+
+import pytest
+import torch
+
+from dasuite.errors import ConfigError
+from dasuite.methods.base import Batch, Stage, StepContext
+from dasuite.methods.dann import DANN
+from dasuite.methods.finetune import FineTune
+from dasuite.methods.mmd import MMD
+from dasuite.methods.source_only import SourceOnly
+from dasuite.models.backbones import MLP, Linear
+
+
+def _batch(n=8):
+    g = torch.Generator().manual_seed(0)
+    return Batch(xs=torch.randn(n, 2, generator=g), ys=torch.randint(0, 2, (n,), generator=g),
+                 xt=torch.randn(n, 2, generator=g) + 1, xl=torch.randn(4, 2, generator=g),
+                 yl=torch.tensor([0, 1, 0, 1]))
+
+
+def _ctx(stage="adapt", progress=0.5):
+    return StepContext(progress=progress, stage=stage, optimizer="main", epoch=0, step=0)
+
+
+def test_dann_reversal_coefficient_follows_the_paper_schedule():
+    dann = DANN(MLP((2,)), 2, trade_off=0.3, gamma=10.0)
+    assert dann.reversal_coeff(0.0) == 0.0
+    assert dann.reversal_coeff(0.5) == pytest.approx(0.3 * (2 / (1 + math.exp(-5)) - 1))
+    assert dann.reversal_coeff(1.0) == pytest.approx(0.3, rel=1e-4)
+
+
+@pytest.mark.parametrize(("cls", "terms"), [(SourceOnly, {"cls"}), (DANN, {"cls", "domain"}),
+                                             (MMD, {"cls", "mmd"})])
+def test_methods_return_finite_named_loss_terms_that_reach_the_backbone(cls, terms):
+    method = cls(MLP((2,), hidden=[8]), 2)
+    out = method.training_step(_batch(), _ctx())
+    assert set(out) == terms and all(torch.isfinite(v) and v.ndim == 0 for v in out.values())
+    sum(out.values()).backward()
+    assert method.backbone.net[1].weight.grad.abs().sum() > 0
+
+
+def test_mmd_term_scales_with_trade_off():
+    torch.manual_seed(0)
+    a = MMD(MLP((2,), hidden=[8]), 2, trade_off=1.0)
+    b = MMD(MLP((2,), hidden=[8]), 2, trade_off=3.0)
+    b.load_state_dict(a.state_dict())
+    mmd_a, mmd_b = (m.training_step(_batch(), _ctx())["mmd"].item() for m in (a, b))
+    assert mmd_a != 0 and mmd_b == pytest.approx(3 * mmd_a)
+
+
+def test_label_smoothing_changes_the_classification_loss():
+    torch.manual_seed(0)
+    plain, smooth = SourceOnly(Linear((2,)), 2), SourceOnly(Linear((2,)), 2, label_smoothing=0.2)
+    smooth.load_state_dict(plain.state_dict())
+    assert smooth.training_step(_batch(), _ctx())["cls"] != plain.training_step(_batch(), _ctx())["cls"]
+
+
+def test_negative_trade_off_is_rejected():
+    with pytest.raises(ConfigError, match=r"method.trade_off=-0.1 must be >= 0"):
+        DANN(MLP((2,)), 2, trade_off=-0.1)
+
+
+def test_finetune_pretrains_on_source_then_trains_on_labeled_target():
+    method = FineTune(MLP((2,), hidden=[8]), 2, target_epochs=7)
+    source, target = method.stages()
+    assert source.draws == ("source",) and source.epochs is None
+    assert target.draws == ("target_labeled",) and target.epochs == 7
+    assert method.requires_target_labels
+    groups = method.param_groups(target)["main"]
+    assert [g.get("lr_mult", 1.0) for g in groups] == [1.0, 0.1]
+
+
+def test_frozen_finetune_trains_only_the_head_on_target():
+    method = FineTune(MLP((2,), hidden=[8]), 2, freeze_backbone=True)
+    target = method.stages()[1]
+    params = [p for g in method.param_groups(target)["main"] for p in g["params"]]
+    assert {id(p) for p in params} == {id(p) for p in method.head.parameters()}
+    method.training_step(_batch(), _ctx(stage="target"))["cls"].backward()
+    assert all(p.grad is None for p in method.backbone.parameters())
+    assert method.head.weight.grad is not None
+
+
+def test_stage_rejects_unknown_sets():
+    with pytest.raises(ValueError, match="must be one of"):
+        Stage("x", draws=("sauce",))
