@@ -48,3 +48,31 @@ def read_summary(run_dir: Path) -> dict:
 def tmp_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+SUMMARY_KEYS = {"status": str, "dataset": str, "method": str, "backbone": str, "seed": int,
+                "target_acc": float, "source_acc": float, "train_seconds": float, "samples_per_second": float}
+
+
+def assert_valid_run_folder(run_dir: Path) -> dict:
+    """The run-folder contract of DESIGN.md; returns the summary."""
+    import torch
+
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert (run_dir / "train.log").is_file()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows and [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+    for row in rows:
+        assert isinstance(row["step"], int) and isinstance(row["time_s"], float)
+        assert 0.0 <= row["target/acc"] <= 1.0 and 0.0 <= row["source/acc"] <= 1.0
+        assert any(k.startswith("train/") for k in row)
+    summary = read_summary(run_dir)
+    for key, kind in SUMMARY_KEYS.items():
+        assert isinstance(summary[key], kind), (key, summary.get(key))
+    assert summary["status"] == "completed"
+    assert summary["target_acc"] == rows[-1]["target/acc"] and summary["source_acc"] == rows[-1]["source/acc"]
+    assert summary["samples_per_second"] > 0 and summary["train_seconds"] > 0
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)
+    assert state["epoch"] == len(rows) and state["model"]
+    assert list((run_dir / "plots").glob("*.png"))
+    return summary
