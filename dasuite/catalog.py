@@ -15,6 +15,8 @@ GROUPS = ("dataset", "backbone", "method", "trainer")
 def config_dir() -> Path:
     """The configs/ folder: the repository's in a source checkout, the packaged copy otherwise."""
     spec = importlib.util.find_spec("dasuite.configs")
+    if spec is None:  # a source checkout that is not installed
+        return Path(__file__).resolve().parents[1] / "configs"
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -51,11 +53,18 @@ def check_choices(overrides: list[str]) -> None:
 
     from dasuite.errors import ConfigError
 
-    for override in OverridesParser.create().parse_overrides(overrides):
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001 - a malformed override: Hydra itself reports it
+        return
+    for override in parsed:
         group = override.key_or_group
         if group not in GROUPS or override.package is not None:
             continue
-        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        try:
+            values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        except Exception:  # noqa: BLE001 - glob()/range() sweeps need Hydra's loader: Hydra checks them
+            continue
         valid = choices(group)
         for value in values:
             if isinstance(value, str) and value not in valid:

@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> None:
     elif command == "train":
         from dasuite.train import run_train
 
-        sys.exit(run_train(rest))
+        try:
+            sys.exit(run_train(rest))
+        except KeyboardInterrupt:
+            print("dasuite train: interrupted (summary.json says \"interrupted\")", file=sys.stderr)
+            sys.exit(130)
     elif command == "list":
         from dasuite.catalog import format_catalog
 

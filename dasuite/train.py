@@ -47,20 +47,10 @@ def run_train(args: list[str]) -> int:
 def _hydra_app(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    run_experiment(cfg, run_dir, run_meta(cfg, hydra_cfg.runtime.choices, hydra_cfg.overrides.task, run_dir))
+    run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task)
 
 
-def run_meta(cfg: DictConfig, choices, overrides, run_dir: Path) -> dict:
-    """What summary.json says about a run besides its results: its choices, seed, λ and overrides."""
-    return {
-        "dataset": choices.get("dataset"), "method": choices.get("method"), "backbone": choices.get("backbone"),
-        "seed": cfg.get("seed"), "trade_off": cfg.method.get("trade_off"),
-        "target_labels_per_class": cfg.dataset.get("target_labels_per_class", 0),
-        "overrides": list(overrides), "run_dir": str(run_dir), "dasuite_version": __version__,
-    }
-
-
-def run_experiment(cfg: DictConfig, run_dir: Path, meta: dict) -> dict:
+def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides) -> dict:
     """Build the pair, model, method and trainer from ``cfg``, train, and write summary.json.
 
     Any error ends in a summary.json with status "failed" (or "interrupted" on Ctrl-C) and never
@@ -72,13 +62,18 @@ def run_experiment(cfg: DictConfig, run_dir: Path, meta: dict) -> dict:
     JOBS.append(str(run_dir))
     started = dt.datetime.now().astimezone()
     wall = time.perf_counter()
+    meta = {"dataset": choices.get("dataset"), "method": choices.get("method"),
+            "backbone": choices.get("backbone"), "overrides": list(overrides), "run_dir": str(run_dir),
+            "dasuite_version": __version__}
     try:
+        meta.update(seed=cfg.get("seed"), trade_off=cfg.method.get("trade_off"),
+                    target_labels_per_class=cfg.dataset.get("target_labels_per_class", 0))
         summary = _train(cfg, run, meta)
     except KeyboardInterrupt:
         run.write_summary({"status": "interrupted", **meta, "started_at": started.isoformat()})
         raise
     except Exception as error:  # noqa: BLE001 - every failure must leave a summary
-        cause = _config_error_in(error) or error
+        cause = _root_cause(error)
         summary = {"status": "failed", **meta, "error_type": type(cause).__name__, "error": str(cause),
                    "started_at": started.isoformat(), "duration_s": time.perf_counter() - wall}
         run.write_summary(summary)
@@ -120,9 +115,12 @@ def _train(cfg: DictConfig, run, meta: dict) -> dict:
     config = OmegaConf.to_container(cfg, resolve=True)
     result = trainer.fit(method, pair, run, seed, checkpoint_extra={"config": config, "meta": meta})
     if trainer.plots:
-        plot_curves(run.read_metrics(), run.plots / "curves.png")
-        if pair.input_shape == (2,):
-            plot_decision_regions(method, pair, trainer.device, run.plots / "decision_regions.png")
+        try:
+            plot_curves(run.read_metrics(), run.plots / "curves.png")
+            if pair.input_shape == (2,):
+                plot_decision_regions(method, pair, trainer.device, run.plots / "decision_regions.png")
+        except Exception as error:  # noqa: BLE001 - a plot must not fail a finished run
+            log.warning("plotting failed (%s: %s); the run's results are unaffected", type(error).__name__, error)
     return {
         "status": "completed", **meta,
         "target_acc": result.final.get("target/acc"), "source_acc": result.final.get("source/acc"),
@@ -131,13 +129,13 @@ def _train(cfg: DictConfig, run, meta: dict) -> dict:
     }
 
 
-def _config_error_in(error: BaseException) -> ConfigError | None:
-    """The ConfigError behind ``error``, also when Hydra's instantiate wrapped it."""
-    while error is not None:
-        if isinstance(error, ConfigError):
-            return error
+def _root_cause(error: BaseException) -> BaseException:
+    """The error a component raised, unwrapped from Hydra's InstantiationException."""
+    from hydra.errors import InstantiationException
+
+    while isinstance(error, InstantiationException) and error.__cause__ is not None:
         error = error.__cause__
-    return None
+    return error
 
 
 def _percent(fraction: float | None) -> str:

@@ -24,13 +24,13 @@ def compose_config(*overrides: str, with_hydra: bool = False):
 
 def train_in_process(run_dir: Path, *overrides: str) -> dict:
     """Run one experiment without Hydra's launcher (fast); returns its summary."""
-    from dasuite.train import run_experiment, run_meta
+    from dasuite.train import run_experiment
 
     cfg = compose_config(*FAST, *overrides, with_hydra=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    return run_experiment(cfg, run_dir, run_meta(cfg, choices, overrides, run_dir))
+    return run_experiment(cfg, run_dir, choices, overrides)
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -4,13 +4,13 @@ import pytest
 
 from tests.conftest import assert_valid_run_folder, read_summary, run_cli
 
-FAST = ["trainer.epochs=2", "trainer.progress=false"]
+SHORT = ["trainer.epochs=2", "trainer.progress=false"]
 
 
 @pytest.mark.parametrize("method", ["source_only", "dann", "mmd", "finetune"])
 def test_each_method_trains_and_writes_a_valid_run_folder(method, tmp_path):
     extra = ["method.target_epochs=2"] if method == "finetune" else []
-    result = run_cli("train", f"method={method}", *FAST, *extra, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    result = run_cli("train", f"method={method}", *SHORT, *extra, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = assert_valid_run_folder(tmp_path / "run")
     assert summary["method"] == method and summary["dataset"] == "moons" and summary["backbone"] == "mlp"
@@ -29,7 +29,7 @@ def test_default_run_lands_under_runs_with_a_progress_bar(tmp_path):
 
 
 def test_multirun_sweep_writes_one_run_folder_per_job(tmp_path):
-    result = run_cli("train", "-m", "method=dann", "method.trade_off=0.1,0.3,1.0", "seed=0,1", *FAST, cwd=tmp_path)
+    result = run_cli("train", "-m", "method=dann", "method.trade_off=0.1,0.3,1.0", "seed=0,1", *SHORT, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     jobs = sorted((tmp_path / "multirun").glob("*/*/*/summary.json"))
     assert len(jobs) == 6

@@ -53,18 +53,21 @@ def test_asking_for_cuda_without_one_is_a_clear_error():
         Trainer(device="cuda")
 
 
+def _metrics_without_time(run_dir):
+    return [{k: v for k, v in row.items() if k != "time_s"} for row in RunFolder(run_dir).read_metrics()]
+
+
 def test_same_seed_gives_identical_metrics(tmp_path):
     for name in ("a", "b"):
         train_in_process(tmp_path / name, "trainer.epochs=3", "seed=5")
-    a, b = (RunFolder(tmp_path / name).read_metrics() for name in ("a", "b"))
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
-    assert strip(a) == strip(b) and len(a) == 3
+    a, b = _metrics_without_time(tmp_path / "a"), _metrics_without_time(tmp_path / "b")
+    assert a == b and len(a) == 3
 
 
 def test_different_seeds_give_different_runs(tmp_path):
     train_in_process(tmp_path / "a", "trainer.epochs=2", "seed=0")
     train_in_process(tmp_path / "b", "trainer.epochs=2", "seed=1")
-    assert RunFolder(tmp_path / "a").read_metrics() != RunFolder(tmp_path / "b").read_metrics()
+    assert _metrics_without_time(tmp_path / "a") != _metrics_without_time(tmp_path / "b")
 
 
 def test_an_exception_during_training_leaves_a_failed_summary_and_keeps_earlier_files(tmp_path):
@@ -98,9 +101,13 @@ def test_summary_is_written_atomically(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("dasuite.engine.run_folder.json.dumps", lambda *a, **k: "{\"status\": \"x\"}")
     monkeypatch.setattr("os.replace", crash)
     with pytest.raises(OSError):
         run.write_summary({"status": "failed"})
     assert json.loads((tmp_path / "summary.json").read_text()) == {"status": "completed"}
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temp file left behind
+
+
+def test_trainer_rejects_a_non_numeric_learning_rate():
+    with pytest.raises(ConfigError, match="trainer.lr='abc' must be a number"):
+        Trainer(lr="abc")

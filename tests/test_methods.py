@@ -30,14 +30,40 @@ def test_dann_reversal_coefficient_follows_the_paper_schedule():
     assert dann.reversal_coeff(1.0) == pytest.approx(0.3, rel=1e-4)
 
 
-@pytest.mark.parametrize(("cls", "terms"), [(SourceOnly, {"cls"}), (DANN, {"cls", "domain"}),
-                                             (MMD, {"cls", "mmd"})])
-def test_methods_return_finite_named_loss_terms_that_reach_the_backbone(cls, terms):
+@pytest.mark.parametrize(("cls", "terms"), [(SourceOnly, ["cls"]), (DANN, ["cls", "domain"]),
+                                             (MMD, ["cls", "mmd"])])
+def test_each_loss_term_is_finite_and_reaches_the_backbone(cls, terms):
+    torch.manual_seed(0)
     method = cls(MLP((2,), hidden=[8]), 2)
-    out = method.training_step(_batch(), _ctx())
-    assert set(out) == terms and all(torch.isfinite(v) and v.ndim == 0 for v in out.values())
-    sum(out.values()).backward()
-    assert method.backbone.net[1].weight.grad.abs().sum() > 0
+    for term in terms:
+        method.zero_grad()
+        out = method.training_step(_batch(), _ctx())
+        assert sorted(out) == sorted(terms) and all(torch.isfinite(v) and v.ndim == 0 for v in out.values())
+        out[term].backward()
+        assert method.backbone.net[1].weight.grad.abs().sum() > 0, term
+
+
+def test_dann_domain_gradient_on_the_backbone_is_reversed_and_scaled():
+    torch.manual_seed(0)
+    method = DANN(MLP((2,), hidden=[8]), 2, trade_off=1.0)
+    grads = {}
+    for progress in (0.0, 1.0):
+        method.zero_grad()
+        method.training_step(_batch(), _ctx(progress=progress))["domain"].backward()
+        grads[progress] = method.backbone.net[1].weight.grad.clone()
+        disc_grad = method.domain_loss.discriminator[0].weight.grad
+        assert disc_grad.abs().sum() > 0  # the discriminator always learns
+    assert torch.equal(grads[0.0], torch.zeros_like(grads[0.0]))  # lambda_0 = 0: no signal yet
+    # at p = 1 the backbone receives -lambda_1 times the discriminator-loss gradient
+    features = method.backbone
+    method.zero_grad()
+    batch = _batch()
+    f = features(torch.cat([batch.xs, batch.xt]))
+    logits = method.domain_loss.discriminator(f).squeeze(1)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    n = len(batch.xs)
+    (0.5 * (bce(logits[:n], torch.ones(n)) + bce(logits[n:], torch.zeros(len(batch.xt))))).backward()
+    assert torch.allclose(grads[1.0], -method.reversal_coeff(1.0) * features.net[1].weight.grad, atol=1e-6)
 
 
 def test_mmd_term_scales_with_trade_off():

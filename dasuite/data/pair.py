@@ -82,7 +82,7 @@ def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: in
     generator = torch.Generator().manual_seed(int(seed))
     order = torch.randperm(len(domains.source), generator=generator)
     n_val = max(1, round(val_fraction * len(order))) if val_fraction > 0 else 0
-    source_val = domains.source.subset(order[:n_val]) if n_val else domains.source.subset(order[:0])
+    source_val = domains.source.subset(order[:n_val])
     source_train = domains.source.subset(order[n_val:])
     if len(source_train) == 0:
         raise ConfigError(f"dataset.val_fraction={val_fraction} leaves no source training data.")

@@ -62,13 +62,17 @@ def resolve_device(device: str) -> torch.device:
 class Trainer:
     """Runs a method's stages on a dataset pair and writes the run folder's metrics and checkpoints."""
 
-    def __init__(self, epochs: int = 100, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
+    def __init__(self, epochs: int = 300, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
                  momentum: float = 0.9, weight_decay: float = 5e-4, lr_schedule: str = "dann",
                  lr_alpha: float = 10.0, lr_beta: float = 0.75, device: str = "auto",
                  eval_batch_size: int = 1024, progress: bool = True, plots: bool = True):
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"trainer.{key}={value} must be an integer >= 1.")
+        for key, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay),
+                           ("lr_alpha", lr_alpha), ("lr_beta", lr_beta)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"trainer.{key}={value!r} must be a number.")
         if not lr > 0:
             raise ConfigError(f"trainer.lr={lr} must be > 0.")
         if optimizer not in OPTIMIZERS:
@@ -92,7 +96,7 @@ class Trainer:
         streams = {name: CyclicBatches(len(data[0]), self.batch_size,
                                        torch.Generator().manual_seed(seed * 1000 + i))
                    for i, (name, data) in enumerate(sets.items())}
-        plan = [(stage, stage.epochs or self.epochs, streams[stage.draws[0]].batches_per_pass)
+        plan = [(stage, self.epochs if stage.epochs is None else stage.epochs, streams[stage.draws[0]].batches_per_pass)
                 for stage in stages]
         total = sum(epochs * steps for _, epochs, steps in plan)
         log_every = max(1, sum(epochs for _, epochs, _ in plan) // 10)
@@ -110,6 +114,7 @@ class Trainer:
                 for stage_epoch in range(epochs):
                     method.train()
                     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
+                    lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # at the epoch's first step
                     tick = time.perf_counter()
                     for i in range(steps_per_epoch):
                         batch, n = self._draw(stage, sets, streams)
@@ -134,13 +139,14 @@ class Trainer:
                     train_seconds += time.perf_counter() - tick
                     epoch += 1
                     record = {"epoch": epoch, "step": step, "time_s": time.perf_counter() - start,
-                              "stage": stage.name, "lr": next(iter(optimizers.values())).param_groups[0]["lr"]}
+                              "stage": stage.name, "lr": lr}
                     record.update({f"train/{k}": v.item() / steps_per_epoch for k, v in sums.items()})
                     self._check_finite(record)
                     record.update(self._evaluate(method, pair))
                     run.append_metrics(record)
                     run.save_checkpoint({
                         "epoch": epoch, "step": step, "stage": stage_index, "stage_epoch": stage_epoch + 1,
+                        "train_seconds": train_seconds, "samples": samples,
                         "model": method.state_dict(),
                         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                         "schedulers": {k: s.state_dict() for k, s in schedules.items()},

@@ -37,6 +37,8 @@ class Stage:
         unknown = set(self.draws) - set(DRAWS)
         if not self.draws or unknown:
             raise ValueError(f"Stage {self.name!r} draws {self.draws}; each must be one of {DRAWS}.")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"Stage {self.name!r} has epochs={self.epochs}; it must be >= 1 (or None).")
 
 
 @dataclass

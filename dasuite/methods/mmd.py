@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dasuite.errors import ConfigError
 from dasuite.losses import MultiKernelMMD
 from dasuite.methods.base import Batch, Method, StepContext, check_trade_off
 
@@ -17,7 +18,10 @@ class MMD(Method):
                  label_smoothing: float = 0.0):
         super().__init__(backbone, num_classes, label_smoothing)
         self.trade_off = check_trade_off(trade_off)
-        self.mmd = MultiKernelMMD(bandwidth_multipliers)
+        try:
+            self.mmd = MultiKernelMMD(bandwidth_multipliers)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"method.bandwidth_multipliers={list(bandwidth_multipliers)}: {error}") from None
 
     def training_step(self, batch: Batch, ctx: StepContext):
         f_s, f_t = self.features_of_both(batch)
