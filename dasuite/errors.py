@@ -3,3 +3,12 @@
 
 class ConfigError(ValueError):
     """A config value, input file or combination of settings that dasuite cannot run with."""
+
+
+def check_number(key: str, value, minimum: float | None = None, hint: str = "") -> float:
+    """``value`` as a float, or a ConfigError naming ``key`` if it is not a number (>= ``minimum``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}={value!r} must be a number.")
+    if minimum is not None and not value >= minimum:
+        raise ConfigError(f"{key}={value} must be >= {minimum}{hint}.")
+    return float(value)

@@ -110,3 +110,8 @@ def test_frozen_finetune_trains_only_the_head_on_target():
 def test_stage_rejects_unknown_sets():
     with pytest.raises(ValueError, match="must be one of"):
         Stage("x", draws=("sauce",))
+
+
+def test_non_numeric_trade_off_is_rejected_by_name():
+    with pytest.raises(ConfigError, match=r"method.trade_off='abc' must be a number"):
+        MMD(MLP((2,)), 2, trade_off="abc")

@@ -22,7 +22,7 @@ from dasuite.engine.evaluate import evaluate
 from dasuite.engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.sampler import CyclicBatches
-from dasuite.errors import ConfigError
+from dasuite.errors import ConfigError, check_number
 from dasuite.methods.base import Batch, Method, Stage, StepContext
 
 log = logging.getLogger(__name__)
@@ -69,19 +69,16 @@ class Trainer:
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"trainer.{key}={value} must be an integer >= 1.")
-        for key, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay),
-                           ("lr_alpha", lr_alpha), ("lr_beta", lr_beta)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"trainer.{key}={value!r} must be a number.")
+        for key, value in (("lr", lr), ("lr_alpha", lr_alpha), ("lr_beta", lr_beta)):
+            check_number(f"trainer.{key}", value)
+        for key, value in (("momentum", momentum), ("weight_decay", weight_decay)):
+            check_number(f"trainer.{key}", value, minimum=0)
         if not lr > 0:
             raise ConfigError(f"trainer.lr={lr} must be > 0.")
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"trainer.optimizer={optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
         if lr_schedule not in SCHEDULES:
             raise ConfigError(f"trainer.lr_schedule={lr_schedule!r} is not one of {', '.join(SCHEDULES)}.")
-        if momentum < 0 or weight_decay < 0:
-            raise ConfigError(f"trainer.momentum={momentum} and trainer.weight_decay={weight_decay} "
-                              "must be >= 0.")
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.lr_schedule, self.lr_alpha, self.lr_beta = lr_schedule, lr_alpha, lr_beta
@@ -96,8 +93,8 @@ class Trainer:
         streams = {name: CyclicBatches(len(data[0]), self.batch_size,
                                        torch.Generator().manual_seed(seed * 1000 + i))
                    for i, (name, data) in enumerate(sets.items())}
-        plan = [(stage, self.epochs if stage.epochs is None else stage.epochs, streams[stage.draws[0]].batches_per_pass)
-                for stage in stages]
+        plan = [(stage, self.epochs if stage.epochs is None else stage.epochs,
+                 streams[stage.draws[0]].batches_per_pass) for stage in stages]
         total = sum(epochs * steps for _, epochs, steps in plan)
         log_every = max(1, sum(epochs for _, epochs, _ in plan) // 10)
         start = time.perf_counter()

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dasuite.errors import ConfigError
+from dasuite.errors import ConfigError, check_number
 
 #: The sets a stage can draw from each step (see :class:`Stage`).
 DRAWS = ("source", "target", "target_labeled")
@@ -108,6 +108,4 @@ class Method(nn.Module):
 
 def check_trade_off(trade_off: float) -> float:
     """Validate ``method.trade_off`` (λ, the weight of the adaptation loss)."""
-    if not trade_off >= 0:
-        raise ConfigError(f"method.trade_off={trade_off} must be >= 0 (it weights the adaptation loss).")
-    return float(trade_off)
+    return check_number("method.trade_off", trade_off, minimum=0, hint=" (it weights the adaptation loss)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from dasuite.errors import ConfigError
+from dasuite.errors import check_number
 from dasuite.losses import DomainAdversarialLoss
 from dasuite.methods.base import Batch, Method, StepContext, check_trade_off
 from dasuite.models.heads import domain_discriminator
@@ -25,9 +25,7 @@ class DANN(Method):
                  discriminator_hidden: Sequence[int] = (256, 256), label_smoothing: float = 0.0):
         super().__init__(backbone, num_classes, label_smoothing)
         self.trade_off = check_trade_off(trade_off)
-        if not (isinstance(gamma, (int, float)) and gamma >= 0):
-            raise ConfigError(f"method.gamma={gamma} must be a number >= 0.")
-        self.gamma = float(gamma)
+        self.gamma = check_number("method.gamma", gamma, minimum=0)
         self.domain_loss = DomainAdversarialLoss(
             domain_discriminator(backbone.out_features, discriminator_hidden))
 
