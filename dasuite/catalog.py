@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-GROUPS = ("dataset", "backbone", "method", "trainer")
+GROUPS = ("dataset", "backbone", "method", "trainer", "experiment")
 
 
 def config_dir() -> Path:
@@ -36,7 +36,8 @@ def describe(group: str, name: str) -> str:
 
 def format_catalog() -> str:
     """The text ``dasuite list`` prints."""
-    titles = {"dataset": "Dataset pairs", "backbone": "Backbones", "method": "Methods", "trainer": "Trainers"}
+    titles = {"dataset": "Dataset pairs", "backbone": "Backbones", "method": "Methods", "trainer": "Trainers",
+              "experiment": "Experiments"}
     lines = []
     for group in GROUPS:
         lines.append(f"{titles[group]} ({group}=NAME):")

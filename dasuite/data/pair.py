@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from dasuite.data.images import Preprocess
 from dasuite.errors import ConfigError
 
 SPLIT_KEYS = ("val_fraction", "target_labels_per_class", "split_seed")
@@ -43,6 +45,7 @@ class Domains:
     num_classes: int
     input_shape: tuple[int, ...]
     class_names: list[str] | None = None
+    preprocess: Preprocess | None = None  # raw batch -> model input (images); None: use as is
 
 
 @dataclass
@@ -57,12 +60,22 @@ class DomainPair:
     num_classes: int
     input_shape: tuple[int, ...]
     class_names: list[str]
+    preprocess: Preprocess | None = None
+
+    def prepare(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """A raw batch (as stored in the splits) as the model's input."""
+        return x if self.preprocess is None else self.preprocess(x, train)
 
 
 def build_pair(cfg: DictConfig) -> DomainPair:
     """Instantiate the pair module named by ``cfg._target_`` and split what it returns."""
-    generator_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in SPLIT_KEYS])
-    domains: Domains = instantiate(generator_cfg)
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        domains: Domains = instantiate({k: v for k, v in settings.items() if k not in SPLIT_KEYS})
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ConfigError):
+            raise error.__cause__ from None
+        raise
     return split(
         domains,
         val_fraction=cfg.get("val_fraction", 0.1),
@@ -95,6 +108,7 @@ def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: in
         num_classes=domains.num_classes,
         input_shape=tuple(domains.input_shape),
         class_names=domains.class_names or [str(c) for c in range(domains.num_classes)],
+        preprocess=domains.preprocess,
     )
 
 

@@ -21,7 +21,7 @@ from dasuite.data import DomainPair
 from dasuite.engine.evaluate import evaluate
 from dasuite.engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from dasuite.engine.run_folder import RunFolder
-from dasuite.engine.sampler import CyclicBatches
+from dasuite.engine.sampler import BatchStream
 from dasuite.errors import ConfigError, check_number
 from dasuite.methods.base import Batch, Method, Stage, StepContext
 
@@ -90,9 +90,9 @@ class Trainer:
         stages = method.stages()
         sets = self._training_sets(method, stages, pair)
         method.to(self.device)
-        streams = {name: CyclicBatches(len(data[0]), self.batch_size,
-                                       torch.Generator().manual_seed(seed * 1000 + i))
-                   for i, (name, data) in enumerate(sets.items())}
+        streams = {name: BatchStream(parts, self.batch_size, torch.Generator().manual_seed(seed * 1000 + i),
+                                     self.device)
+                   for i, (name, parts) in enumerate(sets.items())}
         plan = [(stage, self.epochs if stage.epochs is None else stage.epochs,
                  streams[stage.draws[0]].batches_per_pass) for stage in stages]
         total = sum(epochs * steps for _, epochs, steps in plan)
@@ -114,7 +114,7 @@ class Trainer:
                     lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # at the epoch's first step
                     tick = time.perf_counter()
                     for i in range(steps_per_epoch):
-                        batch, n = self._draw(stage, sets, streams)
+                        batch, n = self._draw(stage, streams, pair)
                         progress = (stage_epoch * steps_per_epoch + i) / stage_steps
                         for name, opt in optimizers.items():
                             ctx = StepContext(progress, stage.name, name, epoch, step)
@@ -158,7 +158,7 @@ class Trainer:
         return TrainResult(record, train_seconds, samples, step, epoch)
 
     def _training_sets(self, method: Method, stages: list[Stage], pair: DomainPair) -> dict:
-        """The tensors each drawn set samples from, checked against what the method needs."""
+        """The data each drawn set samples from, checked against what the method needs."""
         if method.requires_target_labels and pair.target_labeled is None:
             raise ConfigError(f"method {type(method).__name__} needs labeled target samples: set "
                               "dataset.target_labels_per_class=k with k >= 1.")
@@ -170,22 +170,24 @@ class Trainer:
         if missing:
             raise ConfigError(f"method {type(method).__name__} draws {missing} but the pair has none: "
                               "set dataset.target_labels_per_class=k with k >= 1.")
-        return {d: tuple(t.to(self.device) for t in available[d]) for d in needed}
+        return {d: available[d] for d in needed}
 
-    def _draw(self, stage: Stage, sets: dict, streams: dict) -> tuple[Batch, int]:
+    @staticmethod
+    def _draw(stage: Stage, streams: dict, pair: DomainPair) -> tuple[Batch, int]:
         fields, n = {}, 0
         names = {"source": ("xs", "ys"), "target": ("xt",), "target_labeled": ("xl", "yl")}
         for draw in stage.draws:
-            index = streams[draw].next().to(self.device)
-            for field, tensor in zip(names[draw], sets[draw]):
-                fields[field] = tensor[index]
-            n += len(index)
+            x, *y = streams[draw].next()
+            x_field, *y_field = names[draw]
+            fields[x_field] = pair.prepare(x, train=True)
+            fields.update(zip(y_field, y))
+            n += len(x)
         return Batch(**fields), n
 
     def _evaluate(self, method: Method, pair: DomainPair) -> dict[str, float]:
         out = {}
         for prefix, data in (("source", pair.source_val), ("target", pair.target_test)):
-            for key, value in evaluate(method, data, self.device, self.eval_batch_size).items():
+            for key, value in evaluate(method, data, self.device, self.eval_batch_size, pair.prepare).items():
                 out[f"{prefix}/{key}"] = value
         return out
 

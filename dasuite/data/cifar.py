@@ -1,0 +1,57 @@
+"""CIFAR-10 from its python pickle batches, and the CIFAR-10 → corrupted CIFAR-10 pair.
+
+Files: ``<data_root>/cifar10/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}``
+(torchvision's layout; ``download=true`` calls torchvision's CIFAR10 download).
+"""
+
+from __future__ import annotations
+
+import pickle
+from functools import partial
+
+import numpy as np
+import torch
+
+from dasuite.data.files import corrupted, download as fetch, expand_root, missing
+from dasuite.data.image_pair import image_pair
+from dasuite.data.images import RawImages
+from dasuite.data.pair import Domains
+from dasuite.data.shifts import CORRUPTIONS, corrupt
+
+_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def read_cifar10(data_root, split: str, download: bool = False) -> RawImages:
+    root = expand_root(data_root) / "cifar10"
+    folder = root / "cifar-10-batches-py"
+    paths = [folder / name for name in _FILES[split]]
+    if not all(p.is_file() for p in paths):
+        if not download:
+            raise missing(f"CIFAR-10 {split} split", paths)
+        from torchvision.datasets import CIFAR10
+
+        fetch("CIFAR-10", lambda: CIFAR10(str(root), train=split == "train", download=True))
+    images, labels = [], []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(batch["labels"])
+        except (OSError, EOFError, pickle.UnpicklingError, KeyError, ValueError, TypeError) as error:
+            raise corrupted(path, f"not a CIFAR-10 pickle batch ({type(error).__name__}: {error})") from error
+    return RawImages(torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.int64), CLASSES)
+
+
+def cifar10_shifted(source: dict, target: dict, target_test: dict, corruption: str = "gaussian_noise",
+                    severity: int = 3, **settings) -> Domains:
+    """CIFAR-10 → CIFAR-10 with a CIFAR-10-C style ``corruption`` at ``severity`` 1-5 on the target."""
+    from dasuite.errors import ConfigError
+
+    if corruption not in CORRUPTIONS:
+        raise ConfigError(f"dataset.corruption={corruption!r} is not one of {', '.join(CORRUPTIONS)}.")
+    if severity not in (1, 2, 3, 4, 5):
+        raise ConfigError(f"dataset.severity={severity!r} must be an integer from 1 to 5.")
+    return image_pair(source, target, target_test,
+                      target_shift=partial(corrupt, name=corruption, severity=severity), **settings)

@@ -1,0 +1,124 @@
+"""Your own images: a source and a target folder in ImageFolder layout (``<dir>/<class>/<image>``).
+
+This is the Office-31 / Office-Home layout. The class folders of the two domains must match. By
+the usual UDA protocol the whole target folder is both the unlabeled target train set and the
+test set, unless ``dataset.target_test_dir`` names a separate folder.
+
+Images are decoded, resized (shorter side to ``image_size``, then a centre crop) and, when they fit
+in ``dataset.memory_limit_mb``, held in memory as one uint8 tensor like the digit datasets. Larger
+folders stay on disk and are decoded by DataLoader workers (``dataset.workers``) while training.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dasuite.data.files import expand_root
+from dasuite.data.images import Preprocess, check_image_settings
+from dasuite.data.pair import Domains, Labeled
+from dasuite.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def decode(path: Path, size: int, channels: int) -> torch.Tensor:
+    """One image file as uint8 (channels, size, size): shorter side resized, centre-cropped."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB" if channels == 3 else "L")
+        scale = size / min(image.size)
+        width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+        left, top = (width - size) // 2, (height - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+        array = np.asarray(image, dtype=np.uint8).reshape(size, size, channels)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+class LazyImages(torch.utils.data.Dataset):
+    """Image files decoded on access (by DataLoader workers during training)."""
+
+    def __init__(self, paths: list[Path], size: int, channels: int, workers: int):
+        self.paths, self.size, self.channels, self.workers = paths, size, channels, workers
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        if isinstance(index, torch.Tensor) and index.ndim == 1:
+            return LazyImages([self.paths[int(i)] for i in index], self.size, self.channels, self.workers)
+        path = self.paths[int(index)]
+        try:
+            return decode(path, self.size, self.channels)
+        except OSError as error:
+            raise ConfigError(f"cannot decode the image {path}: {error}. Remove or replace it.") from error
+
+
+def scan(directory, key: str) -> dict[str, list[Path]]:
+    """Class name -> sorted image paths of an ImageFolder tree."""
+    root = expand_root(directory) if directory is not None else None
+    if root is None or not root.is_dir():
+        raise ConfigError(f"dataset.{key}={directory} is not a folder; it must hold one sub-folder of images "
+                          "per class (<dir>/<class>/<image>, the Office-31 layout).")
+    classes = {d.name: sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+               for d in sorted(root.iterdir()) if d.is_dir()}
+    classes = {name: paths for name, paths in classes.items() if paths}
+    if not classes:
+        raise ConfigError(f"dataset.{key}={directory} has no class folders with images "
+                          f"({', '.join(IMAGE_SUFFIXES)}) in them.")
+    return classes
+
+
+def folder_pair(source_dir=None, target_dir=None, target_test_dir=None, image_size: int = 224, channels: int = 3,
+                mean=IMAGENET_MEAN, std=IMAGENET_STD, augment: str = "crop_flip", memory_limit_mb: int = 2048,
+                workers: int = 2, strict: bool = False) -> Domains:
+    """Source and target ImageFolder trees as a pair (see the module docstring)."""
+    check_image_settings(image_size, channels)
+    trees = {"source_dir": scan(source_dir, "source_dir"), "target_dir": scan(target_dir, "target_dir")}
+    if target_test_dir is not None:
+        trees["target_test_dir"] = scan(target_test_dir, "target_test_dir")
+    names = list(trees["source_dir"])
+    for key, tree in trees.items():
+        if list(tree) != names:
+            only_source = sorted(set(names) - set(tree))
+            only_here = sorted(set(tree) - set(names))
+            raise ConfigError(f"the class folders of dataset.{key} do not match dataset.source_dir: "
+                              f"only in source_dir: {only_source or 'none'}; only in {key}: {only_here or 'none'}.")
+    n_images = sum(len(paths) for tree in trees.values() for paths in tree.values())
+    in_memory = n_images * channels * image_size ** 2 <= memory_limit_mb * 2 ** 20
+    sets = {key: _load(tree, image_size, channels, workers, in_memory, strict, key) for key, tree in trees.items()}
+    return Domains(source=sets["source_dir"], target=sets["target_dir"],
+                   target_test=sets.get("target_test_dir", sets["target_dir"]), num_classes=len(names),
+                   input_shape=(channels, image_size, image_size), class_names=names,
+                   preprocess=Preprocess(mean, std, augment))
+
+
+def _load(tree: dict[str, list[Path]], size: int, channels: int, workers: int, in_memory: bool, strict: bool,
+          key: str) -> Labeled:
+    paths = [p for plist in tree.values() for p in plist]
+    labels = torch.tensor([c for c, plist in enumerate(tree.values()) for _ in plist], dtype=torch.int64)
+    if not in_memory:
+        return Labeled(LazyImages(paths, size, channels, workers), labels)
+    images, keep = [], []
+    for i, path in enumerate(paths):
+        try:
+            images.append(decode(path, size, channels))
+            keep.append(i)
+        except OSError as error:
+            if strict:
+                raise ConfigError(f"cannot decode the image {path} ({error}); dataset.strict=true stops here. "
+                                  "Remove the file, or set dataset.strict=false to skip unreadable images.") from error
+    skipped = len(paths) - len(keep)
+    if skipped:
+        log.warning("dataset.%s: skipped %d unreadable image file(s) of %d", key, skipped, len(paths))
+    if not images:
+        raise ConfigError(f"no image under dataset.{key} could be decoded.")
+    return Labeled(torch.stack(images), labels[torch.tensor(keep)])

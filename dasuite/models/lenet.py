@@ -1,0 +1,40 @@
+"""LeNet for digits, as in DESIGN.md: conv 20 5×5 - pool - conv 50 5×5 - pool - fc 500."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from dasuite.errors import ConfigError, check_number
+from dasuite.models.feature_extractor import FeatureExtractor
+
+
+class LeNetBody(nn.Module):
+    """The convolutional part; the 500-unit layer is sized from the input."""
+
+    def __init__(self, channels: int, dropout: float):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, 20, 5), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(20, 50, 5), nn.Dropout2d(dropout), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten())
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def lenet(input_shape: Sequence[int], out_features: int = 500, dropout: float = 0.5, freeze: bool = False,
+          bottleneck_dim: int | None = None) -> FeatureExtractor:
+    """LeNet feature extractor: conv layers, then ``out_features`` ReLU units with dropout."""
+    check_number("backbone.dropout", dropout, minimum=0)
+    if not dropout < 1:
+        raise ConfigError(f"backbone.dropout={dropout} must lie in [0, 1).")
+    if not (isinstance(out_features, int) and out_features >= 1):
+        raise ConfigError(f"backbone.out_features={out_features!r} must be an integer >= 1.")
+    if len(input_shape) != 3:
+        raise ConfigError(f"backbone lenet takes images (channels, height, width), but this dataset pair gives "
+                          f"inputs of shape {tuple(input_shape)}; use backbone=mlp for vectors.")
+    conv = LeNetBody(input_shape[0], dropout)
+    probe = FeatureExtractor("lenet", conv, input_shape)
+    body = nn.Sequential(conv, nn.Linear(probe.out_features, out_features), nn.ReLU(), nn.Dropout(dropout))
+    return FeatureExtractor("lenet", body, input_shape, freeze=freeze, bottleneck_dim=bottleneck_dim)

@@ -1,0 +1,36 @@
+"""Any timm model as a feature extractor (``pip install dasuite[timm]``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from dasuite.errors import ConfigError
+from dasuite.models.feature_extractor import FeatureExtractor
+
+
+def timm_backbone(input_shape: Sequence[int], name: str | None = None, pretrained: bool = False,
+                  download: bool = False, resize: int | None = None, freeze: bool = False,
+                  bottleneck_dim: int | None = None) -> FeatureExtractor:
+    """``timm.create_model(name, num_classes=0)``: the model's pooled features."""
+    try:
+        import timm
+    except ImportError as error:
+        raise ConfigError("backbone=timm needs the timm package: pip install 'dasuite[timm]' (or pip install "
+                          "timm).") from error
+    if not name:
+        raise ConfigError("backbone=timm needs backbone.name=<timm model>, e.g. backbone.name=resnet50 "
+                          "(timm.list_models() lists them).")
+    if name not in timm.list_models(name):
+        raise ConfigError(f"backbone.name={name!r} is not a timm model; timm.list_models('*{name}*') lists close "
+                          "names.")
+    if pretrained and not download:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # use the local cache only: fail fast offline, never hang
+    channels = input_shape[0] if len(input_shape) == 3 else 3
+    try:
+        model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=channels)
+    except Exception as error:  # noqa: BLE001 - timm/hub raise many types; all mean "no weights here"
+        raise ConfigError(f"timm could not build {name!r} (pretrained={pretrained}): {error}. Weights are read "
+                          "from the Hugging Face cache; set download=true to fetch them.") from error
+    return FeatureExtractor(f"timm:{name}", model, input_shape, resize=resize, freeze=freeze,
+                            bottleneck_dim=bottleneck_dim)

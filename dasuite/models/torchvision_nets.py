@@ -1,0 +1,97 @@
+"""torchvision networks as feature extractors: ResNet-18/50, VGG-16, ViT-B/16 and a small ViT.
+
+``pretrained=true`` loads torchvision's ImageNet weights from ``backbone.weights_path`` or from the
+torch hub cache (``$TORCH_HOME/hub/checkpoints``). They are downloaded only with ``download=true``;
+offline and without the file, the error names the file to provide. Never a silent download.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dasuite.errors import ConfigError
+from dasuite.models.feature_extractor import FeatureExtractor
+
+#: backbone name -> the attribute holding its final classification layer.
+_CLASSIFIER = {"resnet18": "fc", "resnet50": "fc", "vgg16": "classifier.6", "vit_b_16": "heads"}
+
+
+def _strip(model: nn.Module, attribute: str) -> nn.Module:
+    """Replace the final classification layer by the identity, so the model returns features."""
+    parent_name, _, child = attribute.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, nn.Identity())
+    return model
+
+
+def _weights_state(name: str, weights_path, download: bool) -> dict:
+    from torchvision.models import get_model_weights
+
+    weights = get_model_weights(name).DEFAULT
+    if weights_path is not None:
+        path = Path(str(weights_path)).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"backbone.weights_path={weights_path} does not exist.")
+    else:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+        if not path.is_file():
+            if not download:
+                raise ConfigError(
+                    f"backbone {name} with pretrained=true needs torchvision's ImageNet weights, expected at {path} "
+                    f"(from {weights.url}). Set download=true to fetch them, or give the file with "
+                    "backbone.weights_path=..., or use backbone.pretrained=false.")
+            try:
+                return weights.get_state_dict(progress=False)
+            except OSError as error:
+                raise ConfigError(f"downloading the {name} weights from {weights.url} failed ({error}); "
+                                  f"place the file at {path} or pass backbone.weights_path.") from error
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same message
+        raise ConfigError(f"cannot load the {name} weights file {path}: {error}") from error
+
+
+def torchvision_backbone(input_shape: Sequence[int], name: str, pretrained: bool = False, weights_path=None,
+                         download: bool = False, resize: int | None = None, freeze: bool = False,
+                         bottleneck_dim: int | None = None) -> FeatureExtractor:
+    """A torchvision classification network without its last layer (see the module docstring)."""
+    from torchvision.models import get_model
+
+    if name not in _CLASSIFIER:
+        raise ConfigError(f"backbone.name={name!r} is not one of {', '.join(_CLASSIFIER)} "
+                          "(backbone=timm takes any timm model).")
+    model = get_model(name, weights=None)
+    if pretrained:
+        try:
+            model.load_state_dict(_weights_state(name, weights_path, download))
+        except RuntimeError as error:
+            raise ConfigError(f"the weights for backbone {name} do not fit the network: "
+                              f"{str(error).splitlines()[0]}") from error
+    body = _strip(model, _CLASSIFIER[name])
+    return FeatureExtractor(name, body, input_shape, body_channels=3, resize=resize, freeze=freeze,
+                            bottleneck_dim=bottleneck_dim)
+
+
+def vit_tiny(input_shape: Sequence[int], patch_size: int = 7, num_layers: int = 4, num_heads: int = 4,
+             hidden_dim: int = 128, mlp_dim: int = 256, dropout: float = 0.0, freeze: bool = False,
+             bottleneck_dim: int | None = None) -> FeatureExtractor:
+    """torchvision's VisionTransformer configured small, trained from scratch at the pair's image size."""
+    from torchvision.models import VisionTransformer
+
+    channels, height, width = tuple(input_shape) if len(input_shape) == 3 else (0, 0, 0)
+    if height != width or height % patch_size:
+        raise ConfigError(f"backbone vit_tiny needs square images whose side is a multiple of backbone.patch_size="
+                          f"{patch_size}; the pair gives {tuple(input_shape)}. Change dataset.image_size or "
+                          "backbone.patch_size.")
+    if hidden_dim % num_heads:
+        raise ConfigError(f"backbone.hidden_dim={hidden_dim} must be divisible by backbone.num_heads={num_heads}.")
+    model = VisionTransformer(image_size=height, patch_size=patch_size, num_layers=num_layers, num_heads=num_heads,
+                              hidden_dim=hidden_dim, mlp_dim=mlp_dim, dropout=dropout)
+    if channels != 3:
+        model.conv_proj = nn.Conv2d(channels, hidden_dim, kernel_size=patch_size, stride=patch_size)
+    return FeatureExtractor("vit_tiny", _strip(model, "heads"), input_shape, freeze=freeze,
+                            bottleneck_dim=bottleneck_dim)
