@@ -3,9 +3,13 @@
 Forward: the identity. Backward: the incoming gradient times ``-coeff``. Placed between a feature
 extractor and a domain discriminator, it lets one backward pass train the discriminator to tell
 the domains apart while pushing the features to make that impossible.
+
+:func:`progressive_coeff` is the paper's schedule for the reversal weight over training progress p.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -36,3 +40,8 @@ class GradientReversal(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return grad_reverse(x, self.coeff)
+
+
+def progressive_coeff(progress: float, gamma: float = 10.0) -> float:
+    """DANN's warm-up 2 / (1 + exp(-γ p)) - 1: 0 at p = 0, close to 1 at p = 1 (Ganin et al., JMLR 2016)."""
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0

@@ -1,0 +1,85 @@
+"""Conditional domain adversarial loss (CDAN: Long et al., "Conditional Adversarial Domain
+Adaptation", NeurIPS 2018).
+
+The discriminator sees the multilinear map of the features f (d) and the class probabilities
+g = softmax(logits) (C), so that it aligns the joint distribution of features and predictions:
+
+    T⊗(f, g) = g ⊗ f = vec(g fᵀ)                      (d·C values; g is detached, as in the paper's code)
+    T⊙(f, g) = (R_f f) ⊙ (R_g g) / sqrt(k)            (randomized variant, k values, when d·C is too large;
+                                                        R_f, R_g fixed Gaussian matrices)
+
+    L = 1/2 [ Σ_s w_i BCE(D(R_λ(T_i)), 1) / n_s + Σ_t w_i BCE(D(R_λ(T_i)), 0) / n_t ]
+
+with R_λ gradient reversal. Without entropy conditioning w_i = 1; CDAN+E weights each sample by
+w_i ∝ 1 + exp(-H(g_i)) (no gradient), normalised to mean 1 within each domain's batch (as the
+authors' code does), so that samples with confident predictions count more.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dasuite.losses.entropy import entropy
+from dasuite.losses.grl import grad_reverse
+
+
+def multilinear_map(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """(N, C·d) outer products g_i ⊗ f_i, flattened: entry [i, c·d + j] = g[i, c] · f[i, j]."""
+    return (g.unsqueeze(2) * f.flatten(1).unsqueeze(1)).flatten(1)
+
+
+class MultilinearMap(nn.Module):
+    """T⊗(f, g), or its randomized approximation T⊙ when ``num_features · num_classes > max_dim``.
+
+    ``out_features`` is the width the discriminator must take. The random matrices are buffers
+    (saved with the model, never trained), drawn from ``torch``'s global generator at construction.
+    """
+
+    def __init__(self, num_features: int, num_classes: int, max_dim: int = 4096, randomized_dim: int = 1024):
+        super().__init__()
+        if min(num_features, num_classes, randomized_dim) < 1 or max_dim < 0:
+            raise ValueError(f"num_features={num_features}, num_classes={num_classes} and "
+                             f"randomized_dim={randomized_dim} must be >= 1, max_dim={max_dim} >= 0.")
+        self.randomized = num_features * num_classes > max_dim
+        if self.randomized:
+            self.register_buffer("random_f", torch.randn(num_features, randomized_dim))
+            self.register_buffer("random_g", torch.randn(num_classes, randomized_dim))
+            self.out_features = randomized_dim
+        else:
+            self.out_features = num_features * num_classes
+
+    def forward(self, f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        if not self.randomized:
+            return multilinear_map(f, g)
+        return (f.flatten(1) @ self.random_f) * (g @ self.random_g) / math.sqrt(self.out_features)
+
+
+class ConditionalDomainAdversarialLoss(nn.Module):
+    """CDAN's loss: ``forward(f_s, logits_s, f_t, logits_t, coeff)``; ``coeff`` is the reversal weight λ.
+
+    ``discriminator`` maps ``conditioning.out_features`` values to one logit (source > 0).
+    """
+
+    def __init__(self, discriminator: nn.Module, conditioning: MultilinearMap, entropy_conditioning: bool = False):
+        super().__init__()
+        self.discriminator = discriminator
+        self.conditioning = conditioning
+        self.entropy_conditioning = entropy_conditioning
+
+    def forward(self, f_s: torch.Tensor, logits_s: torch.Tensor, f_t: torch.Tensor, logits_t: torch.Tensor,
+                coeff: float = 1.0) -> torch.Tensor:
+        g = F.softmax(torch.cat([logits_s, logits_t]), dim=1).detach()
+        h = self.conditioning(torch.cat([f_s.flatten(1), f_t.flatten(1)]), g)
+        d = self.discriminator(grad_reverse(h, coeff)).squeeze(1)
+        n = len(f_s)
+        labels = torch.cat([torch.ones(n, device=d.device), torch.zeros(len(d) - n, device=d.device)])
+        bce = F.binary_cross_entropy_with_logits(d, labels.to(d.dtype), reduction="none")
+        if not self.entropy_conditioning:
+            return 0.5 * (bce[:n].mean() + bce[n:].mean())
+        weight = 1.0 + torch.exp(-entropy(g))
+        w_s, w_t = weight[:n], weight[n:]
+        return 0.5 * ((w_s * bce[:n]).sum() / w_s.sum() + (w_t * bce[n:]).sum() / w_t.sum())
