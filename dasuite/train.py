@@ -126,7 +126,23 @@ def _train(cfg: DictConfig, run, meta: dict) -> dict:
         "target_acc": result.final.get("target/acc"), "source_acc": result.final.get("source/acc"),
         "epochs": result.epochs, "steps": result.steps, "train_seconds": result.train_seconds,
         "samples_per_second": result.samples_per_second, "device": str(trainer.device),
+        **_peak_memory(trainer.device),
     }
+
+
+def _peak_memory(device) -> dict[str, float]:
+    """Peak resident memory of this process (and of the CUDA device), in MiB."""
+    import torch
+
+    try:
+        import resource
+    except ImportError:  # Windows
+        return {}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    peak = {"peak_memory_mb": rss / (2 ** 20 if sys.platform == "darwin" else 1024)}
+    if device.type == "cuda":
+        peak["peak_cuda_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
+    return peak
 
 
 def _root_cause(error: BaseException) -> BaseException:

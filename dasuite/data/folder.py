@@ -64,8 +64,11 @@ class LazyImages(torch.utils.data.Dataset):
 
 def scan(directory, key: str) -> dict[str, list[Path]]:
     """Class name -> sorted image paths of an ImageFolder tree."""
-    root = expand_root(directory) if directory is not None else None
-    if root is None or not root.is_dir():
+    if directory is None:
+        raise ConfigError(f"dataset=folder needs dataset.{key}=<folder>, with one sub-folder of images per class "
+                          "(<dir>/<class>/<image>, the Office-31 layout).")
+    root = expand_root(directory)
+    if not root.is_dir():
         raise ConfigError(f"dataset.{key}={directory} is not a folder; it must hold one sub-folder of images "
                           "per class (<dir>/<class>/<image>, the Office-31 layout).")
     classes = {d.name: sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -1,0 +1,229 @@
+#!/usr/bin/env python
+"""MNIST→USPS benchmark (the protocol of DESIGN.md) -> a section of BENCHMARKS.md.
+
+Each method runs ``dasuite train experiment=mnist_usps_benchmark`` once per seed, in a fresh process,
+and the table reports the last epoch's target accuracy (mean ± std over seeds), training seconds,
+samples/second and peak memory. The same DANN and source-only loops written in plain PyTorch (no
+dasuite code) are timed in this process, so the samples/second ratio shows dasuite's overhead.
+
+    python scripts/benchmark.py --data-root ../shared/data            # all entries, seeds 0 1 2
+    python scripts/benchmark.py --data-root ../shared/data --only dann --seeds 0 --epochs 2
+
+Run it alone on the machine: another torch process on the same cores distorts every timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: key -> (label, overrides on top of experiment=mnist_usps_benchmark)
+ENTRIES = {
+    "source_only": ("source only", ["method=source_only"]),
+    "dann": ("DANN", ["method=dann"]),
+    "mmd": ("MMD (DAN)", ["method=mmd"]),
+    "finetune": ("fine-tune, 10 USPS labels per class", ["method=finetune", "dataset.target_labels_per_class=10"]),
+    "oracle": ("oracle: trained on labeled USPS train", [
+        "method=source_only", "dataset.source={name: usps, split: train}",
+        "dataset.target={name: mnist, split: test}"]),
+}
+BEGIN, END = "<!-- mnist_usps:begin -->", "<!-- mnist_usps:end -->"
+
+
+def run_dasuite(overrides: list[str], run_dir: Path) -> dict:
+    """One training run in a fresh process; returns its summary.json."""
+    command = [sys.executable, "-m", "dasuite", "train", "experiment=mnist_usps_benchmark", *overrides,
+               f"hydra.run.dir={run_dir}", "trainer.progress=false"]
+    print("  $", " ".join(command[1:]), flush=True)
+    subprocess.run(command, check=False)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    if summary["status"] != "completed":
+        raise SystemExit(f"run failed: {summary.get('error')} (see {run_dir / 'train.log'})")
+    return summary
+
+
+# ---- the same loop in plain PyTorch, for the overhead ratio (no dasuite imports below) ----
+
+def _idx(path: Path) -> np.ndarray:
+    data = gzip.open(path).read()
+    dims = np.frombuffer(data, ">i4", count=data[3], offset=4)
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * data[3]).reshape(dims)
+
+
+def _plain_data(data_root: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import USPS
+
+    xs = torch.from_numpy(_idx(data_root / "mnist" / "t10k-images-idx3-ubyte.gz").copy()).unsqueeze(1)
+    ys = torch.from_numpy(_idx(data_root / "mnist" / "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    usps = torch.from_numpy(USPS(str(data_root / "usps"), train=True).data).unsqueeze(1).float()
+    xt = F.interpolate(usps, size=(28, 28), mode="bilinear", antialias=True).round().clamp(0, 255).to(torch.uint8)
+    return xs[:9000], ys[:9000], xt
+
+
+class _GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, coeff):
+        ctx.coeff = coeff
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.coeff * grad, None
+
+
+def _lenet() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(20, 50, 5), nn.Dropout2d(0.5),
+                         nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Dropout(0.5))
+
+
+def plain_samples_per_second(data_root: Path, adversarial: bool, epochs: int, batch: int = 32) -> float:
+    """Source-only or DANN training steps in plain PyTorch; images per second of step time."""
+    torch.manual_seed(0)
+    xs, ys, xt = _plain_data(data_root)
+    features, head = _lenet(), nn.Linear(500, 10)
+    disc = nn.Sequential(nn.Linear(500, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1))
+    params = [*features.parameters(), *head.parameters(), *(disc.parameters() if adversarial else [])]
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    steps_per_epoch = len(xs) // batch
+    total = epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 + 10 * s / total) ** -0.75)
+    seen, seconds, step = 0, 0.0, 0
+    for _ in range(epochs):
+        order_s, order_t = torch.randperm(len(xs)), torch.randperm(len(xt))
+        tick = time.perf_counter()
+        for i in range(steps_per_epoch):
+            index = order_s[i * batch:(i + 1) * batch]
+            x, y = (xs[index].float() / 255 - 0.5) / 0.5, ys[index]
+            if adversarial:
+                j = (i * batch) % (len(xt) - batch)
+                x = torch.cat([x, (xt[order_t[j:j + batch]].float() / 255 - 0.5) / 0.5])
+            f = features(x)
+            loss = F.cross_entropy(head(f[:batch]), y)
+            if adversarial:
+                coeff = 2 / (1 + math.exp(-10 * step / total)) - 1
+                logits = disc(_GradReverse.apply(f, coeff)).squeeze(1)
+                domain = torch.cat([torch.ones(batch), torch.zeros(batch)])
+                loss = loss + F.binary_cross_entropy_with_logits(logits, domain)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(x)
+            step += 1
+        seconds += time.perf_counter() - tick
+    return seen / seconds
+
+
+# ---- report ----
+
+def _pm(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+    mean = statistics.mean(values) * scale
+    std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = re.findall(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPU cores ({torch.get_num_threads()} torch threads), "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def render(results: dict, plain: dict, args, command: str, started: str) -> str:
+    lines = [BEGIN, "## MNIST→USPS (DESIGN.md protocol)", "",
+             f"Measured {started} on: {machine()}; device `{next(iter(results.values()))[0]['device']}`.", "",
+             "```", command, "```", "",
+             "Source: the 10,000-image MNIST **test** split (the 60k train split is not on these machines), "
+             "9,000 for training and a seeded 1,000 held out as source validation. Target train: USPS train "
+             "(7,291, labels unused). Evaluation: USPS test (2,007). 28×28 grayscale, LeNet from scratch, "
+             f"SGD lr 0.01 with the DANN schedule, batch 32 per domain, {results_epochs(results)} epochs. "
+             "Accuracy is the **last epoch's** (no selection on target labels). Seeds: "
+             f"{', '.join(map(str, args.seeds))}.", "",
+             "| method | USPS test acc. % (mean ± std) | source val acc. % | train s | samples/s | peak RSS MiB |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for key, runs in results.items():
+        lines.append(f"| {ENTRIES[key][0]} | {_pm([r['target_acc'] for r in runs])} | "
+                     f"{_pm([r['source_acc'] for r in runs])} | "
+                     f"{statistics.mean(r['train_seconds'] for r in runs):.0f} | "
+                     f"{statistics.mean(r['samples_per_second'] for r in runs):.0f} | "
+                     f"{max(r.get('peak_memory_mb', float('nan')) for r in runs):.0f} |")
+    if plain:
+        lines += ["", "Overhead against the same loop in plain PyTorch (timed in this script, same machine, "
+                  "step time only):", "", "| loop | plain PyTorch samples/s | dasuite samples/s | ratio |",
+                  "| --- | --- | --- | --- |"]
+        for key, value in plain.items():
+            ours = statistics.mean(r["samples_per_second"] for r in results[key])
+            lines.append(f"| {ENTRIES[key][0]} | {value:.0f} | {ours:.0f} | {ours / value:.2f} |")
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def results_epochs(results: dict) -> str:
+    epochs = {r["epochs"] for runs in results.values() for r in runs if "epochs" in r}
+    return "/".join(map(str, sorted(epochs)))
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n\nEvery figure here names the command and machine that produced it.\n"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", type=Path, required=True, help="folder with mnist/ and usps/")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--only", nargs="+", choices=list(ENTRIES), default=list(ENTRIES))
+    parser.add_argument("--epochs", type=int, default=None, help="override the experiment's trainer.epochs")
+    parser.add_argument("--runs-dir", type=Path, default=Path("benchmark_runs"))
+    parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain-PyTorch timing")
+    args = parser.parse_args()
+    started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    command = "python scripts/benchmark.py " + " ".join(sys.argv[1:])
+    data_root = args.data_root.resolve()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    results: dict[str, list[dict]] = {}
+    for key in args.only:
+        print(f"{ENTRIES[key][0]}:", flush=True)
+        extra = [f"trainer.epochs={args.epochs}"] if args.epochs else []
+        results[key] = [run_dasuite([*ENTRIES[key][1], *extra, f"seed={seed}", f"data_root={data_root}"],
+                                    args.runs_dir / stamp / key / f"seed{seed}") for seed in args.seeds]
+        print(f"  target accuracy {_pm([r['target_acc'] for r in results[key]])} %", flush=True)
+    plain = {}
+    if not args.no_plain:
+        epochs = min(3, args.epochs or 3)
+        for key, adversarial in (("source_only", False), ("dann", True)):
+            if key in results:
+                plain[key] = plain_samples_per_second(data_root, adversarial, epochs)
+                print(f"plain PyTorch {key}: {plain[key]:.0f} samples/s", flush=True)
+    section = render(results, plain, args, command, started)
+    write_section(args.output, section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
