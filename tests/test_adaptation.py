@@ -1,31 +1,84 @@
-"""Adaptation itself works: on a pair with a pure covariate shift, aligning features helps.
+"""Does adaptation help? Measured against source-only on the toy pairs, 3 seeds, default settings.
 
-Measured on the default `blobs` pair (3 Gaussian classes, target translated by (1.5, 1.5)), 100
-epochs, seeds 0-2, on the 2-core CPU dev machine (pytest -s shows the numbers):
-source-only 94.5 %, DANN 98.3 %, MMD 97.4 % mean target accuracy. The margins asserted below are
-about half the measured gains.
+`blobs` (3 Gaussian classes, target translated by (1.5, 1.5)), 100 epochs, seeds 0-2: source-only
+94.5 %, DANN 98.3 %, MMD 97.4 % mean target accuracy; the margins asserted are about half the
+measured gains.
 
-On the default `moons` pair (35 degrees) DANN and MMD do NOT beat source-only with the default
-settings (README, "Results on the toy pairs"), so moons is not used to assert a gain here.
+`moons` (the default pair: the DANN paper's two moons, target rotated 35°), default settings
+(300 epochs, MLP [64, 64]), seeds 0-2, mean target accuracy in %, measured on the 2-core CPU
+development machine (`pytest -s` prints them), minus source-only's 72.8:
+
+    adda 85.7 (+12.9)   finetune, 5 labels/class 81.9 (+9.1)   shot 79.5 (+6.7; seeds 83.7/84.4/70.4)
+    rotation 73.7 (+0.9)   coral 72.8 (+0.0: its term, /4d² with d = 64, stays ~1e-5)
+    self_training 69.6 (-3.2)   jan 68.4 (-4.4)   dann 67.8 (-5.0)   mmd 67.8 (-5.0)
+    self_training on dann 67.4 (-5.4)   cdan 66.9 (-5.9)   cdan+E 66.8 (-6.0)   mcc 66.7 (-6.1)
+
+So the issue's criterion ("every adaptation method at least matches source-only on moons") does
+NOT hold for the eight methods that share one encoder between the domains and align marginal or
+prediction statistics. Why (see the report in docs/methods.md, "The toy pairs"): the misclassified
+target points are the moons' tips, far from the source boundary, so source-only is confidently
+wrong there; alignment (DANN, MMD, JAN, CDAN) matches the rotated marginal with the classes
+mismatched (longer training aligns fully, MMD² ~ 0, and stays below), and confidence-based terms
+(MCC, self-training, CDAN+E's weights) reinforce the confident mistakes. The same
+implementations gain 3-5 points on `blobs`. The default pair and the method defaults were left
+as they are (the paper's data, the papers' hyper-parameters) rather than tuned on target labels.
+
+What is asserted: methods measured at or above source-only must stay there (ADDA and SHOT by
+about half their measured margin, the others at least equal); the eight below are strict xfails
+of the same check, so the suite reports it if one starts to pass; and no method may fall more
+than 10 points below source-only (a collapse, e.g. a sign error in a loss, would).
 """
 
 import statistics
 
 import pytest
 
+import dasuite.engine.run_folder
 from tests.conftest import train_in_process
 
 SEEDS = (0, 1, 2)
 
+MOONS = {
+    "source_only": ["method=source_only"],
+    "adda": ["method=adda"],
+    "finetune": ["method=finetune"],
+    "shot": ["method=shot"],
+    "rotation": ["method=rotation"],
+    "coral": ["method=coral"],
+    "self_training": ["method=self_training"],
+    "jan": ["method=jan"],
+    "dann": ["method=dann"],
+    "mmd": ["method=mmd"],
+    "self_training_on_dann": ["method=self_training", "method.base=dann"],
+    "cdan": ["method=cdan"],
+    "cdan_e": ["method=cdan", "method.entropy=true"],
+    "mcc": ["method=mcc"],
+}
+#: minimum gain over source-only asserted on moons (about half the measured gain; 0 for the small ones)
+MARGIN = {"adda": 0.06, "finetune": 0.04, "shot": 0.03, "rotation": 0.0, "coral": 0.0}
+#: measured below source-only on moons with the default settings (see the module docstring)
+BELOW = {"self_training", "jan", "dann", "mmd", "self_training_on_dann", "cdan", "cdan_e", "mcc"}
+
+
+def _mean_target_acc(root, name, overrides, *extra):
+    runs = [train_in_process(root / f"{name}{seed}", *overrides, *extra, f"seed={seed}") for seed in SEEDS]
+    assert all(run["status"] == "completed" for run in runs), [run.get("error") for run in runs]
+    return statistics.mean(run["target_acc"] for run in runs)
+
 
 @pytest.fixture(scope="module")
-def blobs_target_acc(tmp_path_factory):
+def no_checkpoints():
+    """Checkpoints are not what these tests check; skipping them halves the time of a toy run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dasuite.engine.run_folder.RunFolder, "save_checkpoint", lambda self, state: None)
+        yield
+
+
+@pytest.fixture(scope="module")
+def blobs_target_acc(tmp_path_factory, no_checkpoints):
     root = tmp_path_factory.mktemp("blobs")
-    acc = {}
-    for method in ("source_only", "dann", "mmd"):
-        runs = [train_in_process(root / f"{method}{seed}", "dataset=blobs", f"method={method}",
-                                 "trainer.epochs=100", f"seed={seed}") for seed in SEEDS]
-        acc[method] = statistics.mean(run["target_acc"] for run in runs)
+    acc = {m: _mean_target_acc(root, m, [f"method={m}"], "dataset=blobs", "trainer.epochs=100")
+           for m in ("source_only", "dann", "mmd")}
     print("blobs mean target accuracy:", {k: round(100 * v, 1) for k, v in acc.items()})
     return acc
 
@@ -36,3 +89,23 @@ def test_dann_beats_source_only_on_shifted_blobs(blobs_target_acc):
 
 def test_mmd_beats_source_only_on_shifted_blobs(blobs_target_acc):
     assert blobs_target_acc["mmd"] >= blobs_target_acc["source_only"] + 0.015
+
+
+@pytest.fixture(scope="module")
+def moons_target_acc(tmp_path_factory, no_checkpoints):
+    root = tmp_path_factory.mktemp("moons")
+    acc = {name: _mean_target_acc(root, name, overrides) for name, overrides in MOONS.items()}
+    print("moons mean target accuracy:", {k: round(100 * v, 1) for k, v in acc.items()})
+    return acc
+
+
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.xfail(
+    strict=True, reason="measured below source-only on the 35° moons (module docstring)")) if m in BELOW else m
+    for m in MOONS if m != "source_only"])
+def test_adaptation_at_least_matches_source_only_on_moons(moons_target_acc, method):
+    assert moons_target_acc[method] >= moons_target_acc["source_only"] + MARGIN.get(method, 0.0)
+
+
+@pytest.mark.parametrize("method", [m for m in MOONS if m != "source_only"])
+def test_no_method_collapses_on_moons(moons_target_acc, method):
+    assert moons_target_acc[method] >= moons_target_acc["source_only"] - 0.10

@@ -14,6 +14,7 @@ activations (``f_s, f_t``); prediction losses take logits.
 | :class:`MinimumClassConfusionLoss` | confusion between classes in target predictions (MCC) |
 | :class:`EntropyLoss`, :class:`InformationMaximizationLoss` | prediction entropy; entropy minus diversity (SHOT) |
 | :class:`ConfidentPseudoLabelLoss` | cross-entropy to confident own predictions (self-training) |
+| :func:`class_centroids`, :func:`nearest_centroid` | centroid-based pseudo-labels (SHOT) |
 """
 
 from dasuite.losses.cdan import ConditionalDomainAdversarialLoss, MultilinearMap, multilinear_map
@@ -24,11 +25,12 @@ from dasuite.losses.grl import GradientReversal, grad_reverse, progressive_coeff
 from dasuite.losses.jan import JointMMD
 from dasuite.losses.mcc import MinimumClassConfusionLoss, class_confusion
 from dasuite.losses.mmd import MultiKernelMMD, mmd_from_kernel, multi_gaussian_kernel
-from dasuite.losses.pseudo_label import ConfidentPseudoLabelLoss
+from dasuite.losses.pseudo_label import ConfidentPseudoLabelLoss, class_centroids, nearest_centroid
 
 __all__ = [
     "CORALLoss", "ConditionalDomainAdversarialLoss", "ConfidentPseudoLabelLoss", "DomainAdversarialLoss",
     "EntropyLoss", "GradientReversal", "InformationMaximizationLoss", "JointMMD", "MinimumClassConfusionLoss",
     "MultiKernelMMD", "MultilinearMap", "class_confusion", "covariance", "entropy", "grad_reverse",
-    "mmd_from_kernel", "multi_gaussian_kernel", "multilinear_map", "progressive_coeff",
+    "mmd_from_kernel", "multi_gaussian_kernel", "multilinear_map", "progressive_coeff", "class_centroids",
+    "nearest_centroid",
 ]

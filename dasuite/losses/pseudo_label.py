@@ -6,6 +6,8 @@ For target logits z with p = softmax(z) (no gradient through p):
     L_PL = 1/N Σ_i 1[max_k p_ik >= τ] · CE(z_i, argmax_k p_ik)
 
 The mean runs over the whole batch, so the term grows as more predictions pass the threshold τ.
+
+:func:`class_centroids` and :func:`nearest_centroid` give SHOT's centroid-based pseudo-labels instead.
 """
 
 from __future__ import annotations
@@ -28,3 +30,22 @@ class ConfidentPseudoLabelLoss(nn.Module):
         confidence, pseudo_labels = F.softmax(logits.detach(), dim=1).max(1)
         mask = (confidence >= self.threshold).to(logits.dtype)
         return (F.cross_entropy(logits, pseudo_labels, reduction="none") * mask).mean()
+
+
+def class_centroids(features: torch.Tensor, probabilities: torch.Tensor) -> torch.Tensor:
+    """SHOT's self-supervised centroids (Liang et al., ICML 2020), on L2-normalised features f̂.
+
+    A first pass weights every sample by its predicted probabilities, c_k⁰ = Σ_i p_ik f̂_i / Σ_i p_ik;
+    samples are then labelled by the nearest centroid in cosine distance and the centroids recomputed
+    from those hard labels, c_k¹ = mean of the f̂_i labelled k. Returns c¹, shape (C, d); a class that
+    no sample is closest to keeps a zero centroid (never the nearest).
+    """
+    f = F.normalize(features.flatten(1), dim=1)
+    soft = probabilities.T @ f / (probabilities.sum(0)[:, None] + 1e-8)
+    hard = F.one_hot(nearest_centroid(f, soft), probabilities.shape[1]).to(f.dtype)
+    return hard.T @ f / (hard.sum(0)[:, None] + 1e-8)
+
+
+def nearest_centroid(features: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Index of the centroid with the highest cosine similarity to each row of ``features``."""
+    return (F.normalize(features.flatten(1), dim=1) @ F.normalize(centroids, dim=1).T).argmax(1)

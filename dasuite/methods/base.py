@@ -4,6 +4,22 @@ The trainer owns the loop (devices, optimizers, schedules, evaluation, checkpoin
 its modules and its losses. Per optimisation step the trainer calls :meth:`Method.training_step`
 once per optimizer the current stage lists, sums the returned loss terms, back-propagates and
 steps that optimizer. It never asks which method it is running.
+
+What a method can rely on:
+
+* ``stages()``: several phases (e.g. source pretraining, then adaptation), each drawing its own
+  sets and, optionally, its own number of epochs; the trainer builds fresh optimizers and LR
+  schedules at the start of each stage.
+* ``param_groups(stage)``: one optimizer per key, stepped in the listed order; ``main``
+  (:data:`MAIN`) names the optimizer of the model that :meth:`Method.predict` uses, other keys
+  (e.g. ``disc``) auxiliary players such as ADDA's discriminator. Composition relies on it
+  (self-training adds its term to the ``main`` step).
+* ``ctx`` in ``training_step``: ``progress`` in [0, 1] over the current stage, the stage's name,
+  the optimizer being stepped, the global epoch and step. A method that needs per-epoch state
+  (SHOT's pseudo-label centroids, ADDA's target-encoder initialisation) updates it lazily when
+  ``ctx.epoch`` or ``ctx.stage`` changes; persistent state lives in buffers so checkpoints keep it.
+* Inputs are whatever the pair gives, (N, D) vectors or (N, C, H, W) images: methods pass them to
+  the backbone and make no other assumption (rotation SSL documents its own).
 """
 
 from __future__ import annotations
@@ -18,6 +34,9 @@ from dasuite.errors import ConfigError, check_number
 
 #: The sets a stage can draw from each step (see :class:`Stage`).
 DRAWS = ("source", "target", "target_labeled")
+
+#: The name of the optimizer that trains the predicting model (see :meth:`Method.param_groups`).
+MAIN = "main"
 
 
 @dataclass(frozen=True)
@@ -86,8 +105,12 @@ class Method(nn.Module):
         return [Stage("adapt")]
 
     def param_groups(self, stage: Stage) -> dict[str, list[dict]]:
-        """Optimizer name -> torch param groups; a group may carry ``lr_mult`` (default 1)."""
-        return {"main": [{"params": list(self.parameters())}]}
+        """Optimizer name -> torch param groups; a group may carry ``lr_mult`` (default 1).
+
+        The trainer steps the optimizers in this order, calling :meth:`training_step` once for
+        each; :data:`MAIN` must name the one that trains the model :meth:`predict` uses.
+        """
+        return {MAIN: [{"params": list(self.parameters())}]}
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         """Loss terms for the optimizer ``ctx.optimizer``; the trainer sums and logs them."""
@@ -100,6 +123,10 @@ class Method(nn.Module):
     def classification_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
 
+    def frozen_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits of the classifier head with its weights held fixed (gradients reach only ``features``)."""
+        return F.linear(features, self.head.weight.detach(), self.head.bias.detach())
+
     def features_of_both(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Backbone features of the source and target batch, computed in one forward pass."""
         features = self.backbone(torch.cat([batch.xs, batch.xt]))
@@ -109,3 +136,27 @@ class Method(nn.Module):
 def check_trade_off(trade_off: float) -> float:
     """Validate ``method.trade_off`` (λ, the weight of the adaptation loss)."""
     return check_number("method.trade_off", trade_off, minimum=0, hint=" (it weights the adaptation loss)")
+
+
+def check_epochs(key: str, epochs: int | None) -> int | None:
+    """Validate an optional per-stage epoch count (null: ``trainer.epochs``)."""
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ConfigError(f"method.{key}={epochs!r} must be null (use trainer.epochs) or an integer >= 1.")
+    return epochs
+
+
+def check_flag(key: str, value) -> bool:
+    """Validate a true/false config value."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"method.{key}={value!r} must be true or false.")
+    return value
+
+
+def check_sizes(key: str, value) -> list[int]:
+    """Validate a list of hidden-layer sizes (possibly empty: a linear head)."""
+    sizes = None if isinstance(value, (str, int, float)) or value is None else list(value)
+    if sizes is None or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        shown = sizes if sizes is not None else value
+        raise ConfigError(f"method.{key}={shown!r} must be a list of positive integers (e.g. [256, 256], "
+                          "or [] for a linear layer).")
+    return sizes

@@ -9,12 +9,11 @@ coefficient ramps up with training progress p as in the paper:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from dasuite.errors import check_number
-from dasuite.losses import DomainAdversarialLoss
-from dasuite.methods.base import Batch, Method, StepContext, check_trade_off
+from dasuite.losses import DomainAdversarialLoss, progressive_coeff
+from dasuite.methods.base import Batch, Method, StepContext, check_sizes, check_trade_off
 from dasuite.models.heads import domain_discriminator
 
 
@@ -27,11 +26,11 @@ class DANN(Method):
         self.trade_off = check_trade_off(trade_off)
         self.gamma = check_number("method.gamma", gamma, minimum=0)
         self.domain_loss = DomainAdversarialLoss(
-            domain_discriminator(backbone.out_features, discriminator_hidden))
+            domain_discriminator(backbone.out_features, check_sizes("discriminator_hidden", discriminator_hidden)))
 
     def reversal_coeff(self, progress: float) -> float:
         """λ_p, rising from 0 to (almost) ``trade_off`` over training."""
-        return self.trade_off * (2.0 / (1.0 + math.exp(-self.gamma * progress)) - 1.0)
+        return self.trade_off * progressive_coeff(progress, self.gamma)
 
     def training_step(self, batch: Batch, ctx: StepContext):
         f_s, f_t = self.features_of_both(batch)
