@@ -8,7 +8,7 @@ measured gains.
 (300 epochs, MLP [64, 64]), seeds 0-2, mean target accuracy in %, measured on the 2-core CPU
 development machine (`pytest -s` prints them), minus source-only's 72.8:
 
-    adda 85.7 (+12.9)   finetune, 5 labels/class 81.9 (+9.1)   shot 79.5 (+6.7; seeds 83.7/84.4/70.4)
+    finetune, 5 labels/class 81.9 (+9.1)   shot 79.5 (+6.7; seeds 83.7/84.4/70.4)   adda 75.2 (+2.4)
     rotation 73.7 (+0.9)   coral 72.8 (+0.0: its term, /4d² with d = 64, stays ~1e-5)
     self_training 69.6 (-3.2)   jan 68.4 (-4.4)   dann 67.8 (-5.0)   mmd 67.8 (-5.0)
     self_training on dann 67.4 (-5.4)   cdan 66.9 (-5.9)   cdan+E 66.8 (-6.0)   mcc 66.7 (-6.1)
@@ -23,8 +23,8 @@ mismatched (longer training aligns fully, MMD² ~ 0, and stays below), and confi
 implementations gain 3-5 points on `blobs`. The default pair and the method defaults were left
 as they are (the paper's data, the papers' hyper-parameters) rather than tuned on target labels.
 
-What is asserted: methods measured at or above source-only must stay there (ADDA and SHOT by
-about half their measured margin, the others at least equal); the eight below are strict xfails
+What is asserted: methods measured at or above source-only must stay there (fine-tuning, SHOT and
+ADDA by about half their measured margin, the others at least equal); the eight below are strict xfails
 of the same check, so the suite reports it if one starts to pass; and no method may fall more
 than 10 points below source-only (a collapse, e.g. a sign error in a loss, would).
 """
@@ -55,7 +55,7 @@ MOONS = {
     "mcc": ["method=mcc"],
 }
 #: minimum gain over source-only asserted on moons (about half the measured gain; 0 for the small ones)
-MARGIN = {"adda": 0.06, "finetune": 0.04, "shot": 0.03, "rotation": 0.0, "coral": 0.0}
+MARGIN = {"finetune": 0.04, "shot": 0.03, "adda": 0.01, "rotation": 0.0, "coral": 0.0}
 #: measured below source-only on moons with the default settings (see the module docstring)
 BELOW = {"self_training", "jan", "dann", "mmd", "self_training_on_dann", "cdan", "cdan_e", "mcc"}
 

@@ -115,6 +115,7 @@ def test_adda_pretrains_then_alternates_discriminator_and_target_encoder_steps()
     assert source.draws == ("source",) and source.epochs == 3 and adapt.draws == ("source", "target")
     groups = method.param_groups(adapt)
     assert list(groups) == ["disc", MAIN]  # the trainer steps the discriminator first, then the encoder
+    assert [g["lr_mult"] for name in groups for g in groups[name]] == [0.1, 0.1]  # adapt_lr_mult
     ids = lambda module: {id(p) for p in module.parameters()}  # noqa: E731
     assert {id(p) for g in groups["disc"] for p in g["params"]} == ids(method.discriminator)
     assert {id(p) for g in groups[MAIN] for p in g["params"]} == ids(method.target_encoder)
@@ -262,6 +263,7 @@ def test_rotation_head_learns_from_both_domains():
     (MCC, {"temperature": 0}, "method.temperature=0 must be > 0"),
     (MCC, {"trade_off": -1}, "method.trade_off=-1 must be >= 0"),
     (ADDA, {"source_epochs": 0}, "method.source_epochs=0 must be null"),
+    (ADDA, {"adapt_lr_mult": -1}, "method.adapt_lr_mult=-1 must be >= 0"),
     (SHOT, {"beta": -0.3}, "method.beta=-0.3 must be >= 0"),
     (RotationSSL, {"rotation_head_hidden": 3}, "method.rotation_head_hidden=3 must be a list"),
     (SelfTraining, {"threshold": 1.5}, r"method.threshold=1.5 must lie in \[0, 1\]"),
