@@ -6,7 +6,7 @@ and the table reports the last epoch's target accuracy (mean ± std over seeds),
 samples/second and peak memory. The same DANN and source-only loops written in plain PyTorch (no
 dasuite code) are timed in this process, so the samples/second ratio shows dasuite's overhead.
 
-    python scripts/benchmark.py --data-root ../shared/data            # all entries, seeds 0 1 2
+    python scripts/benchmark.py --data-root ../shared/data            # the core entries, seeds 0 1 2
     python scripts/benchmark.py --data-root ../shared/data --only dann --seeds 0 --epochs 2
 
 Run it alone on the machine: another torch process on the same cores distorts every timing.
@@ -42,8 +42,20 @@ ENTRIES = {
     "oracle": ("oracle: trained on labeled USPS train", [
         "method=source_only", "dataset.source={name: usps, split: train}",
         "dataset.target={name: mnist, split: test}"]),
+    # the method catalogue (docs/methods.md), each at its YAML defaults
+    "cdan": ("CDAN", ["method=cdan"]),
+    "cdan_e": ("CDAN+E", ["method=cdan", "method.entropy=true"]),
+    "coral": ("Deep CORAL", ["method=coral"]),
+    "adda": ("ADDA", ["method=adda"]),
+    "jan": ("JAN", ["method=jan"]),
+    "mcc": ("MCC", ["method=mcc"]),
+    "self_training": ("self-training", ["method=self_training"]),
+    "self_training_dann": ("self-training on DANN", ["method=self_training", "method.base=dann"]),
+    "rotation": ("rotation SSL", ["method=rotation"]),
+    "shot": ("SHOT (source-free)", ["method=shot"]),
 }
-BEGIN, END = "<!-- mnist_usps:begin -->", "<!-- mnist_usps:end -->"
+#: The entries run when --only is not given: the DESIGN.md protocol's baselines and first methods.
+CORE = ["source_only", "dann", "mmd", "finetune", "oracle"]
 
 
 def run_dasuite(overrides: list[str], run_dir: Path) -> dict:
@@ -52,6 +64,8 @@ def run_dasuite(overrides: list[str], run_dir: Path) -> dict:
                f"hydra.run.dir={run_dir}", "trainer.progress=false"]
     print("  $", " ".join(command[1:]), flush=True)
     subprocess.run(command, check=False)
+    if not (run_dir / "summary.json").is_file():
+        raise SystemExit(f"the run wrote no summary.json (see {run_dir})")
     summary = json.loads((run_dir / "summary.json").read_text())
     if summary["status"] != "completed":
         raise SystemExit(f"run failed: {summary.get('error')} (see {run_dir / 'train.log'})")
@@ -92,12 +106,12 @@ def _lenet() -> nn.Module:
                          nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Dropout(0.5))
 
 
-def plain_samples_per_second(data_root: Path, adversarial: bool, epochs: int, batch: int = 32) -> float:
+def plain_samples_per_second(data_root: Path, adversarial: bool, epochs: int, device: str, batch: int = 64) -> float:
     """Source-only or DANN training steps in plain PyTorch; images per second of step time."""
     torch.manual_seed(0)
-    xs, ys, xt = _plain_data(data_root)
-    features, head = _lenet(), nn.Linear(500, 10)
-    disc = nn.Sequential(nn.Linear(500, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1))
+    xs, ys, xt = (t.to(device) for t in _plain_data(data_root))
+    features, head = _lenet().to(device), nn.Linear(500, 10).to(device)
+    disc = nn.Sequential(nn.Linear(500, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1)).to(device)
     params = [*features.parameters(), *head.parameters(), *(disc.parameters() if adversarial else [])]
     opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
     steps_per_epoch = len(xs) // batch
@@ -105,7 +119,7 @@ def plain_samples_per_second(data_root: Path, adversarial: bool, epochs: int, ba
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (1 + 10 * s / total) ** -0.75)
     seen, seconds, step = 0, 0.0, 0
     for _ in range(epochs):
-        order_s, order_t = torch.randperm(len(xs)), torch.randperm(len(xt))
+        order_s, order_t = torch.randperm(len(xs), device=device), torch.randperm(len(xt), device=device)
         tick = time.perf_counter()
         for i in range(steps_per_epoch):
             index = order_s[i * batch:(i + 1) * batch]
@@ -118,7 +132,7 @@ def plain_samples_per_second(data_root: Path, adversarial: bool, epochs: int, ba
             if adversarial:
                 coeff = 2 / (1 + math.exp(-10 * step / total)) - 1
                 logits = disc(_GradReverse.apply(f, coeff)).squeeze(1)
-                domain = torch.cat([torch.ones(batch), torch.zeros(batch)])
+                domain = torch.cat([torch.ones(batch, device=device), torch.zeros(batch, device=device)])
                 loss = loss + F.binary_cross_entropy_with_logits(logits, domain)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -126,6 +140,8 @@ def plain_samples_per_second(data_root: Path, adversarial: bool, epochs: int, ba
             sched.step()
             seen += len(x)
             step += 1
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
         seconds += time.perf_counter() - tick
     return seen / seconds
 
@@ -149,14 +165,21 @@ def machine() -> str:
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch.__version__}")
 
 
+def markers(section: str) -> tuple[str, str]:
+    return f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+
+
 def render(results: dict, plain: dict, args, command: str, started: str) -> str:
-    lines = [BEGIN, "## MNIST→USPS (DESIGN.md protocol)", "",
+    begin, end = markers(args.section)
+    lines = [begin, f"## {args.title}", "",
              f"Measured {started} on: {machine()}; device `{next(iter(results.values()))[0]['device']}`.", "",
+             *([args.note, ""] if args.note else []),
              "```", command, "```", "",
              "Source: the 10,000-image MNIST **test** split (the 60k train split is not on these machines), "
              "9,000 for training and a seeded 1,000 held out as source validation. Target train: USPS train "
              "(7,291, labels unused). Evaluation: USPS test (2,007). 28×28 grayscale, LeNet from scratch, "
-             f"SGD lr 0.01 with the DANN schedule, batch 32 per domain, {results_epochs(results)} epochs. "
+             f"SGD lr 0.01 with the DANN schedule, batch 64 per domain, {results_epochs(results)} epochs. "
+             "The oracle row trains on labeled USPS train instead (minus its 10% validation split). "
              "Accuracy is the **last epoch's** (no selection on target labels). Seeds: "
              f"{', '.join(map(str, args.seeds))}.", "",
              "| method | USPS test acc. % (mean ± std) | source val acc. % | train s | samples/s | peak RSS MiB |",
@@ -174,7 +197,7 @@ def render(results: dict, plain: dict, args, command: str, started: str) -> str:
         for key, value in plain.items():
             ours = statistics.mean(r["samples_per_second"] for r in results[key])
             lines.append(f"| {ENTRIES[key][0]} | {value:.0f} | {ours:.0f} | {ours / value:.2f} |")
-    lines += ["", END]
+    lines += ["", end]
     return "\n".join(lines)
 
 
@@ -183,10 +206,12 @@ def results_epochs(results: dict) -> str:
     return "/".join(map(str, sorted(epochs)))
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, name: str, section: str) -> None:
+    """Replace the section between ``name``'s markers in ``path`` (append it if absent)."""
+    begin, end = markers(name)
     text = path.read_text() if path.exists() else "# Benchmarks\n\nEvery figure here names the command and machine that produced it.\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + section + text[text.index(end) + len(end):]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     path.write_text(text)
@@ -196,11 +221,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, required=True, help="folder with mnist/ and usps/")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--only", nargs="+", choices=list(ENTRIES), default=list(ENTRIES))
+    parser.add_argument("--only", nargs="+", choices=list(ENTRIES), default=CORE)
     parser.add_argument("--epochs", type=int, default=None, help="override the experiment's trainer.epochs")
     parser.add_argument("--runs-dir", type=Path, default=Path("benchmark_runs"))
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--no-plain", action="store_true", help="skip the plain-PyTorch timing")
+    parser.add_argument("--section", default="mnist_usps", help="which BENCHMARKS.md section to (re)write")
+    parser.add_argument("--title", default="MNIST→USPS (DESIGN.md protocol)", help="that section's heading")
+    parser.add_argument("--note", default="", help="a paragraph printed under the heading")
     args = parser.parse_args()
     started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     command = "python scripts/benchmark.py " + " ".join(sys.argv[1:])
@@ -215,13 +243,13 @@ def main() -> None:
         print(f"  target accuracy {_pm([r['target_acc'] for r in results[key]])} %", flush=True)
     plain = {}
     if not args.no_plain:
-        epochs = min(3, args.epochs or 3)
         for key, adversarial in (("source_only", False), ("dann", True)):
-            if key in results:
-                plain[key] = plain_samples_per_second(data_root, adversarial, epochs)
+            if key in results:  # same device and number of epochs as the dasuite runs
+                run = results[key][0]
+                plain[key] = plain_samples_per_second(data_root, adversarial, run["epochs"], run["device"])
                 print(f"plain PyTorch {key}: {plain[key]:.0f} samples/s", flush=True)
     section = render(results, plain, args, command, started)
-    write_section(args.output, section)
+    write_section(args.output, args.section, section)
     print(section)
 
 

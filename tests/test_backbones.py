@@ -80,3 +80,13 @@ def test_timm_without_timm_installed_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)  # makes `import timm` fail, installed or not
     with pytest.raises(ConfigError, match=r"pip install 'dasuite\[timm\]'"):
         timm_backbone((3, 32, 32), name="resnet18")
+
+
+def test_weights_path_without_pretrained_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="weights_path=.* is only read with backbone.pretrained=true"):
+        torchvision_backbone((3, 32, 32), "resnet18", weights_path=tmp_path / "w.pth")
+
+
+def test_vit_at_the_wrong_size_is_a_config_error():
+    with pytest.raises(ConfigError, match="backbone vit_b_16 cannot take 3×32×32 images"):
+        torchvision_backbone((3, 32, 32), "vit_b_16")

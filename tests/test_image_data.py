@@ -13,7 +13,7 @@ from dasuite.data.images import Preprocess, fit_images, random_crop
 from dasuite.data.shifts import CORRUPTIONS, corrupt, digit_shift
 from dasuite.errors import ConfigError
 from tests import fake_data
-from tests.conftest import compose_config, train_in_process
+from tests.conftest import compose_config, read_summary, run_cli, train_in_process
 
 
 def _rows(x: torch.Tensor) -> set[str]:
@@ -75,6 +75,20 @@ def test_roles_on_the_same_split_share_it_disjointly(tmp_path):
     assert torch.equal(again.target.x, domains.target.x)
 
 
+@pytest.mark.parametrize(("pair", "backbone"), [("mnist_usps", "lenet"), ("cifar10_shifted", "resnet18"),
+                                              ("folder", "resnet50"), ("moons", "mlp")])
+def test_each_pair_picks_its_backbone_unless_the_command_line_names_one(pair, backbone):
+    assert compose_config(f"dataset={pair}").backbone._target_ == compose_config(f"backbone={backbone}").backbone._target_
+    assert compose_config(f"dataset={pair}").backbone.get("name", backbone) == backbone
+    assert compose_config(f"dataset={pair}", "backbone=vit_tiny").backbone._target_.endswith("vit_tiny")
+
+
+def test_the_other_mnist_split_is_suggested_when_present(tmp_path):
+    fake_data.write_mnist(tmp_path, "test")
+    with pytest.raises(ConfigError, match="The test split is there: .*dataset.source.split=test"):
+        read_mnist(tmp_path, "train")
+
+
 def test_unknown_domain_and_split_are_named(tmp_path):
     ok = {"name": "mnist", "split": "test"}
     with pytest.raises(ConfigError, match="dataset.source.name='mnst' .*mnist, usps, svhn, cifar10"):
@@ -97,7 +111,11 @@ def test_preprocess_normalises_and_crops_within_the_image():
     assert torch.allclose(Preprocess((0.5,), (0.5,))(x), torch.ones(4, 1, 8, 8))
     image = torch.arange(64, dtype=torch.uint8).view(1, 1, 8, 8).repeat(16, 1, 1, 1)
     cropped = random_crop(image, flip=True)
-    assert cropped.shape == image.shape and set(cropped.unique().tolist()) <= set(range(64))
+    padded = torch.nn.functional.pad(image[:1].float(), (1, 1, 1, 1), mode="replicate")[0, 0].to(torch.uint8)
+    windows = [padded[dy:dy + 8, dx:dx + 8] for dy in range(3) for dx in range(3)]
+    windows += [w.flip(1) for w in windows]
+    for crop in cropped:  # each crop is an 8x8 window of the padded image, possibly mirrored
+        assert any(torch.equal(crop[0], w) for w in windows)
     assert not all(torch.equal(c, image[0]) for c in cropped)  # 16 random crops: not all the identity
     with pytest.raises(ConfigError, match="dataset.augment='rotate' is not one of none, crop, crop_flip"):
         Preprocess(augment="rotate")
@@ -168,5 +186,18 @@ def test_mnistm_is_cached_and_reproducible(tmp_path):
     assert len(cached) == 2  # target and target test
     second = mnist_mnistm(test, test, test, data_root=tmp_path, channels=3)
     assert torch.equal(first.target.x, second.target.x) and first.target.x.shape[1] == 3
+    for path in cached:  # the next build must read these files, not blend again
+        torch.save(torch.zeros_like(torch.load(path, weights_only=True)), path)
+    assert int(mnist_mnistm(test, test, test, data_root=tmp_path, channels=3).target.x.max()) == 0
     assert first.source.x.shape[1] == 3 and torch.equal(first.source.x[:, 0], first.source.x[:, 1])  # grey source
     assert not torch.equal(first.target.x[:, 0], first.target.x[:, 1])  # colour target
+
+
+def test_cli_reports_missing_data_in_one_paragraph_and_keeps_a_failed_summary(tmp_cwd):
+    result = run_cli("train", "dataset=mnist_usps", f"data_root={tmp_cwd / 'nothing'}", "hydra.run.dir=run",
+                     cwd=tmp_cwd)
+    assert result.returncode == 1
+    assert "MNIST train split not found: expected" in result.stderr and "download=true" in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1  # one paragraph
+    summary = read_summary(tmp_cwd / "run")
+    assert summary["status"] == "failed" and summary["error_type"] == "ConfigError"

@@ -40,7 +40,7 @@ def read_idx(path: Path) -> np.ndarray:
             data = f.read()
     except (OSError, EOFError) as error:
         raise corrupted(path, f"cannot read it ({error})") from error
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPE:
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPE or len(data) < 4 + 4 * data[3]:
         raise corrupted(path, "no IDX header of unsigned bytes")
     ndim = data[3]
     dims = np.frombuffer(data, dtype=">i4", count=ndim, offset=4)
@@ -55,23 +55,26 @@ def read_mnist(data_root, split: str, download: bool = False) -> RawImages:
     prefix = _MNIST_PREFIX[split]
     folders = [root / "mnist", root / "MNIST" / "raw"]
 
-    def locate():
+    def locate(prefix: str) -> dict:
         found = {}
         for kind in ("images-idx3", "labels-idx1"):
             names = [f"{prefix}-{kind}-ubyte.gz", f"{prefix}-{kind}-ubyte"]
             found[kind] = first_existing([folder / name for folder in folders for name in names])
         return found
 
-    found = locate()
+    found = locate(prefix)
     if None in found.values() and download:
         from torchvision.datasets import MNIST
 
         fetch("MNIST", lambda: MNIST(str(root), train=split == "train", download=True))
-        found = locate()
+        found = locate(prefix)
     if None in found.values():
+        other = "test" if split == "train" else "train"
+        hint = (f"The {other} split is there: to use it, set split: {other} for this role "
+                f"(e.g. dataset.source.split={other}). ") if None not in locate(_MNIST_PREFIX[other]).values() else ""
         raise missing(f"MNIST {split} split",
                       [f / f"{prefix}-images-idx3-ubyte.gz" for f in folders]
-                      + [f / f"{prefix}-labels-idx1-ubyte.gz" for f in folders])
+                      + [f / f"{prefix}-labels-idx1-ubyte.gz" for f in folders], hint)
     images, labels = read_idx(found["images-idx3"]), read_idx(found["labels-idx1"])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise corrupted(found["images-idx3"], f"{images.shape} images do not match {labels.shape} labels")
@@ -106,11 +109,12 @@ def read_svhn(data_root, split: str, download: bool = False) -> RawImages:
 
         fetch("SVHN", lambda: SVHN(str(folder), split=split, download=True))
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     try:
         mat = loadmat(str(path))
         x, y = mat["X"], mat["y"]
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, MatReadError) as error:
         raise corrupted(path, f"not an SVHN .mat file with X and y ({type(error).__name__}: {error})") from error
     labels = torch.from_numpy(y.astype(np.int64).reshape(-1))
     labels[labels == 10] = 0  # SVHN stores the digit 0 as class 10

@@ -16,12 +16,11 @@ def first_existing(candidates: Sequence[Path]) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def missing(what: str, expected: Sequence[Path], downloadable: bool = True) -> ConfigError:
+def missing(what: str, expected: Sequence[Path], hint: str = "") -> ConfigError:
     """The error for dataset files that are not where dasuite looks for them."""
     where = "; ".join(str(p) for p in expected)
-    fix = ("Set download=true to fetch them with torchvision (needs internet), or point data_root= at "
-           "the folder that holds them." if downloadable else "Point data_root= at the folder that holds them.")
-    return ConfigError(f"{what} not found: expected {where}. {fix}")
+    return ConfigError(f"{what} not found: expected {where}. {hint}Set download=true to fetch them with "
+                       "torchvision (needs internet), or point data_root= at the folder that holds them.")
 
 
 def download(what: str, fetch: Callable[[], object]) -> None:

@@ -5,8 +5,10 @@ the usual UDA protocol the whole target folder is both the unlabeled target trai
 test set, unless ``dataset.target_test_dir`` names a separate folder.
 
 Images are decoded, resized (shorter side to ``image_size``, then a centre crop) and, when they fit
-in ``dataset.memory_limit_mb``, held in memory as one uint8 tensor like the digit datasets. Larger
-folders stay on disk and are decoded by DataLoader workers (``dataset.workers``) while training.
+in ``dataset.memory_limit_mb``, held in memory as one uint8 tensor like the digit datasets; an
+unreadable file is then skipped and counted (or an error with ``dataset.strict=true``). Larger
+folders stay on disk and are decoded by DataLoader workers (``dataset.workers``) while training;
+there an unreadable file always stops the run with its path.
 """
 
 from __future__ import annotations
@@ -72,11 +74,11 @@ def scan(directory, key: str) -> dict[str, list[Path]]:
         raise ConfigError(f"dataset.{key}={directory} is not a folder; it must hold one sub-folder of images "
                           "per class (<dir>/<class>/<image>, the Office-31 layout).")
     classes = {d.name: sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-               for d in sorted(root.iterdir()) if d.is_dir()}
-    classes = {name: paths for name, paths in classes.items() if paths}
-    if not classes:
-        raise ConfigError(f"dataset.{key}={directory} has no class folders with images "
-                          f"({', '.join(IMAGE_SUFFIXES)}) in them.")
+               for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
+    empty = [name for name, paths in classes.items() if not paths]
+    if not classes or empty:
+        raise ConfigError(f"dataset.{key}={directory} needs images ({', '.join(IMAGE_SUFFIXES)}) in every class "
+                          f"folder; {'empty: ' + ', '.join(empty) if empty else 'it has no class folders'}.")
     return classes
 
 
@@ -101,7 +103,7 @@ def folder_pair(source_dir=None, target_dir=None, target_test_dir=None, image_si
     return Domains(source=sets["source_dir"], target=sets["target_dir"],
                    target_test=sets.get("target_test_dir", sets["target_dir"]), num_classes=len(names),
                    input_shape=(channels, image_size, image_size), class_names=names,
-                   preprocess=Preprocess(mean, std, augment))
+                   preprocess=Preprocess(mean, std, augment, channels))
 
 
 def _load(tree: dict[str, list[Path]], size: int, channels: int, workers: int, in_memory: bool, strict: bool,

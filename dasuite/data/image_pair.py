@@ -47,10 +47,7 @@ def image_pair(source: Mapping, target: Mapping, target_test: Mapping, image_siz
                mean=(0.5,), std=(0.5,), augment: str = "none", target_shift: Shift | None = None) -> Domains:
     """Read each role's domain, deal shared splits, fit sizes and channels, shift the target roles."""
     check_image_settings(image_size, channels)
-    preprocess = Preprocess(mean, std, augment)
-    if preprocess.mean.numel() not in (1, channels):
-        raise ConfigError(f"dataset.mean has {preprocess.mean.numel()} values for {channels}-channel images; "
-                          f"give 1 or {channels}.")
+    preprocess = Preprocess(mean, std, augment, channels)
     specs = {role: _spec(role, spec) for role, spec in zip(ROLES, (source, target, target_test))}
     generator = torch.Generator().manual_seed(int(seed))
     loaded: dict[tuple[str, str], RawImages] = {}

@@ -34,12 +34,13 @@ class Preprocess:
     to the original size); ``crop_flip`` (that plus random horizontal flips, for natural images).
     """
 
-    def __init__(self, mean: Sequence[float] = (0.5,), std: Sequence[float] = (0.5,), augment: str = "none"):
+    def __init__(self, mean: Sequence[float] = (0.5,), std: Sequence[float] = (0.5,), augment: str = "none",
+                 channels: int = 1):
         if augment not in AUGMENTATIONS:
             raise ConfigError(f"dataset.augment={augment!r} is not one of {', '.join(AUGMENTATIONS)}.")
-        if len(mean) != len(std) or min(std) <= 0:
-            raise ConfigError(f"dataset.mean={list(mean)} and dataset.std={list(std)} must have the same "
-                              "length (1 or the number of channels) and positive std.")
+        if len(mean) != len(std) or len(mean) not in (1, channels) or min(std) <= 0:
+            raise ConfigError(f"dataset.mean={list(mean)} and dataset.std={list(std)} must both have 1 or "
+                              f"dataset.channels={channels} values, and std must be positive.")
         self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
         self.augment = augment
@@ -48,11 +49,7 @@ class Preprocess:
         if train and self.augment != "none":
             x = random_crop(x, flip=self.augment == "crop_flip")
         mean, std = self.mean.to(x.device), self.std.to(x.device)
-        return (x.float().div_(255.0) - mean) / std
-
-    def describe(self) -> dict:
-        """What a user must do to raw images to feed the model (written beside exports)."""
-        return {"scale": "uint8 / 255", "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
+        return (x.to(torch.float32) / 255.0 - mean) / std
 
 
 def random_crop(x: torch.Tensor, flip: bool) -> torch.Tensor:

@@ -11,6 +11,7 @@ are generated once per input and cached under ``<data_root>/mnistm/``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,8 @@ import torch
 
 from dasuite.data.files import expand_root
 from dasuite.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -79,7 +82,7 @@ def mnistm_shift(x: torch.Tensor, generator: torch.Generator, photos_dir=None, d
     photos = load_photos(photos_dir)
     digest = hashlib.sha1(x.numpy().tobytes())
     for photo in photos:
-        digest.update(photo.numpy().tobytes()[:4096] + bytes(str(tuple(photo.shape)), "ascii"))
+        digest.update(photo.numpy().tobytes())
     digest.update(str(seed).encode())
     key = digest.hexdigest()[:16]
     path = expand_root(data_root) / "mnistm" / f"{key}.pt"
@@ -91,10 +94,14 @@ def mnistm_shift(x: torch.Tensor, generator: torch.Generator, photos_dir=None, d
         except (OSError, RuntimeError, EOFError):
             pass  # a damaged cache file is simply made again
     out = blend(x, photos, seed=int(key[:8], 16))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(out, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(out, tmp)
+        os.replace(tmp, path)
+    except OSError as error:  # e.g. a read-only data_root: the images are still right, just not cached
+        log.warning("could not cache the MNIST-M images at %s (%s); they will be generated again next time",
+                    path, error)
     return out
 
 

@@ -1,6 +1,10 @@
 """Domain shifts applied to whole uint8 image batches: geometric/colour shifts and CIFAR-10-C style
 corruptions. Each function takes a (N, C, H, W) uint8 tensor and a seeded generator and returns a
 uint8 tensor, so a shifted domain is the same every time it is built.
+
+The corruptions use CIFAR-10-C's severity constants but simpler operations than its code: brightness
+is added to RGB values (not HSV value), contrast shrinks towards each image's mean over all
+channels, pixelate is area down-sampling then nearest up-sampling. "CIFAR-10-C style", not a copy.
 """
 
 from __future__ import annotations

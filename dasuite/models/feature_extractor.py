@@ -59,10 +59,10 @@ class FeatureExtractor(nn.Module):
         try:
             with torch.no_grad():
                 out = self._body_forward(torch.zeros(1, *input_shape))
-        except RuntimeError as error:
+        except (RuntimeError, AssertionError, ValueError) as error:  # torchvision's ViT asserts its size
             raise ConfigError(
                 f"backbone {self.name} cannot take {'×'.join(map(str, input_shape))} images "
-                f"({str(error).splitlines()[0]}). Use larger images (dataset.image_size=32 or more) or let the "
+                f"({(str(error) or type(error).__name__).splitlines()[0]}). Use larger images (dataset.image_size=32 or more) or let the "
                 "backbone resize them (backbone.resize=224).") from error
         finally:
             self.body.train(was_training)

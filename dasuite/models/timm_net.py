@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from dasuite.errors import ConfigError
@@ -14,6 +13,7 @@ def timm_backbone(input_shape: Sequence[int], name: str | None = None, pretraine
                   bottleneck_dim: int | None = None) -> FeatureExtractor:
     """``timm.create_model(name, num_classes=0)``: the model's pooled features."""
     try:
+        import huggingface_hub.constants as hub
         import timm
     except ImportError as error:
         raise ConfigError("backbone=timm needs the timm package: pip install 'dasuite[timm]' (or pip install "
@@ -21,16 +21,18 @@ def timm_backbone(input_shape: Sequence[int], name: str | None = None, pretraine
     if not name:
         raise ConfigError("backbone=timm needs backbone.name=<timm model>, e.g. backbone.name=resnet50 "
                           "(timm.list_models() lists them).")
-    if name not in timm.list_models(name):
+    if not timm.is_model(name.split(".")[0]):  # "resnet50.a1_in1k": architecture "." pretrained tag
         raise ConfigError(f"backbone.name={name!r} is not a timm model; timm.list_models('*{name}*') lists close "
                           "names.")
-    if pretrained and not download:
-        os.environ["HF_HUB_OFFLINE"] = "1"  # use the local cache only: fail fast offline, never hang
     channels = input_shape[0] if len(input_shape) == 3 else 3
+    offline = hub.HF_HUB_OFFLINE
+    hub.HF_HUB_OFFLINE = offline or (pretrained and not download)  # cache only: fail fast offline, never hang
     try:
         model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=channels)
     except Exception as error:  # noqa: BLE001 - timm/hub raise many types; all mean "no weights here"
         raise ConfigError(f"timm could not build {name!r} (pretrained={pretrained}): {error}. Weights are read "
                           "from the Hugging Face cache; set download=true to fetch them.") from error
+    finally:
+        hub.HF_HUB_OFFLINE = offline
     return FeatureExtractor(f"timm:{name}", model, input_shape, resize=resize, freeze=freeze,
                             bottleneck_dim=bottleneck_dim)

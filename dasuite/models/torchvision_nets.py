@@ -55,6 +55,20 @@ def _weights_state(name: str, weights_path, download: bool) -> dict:
         raise ConfigError(f"cannot load the {name} weights file {path}: {error}") from error
 
 
+def _load_body(body: nn.Module, name: str, state: dict) -> None:
+    """Load ``state`` into the classifier-less ``body``; the classifier's own weights are ignored."""
+    classifier = _CLASSIFIER[name] + "."
+    state = {k: v for k, v in state.items() if not k.startswith(classifier)}
+    try:
+        result = body.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # shape mismatches
+        detail = " ".join(str(error).split())
+        raise ConfigError(f"the weights for backbone {name} do not fit the network: {detail[:500]}") from error
+    if result.missing_keys or result.unexpected_keys:
+        raise ConfigError(f"the weights for backbone {name} do not fit the network: missing "
+                          f"{result.missing_keys[:5] or 'none'}, unexpected {result.unexpected_keys[:5] or 'none'}.")
+
+
 def torchvision_backbone(input_shape: Sequence[int], name: str, pretrained: bool = False, weights_path=None,
                          download: bool = False, resize: int | None = None, freeze: bool = False,
                          bottleneck_dim: int | None = None) -> FeatureExtractor:
@@ -64,14 +78,11 @@ def torchvision_backbone(input_shape: Sequence[int], name: str, pretrained: bool
     if name not in _CLASSIFIER:
         raise ConfigError(f"backbone.name={name!r} is not one of {', '.join(_CLASSIFIER)} "
                           "(backbone=timm takes any timm model).")
-    model = get_model(name, weights=None)
+    if weights_path is not None and not pretrained:
+        raise ConfigError(f"backbone.weights_path={weights_path} is only read with backbone.pretrained=true.")
+    body = _strip(get_model(name, weights=None), _CLASSIFIER[name])
     if pretrained:
-        try:
-            model.load_state_dict(_weights_state(name, weights_path, download))
-        except RuntimeError as error:
-            raise ConfigError(f"the weights for backbone {name} do not fit the network: "
-                              f"{str(error).splitlines()[0]}") from error
-    body = _strip(model, _CLASSIFIER[name])
+        _load_body(body, name, _weights_state(name, weights_path, download))
     return FeatureExtractor(name, body, input_shape, body_channels=3, resize=resize, freeze=freeze,
                             bottleneck_dim=bottleneck_dim)
 
