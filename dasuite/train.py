@@ -134,12 +134,14 @@ def _peak_memory(device) -> dict[str, float]:
     """Peak resident memory of this process (and of the CUDA device), in MiB."""
     import torch
 
+    peak = {}
     try:
         import resource
-    except ImportError:  # Windows
-        return {}
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    peak = {"peak_memory_mb": rss / (2 ** 20 if sys.platform == "darwin" else 1024)}
+    except ImportError:  # Windows has no getrusage
+        pass
+    else:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        peak["peak_memory_mb"] = rss / (2 ** 20 if sys.platform == "darwin" else 1024)
     if device.type == "cuda":
         peak["peak_cuda_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
     return peak
