@@ -17,6 +17,11 @@ commands:
                                e.g. dasuite train method=mmd dataset=blobs trainer.epochs=50
                                     dasuite train -m method=dann method.trade_off=0.1,0.3,1.0 seed=0,1
                                `dasuite train --help` lists every config group and key
+  predict run_dir=DIR input=PATH
+                               class probabilities of images or arrays from a trained run's model
+                               (predictions.csv); `dasuite predict --help` for the options
+  export run_dir=DIR [format=torchscript|onnx]
+                               the trained model as one file that runs without dasuite
   list                         the available dataset pairs, backbones, methods and trainers
 
 options:
@@ -40,14 +45,24 @@ def main(argv: list[str] | None = None) -> None:
 
         try:
             sys.exit(run_train(rest))
-        except KeyboardInterrupt:
-            print("dasuite train: interrupted (summary.json says \"interrupted\")", file=sys.stderr)
-            sys.exit(130)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM after the checkpoint was saved
+            detail = f": {stop}" if str(stop) else ""
+            print(f"dasuite train: interrupted (summary.json says \"interrupted\"){detail}", file=sys.stderr)
+            sys.exit(getattr(stop, "exit_code", 130))
     elif command == "list":
         from dasuite.catalog import format_catalog
 
         print(format_catalog(), end="")
+    elif command == "predict":
+        from dasuite.predict import main as predict_main
+
+        sys.exit(predict_main(rest))
+    elif command == "export":
+        from dasuite.export import main as export_main
+
+        sys.exit(export_main(rest))
     else:
-        print(f"dasuite: error: unknown command {command!r}; valid commands: train, list.\n", file=sys.stderr)
+        print(f"dasuite: error: unknown command {command!r}; valid commands: train, predict, export, list.\n",
+              file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)

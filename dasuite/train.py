@@ -1,8 +1,14 @@
-"""``dasuite train``: the Hydra application. Each Hydra job is one run with its own run folder."""
+"""``dasuite train``: the Hydra application. Each Hydra job is one run with its own run folder.
+
+``dasuite train resume=DIR`` relaunches a run or sweep in its own folder (:mod:`dasuite.resume`);
+each job then continues from its checkpoint, or is skipped when its summary says "completed".
+"""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import json
 import logging
 import sys
 import time
@@ -22,21 +28,33 @@ log = logging.getLogger("dasuite")
 #: past a failed job and reports them all at the end).
 JOBS: list[str] = []
 FAILED: list[str] = []
+#: True while ``dasuite train resume=DIR`` runs: jobs continue from their checkpoints.
+RESUMING = [False]
 
 
 def run_train(args: list[str]) -> int:
     """Entry point of ``dasuite train ARGS``: check group names, then hand over to Hydra."""
+    from dasuite.override_keys import check_keys
+    from dasuite.resume import resume_arguments
+
     custom_search_path = any(a.startswith(("hydra.searchpath", "--config-dir", "-cd")) for a in args)
     try:
-        if not custom_search_path:
-            check_choices([a for a in args if "=" in a and not a.startswith("-")])
+        resumed = resume_arguments(args)
+        if resumed is None and not custom_search_path and not any(a in ("--help", "-h", "--cfg", "-c") for a in args):
+            overrides = [a for a in args if "=" in a and not a.startswith("-")]
+            check_choices(overrides)
+            check_keys(overrides)
     except ConfigError as error:
         print(f"dasuite train: error: {error}", file=sys.stderr)
         return 2
     JOBS.clear()
     FAILED.clear()
-    sys.argv = ["dasuite train", *args]
-    _hydra_app()
+    sys.argv = ["dasuite train", *(args if resumed is None else resumed)]
+    RESUMING[0] = resumed is not None
+    try:
+        _hydra_app()
+    finally:
+        RESUMING[0] = False
     if len(JOBS) > 1 and FAILED:
         print(f"dasuite train: {len(FAILED)} run(s) failed; see summary.json and train.log in: "
               + ", ".join(FAILED), file=sys.stderr)
@@ -47,19 +65,21 @@ def run_train(args: list[str]) -> int:
 def _hydra_app(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task)
+    run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task, resume=RESUMING[0])
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides) -> dict:
+def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool = False) -> dict:
     """Build the pair, model, method and trainer from ``cfg``, train, and write summary.json.
 
-    Any error ends in a summary.json with status "failed" (or "interrupted" on Ctrl-C) and never
-    removes files written before it.
+    Any error ends in a summary.json with status "failed" (or "interrupted" on Ctrl-C/SIGTERM) and
+    never removes files written before it. With ``resume``, training continues from
+    ``checkpoints/last.pt`` when there is one, and a completed run is left as it is.
     """
     from dasuite.engine.run_folder import RunFolder
 
     run = RunFolder(run_dir)
     JOBS.append(str(run_dir))
+    previous = _read_summary(run) if resume else None
     started = dt.datetime.now().astimezone()
     wall = time.perf_counter()
     meta = {"dataset": choices.get("dataset"), "method": choices.get("method"),
@@ -68,15 +88,25 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides) -> dict:
     try:
         meta.update(seed=cfg.get("seed"), trade_off=cfg.method.get("trade_off"),
                     target_labels_per_class=cfg.dataset.get("target_labels_per_class", 0))
-        summary = _train(cfg, run, meta)
-    except KeyboardInterrupt:
-        run.write_summary({"status": "interrupted", **meta, "started_at": started.isoformat()})
+        checkpoint = _load_checkpoint(run, meta) if resume else None
+        if checkpoint is not None and previous and previous.get("status") == "completed" \
+                and checkpoint["config"]["trainer"]["epochs"] == cfg.trainer.epochs:
+            print(f"Run folder: {run_dir}\nalready completed ({previous.get('epochs')} epochs); skipped")
+            return previous
+        if resume:
+            _prepare_resume(cfg, run, checkpoint)
+        summary = _train(cfg, run, meta, checkpoint)
+    except KeyboardInterrupt as error:
+        run.write_summary({"status": "interrupted", **meta, **_stop_fields(error, run),
+                           "started_at": started.isoformat()})
         raise
     except Exception as error:  # noqa: BLE001 - every failure must leave a summary
         cause = _root_cause(error)
         summary = {"status": "failed", **meta, "error_type": type(cause).__name__, "error": str(cause),
+                   **getattr(cause, "fields", {}),
                    "started_at": started.isoformat(), "duration_s": time.perf_counter() - wall}
-        run.write_summary(summary)
+        if not (previous and previous.get("status") == "completed"):  # a finished run keeps its summary
+            run.write_summary(summary)
         if isinstance(cause, ConfigError):
             log.error("error: %s", cause)
         else:
@@ -94,26 +124,94 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides) -> dict:
     return summary
 
 
-def _train(cfg: DictConfig, run, meta: dict) -> dict:
+def _read_summary(run) -> dict | None:
+    try:
+        return json.loads(run.summary_file.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _stop_fields(error: BaseException, run) -> dict:
+    """What an interrupted summary records: the signal and where the checkpoint stands."""
+    fields = {"signal": getattr(error, "signal_name", "SIGINT")}
+    if (run.checkpoints / "last.pt").is_file():
+        fields["resume"] = f"dasuite train resume={run.path}"
+    return fields
+
+
+def _load_checkpoint(run, meta: dict) -> dict | None:
+    """The run's ``checkpoints/last.pt`` to resume from (None: there is none, the run starts over)."""
+    from dasuite.engine.checkpoint import load_for_resume
+
+    path = run.checkpoints / "last.pt"
+    return load_for_resume(path, meta) if path.is_file() else None
+
+
+def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None) -> None:
+    """Check the checkpoint's config against the run's; drop metrics past the checkpoint and the
+    temporary files of writes a crash cut short."""
+    from dasuite.resume import ALLOWED
+    from dasuite.schema import validate
+
+    path = run.checkpoints / "last.pt"
+    if checkpoint is not None and checkpoint.get("config") is not None:
+        now = _flatten(OmegaConf.to_container(validate(copy.deepcopy(cfg)), resolve=True))
+        then = _flatten(checkpoint["config"])
+        changed = sorted(k for k in set(now) | set(then) if k not in ALLOWED and now.get(k) != then.get(k))
+        if changed:
+            raise ConfigError(f"cannot resume from {path}: the run's config differs from the one it was trained "
+                              f"with in {', '.join(changed[:5])} (configs/ or dasuite changed since it started). "
+                              "Start a new run, or restore the configs it was started with.")
+    run.remove_temporary_files()
+    run.truncate_metrics(checkpoint["epoch"] if checkpoint is not None else 0)
+
+
+def _flatten(tree, prefix: str = "") -> dict:
+    """{"a.b": value} for a nested dict."""
+    if not isinstance(tree, dict) or not tree:
+        return {prefix.rstrip("."): tree}
+    flat = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def _train(cfg: DictConfig, run, meta: dict, checkpoint: dict | None = None) -> dict:
+    import random
+
+    import numpy as np
     import torch
     from hydra.utils import instantiate
 
     from dasuite.data import build_pair
+    from dasuite.engine.checkpoint import load_model
     from dasuite.engine.plots import plot_curves, plot_decision_regions
+    from dasuite.model import build_method
+    from dasuite.schema import validate
 
     seed = cfg.get("seed", 0)
-    if not isinstance(seed, int):
+    if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed={seed!r} must be an integer.")
+    cfg = validate(cfg)
     trainer = instantiate(cfg.trainer)
     pair = build_pair(cfg.dataset)
+    if pair.target_labeled_index is not None:
+        run.path.joinpath("target_labels.json").write_text(json.dumps(pair.labeled_target_record(), indent=1) + "\n")
     torch.manual_seed(seed)
-    backbone = instantiate(cfg.backbone, input_shape=pair.input_shape)
-    method = instantiate(cfg.method, backbone=backbone, num_classes=pair.num_classes)
+    np.random.seed(seed % 2 ** 32)
+    random.seed(seed)
+    method = build_method(cfg, pair.input_shape, pair.num_classes)
+    if checkpoint is not None:
+        load_model(method, checkpoint, run.checkpoints / "last.pt")
+        meta["resumed_from_epoch"] = checkpoint["epoch"]
+        log.info("resuming from %s: epoch %d, step %d", run.checkpoints / "last.pt", checkpoint["epoch"],
+                 checkpoint["step"])
     log.info("%s on %s with %s: %d source train, %d source val, %d target train, %d target test, device %s",
              meta["method"], meta["dataset"], meta["backbone"], len(pair.source_train), len(pair.source_val),
              len(pair.target_train), len(pair.target_test), trainer.device)
     config = OmegaConf.to_container(cfg, resolve=True)
-    result = trainer.fit(method, pair, run, seed, checkpoint_extra={"config": config, "meta": meta})
+    result = trainer.fit(method, pair, run, seed, resume=checkpoint,
+                         checkpoint_extra={"config": config, "meta": meta, "model_input": pair.model_input()})
     if trainer.plots:
         try:
             plot_curves(run.read_metrics(), run.plots / "curves.png")

@@ -22,15 +22,16 @@ def compose_config(*overrides: str, with_hydra: bool = False):
         return compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
 
 
-def train_in_process(run_dir: Path, *overrides: str) -> dict:
-    """Run one experiment without Hydra's launcher (fast); returns its summary."""
+def train_in_process(run_dir: Path, *overrides: str, resume: bool = False) -> dict:
+    """Run one experiment without Hydra's launcher (fast); returns its summary. ``resume``: continue
+    from the run folder's checkpoint, as ``dasuite train resume=DIR`` does."""
     from dasuite.train import run_experiment
 
     cfg = compose_config(*FAST, *overrides, with_hydra=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    return run_experiment(cfg, run_dir, choices, overrides)
+    return run_experiment(cfg, run_dir, choices, overrides, resume=resume)
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

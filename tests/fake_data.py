@@ -86,3 +86,23 @@ def write_image_folder(root: Path, classes=("cat", "dog"), per_class: int = 4, s
         for i in range(per_class):
             Image.fromarray(_images(1, (*size, 3), seed=10 * c + i)[0]).save(root / name / f"{i}.png")
     return root
+
+
+def write_arrays(path: Path, n: int = 60, features: int = 4, classes: int = 3, shift: float = 0.0,
+                 seed: int = 0, labels: bool = True) -> Path:
+    """A feature table with class-dependent means, as .npz (x, y), .pt ({x, y}) or .csv (label column)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = (rng.normal(size=(n, features)) + 2.0 * np.eye(classes, features)[y] + shift).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".npz":
+        np.savez(path, **({"x": x, "y": y} if labels else {"x": x}))
+    elif path.suffix == ".pt":
+        torch.save({"x": torch.from_numpy(x), **({"y": torch.from_numpy(y)} if labels else {})}, path)
+    else:
+        header = [f"f{i}" for i in range(features)] + (["label"] if labels else [])
+        rows = [[f"{v:.6f}" for v in row] + ([str(c)] if labels else []) for row, c in zip(x, y)]
+        path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    return path

@@ -1,5 +1,12 @@
 """Test-only methods, reached through ``method._target_=tests.helpers.<Name>``."""
 
+import os
+import signal
+import time
+from pathlib import Path
+
+from dasuite.methods.dann import DANN
+from dasuite.methods.shot import SHOT
 from dasuite.methods.source_only import SourceOnly
 
 
@@ -9,4 +16,53 @@ class FailsInSecondEpoch(SourceOnly):
     def training_step(self, batch, ctx):
         if ctx.epoch >= 1:
             raise RuntimeError("boom in epoch 2")
+        return super().training_step(batch, ctx)
+
+
+class PausesMidEpoch(DANN):
+    """DANN that, at step ``pause_at_step`` and only while ``marker`` does not exist, creates ``marker``
+    and waits for ``marker``.go: a test then kills or signals the process at a known point mid-epoch.
+    A resumed run (the marker exists) trains straight through, as does a reference run."""
+
+    def __init__(self, backbone, num_classes: int, pause_at_step: int = 10, marker: str = "", **kwargs):
+        super().__init__(backbone, num_classes, **kwargs)
+        self.pause_at_step, self.marker = pause_at_step, Path(marker)
+
+    def training_step(self, batch, ctx):
+        if ctx.step == self.pause_at_step and ctx.optimizer == "main" and not self.marker.exists():
+            self.marker.touch()
+            go = self.marker.with_name(self.marker.name + ".go")
+            for _ in range(12000):  # the test answers within seconds; never wait forever
+                if go.exists():
+                    break
+                time.sleep(0.01)
+        return super().training_step(batch, ctx)
+
+
+class NaNAtStep(SourceOnly):
+    """Source-only whose loss turns NaN at step ``nan_step`` (counted from 0), for the divergence guard."""
+
+    def __init__(self, backbone, num_classes: int, nan_step: int = 5, label_smoothing: float = 0.0):
+        super().__init__(backbone, num_classes, label_smoothing)
+        self.nan_step = nan_step
+
+    def training_step(self, batch, ctx):
+        terms = super().training_step(batch, ctx)
+        if ctx.step == self.nan_step:
+            terms["cls"] = terms["cls"] * float("nan")
+        return terms
+
+
+class SHOTSignalsItself(SHOT):
+    """SHOT that sends itself SIGTERM at step ``signal_at_step`` while ``marker`` does not exist (creating
+    it): stopping mid-epoch in SHOT's adaptation stage, whose per-epoch centroids a resume must keep."""
+
+    def __init__(self, backbone, num_classes: int, signal_at_step: int = 17, marker: str = "", **kwargs):
+        super().__init__(backbone, num_classes, **kwargs)
+        self.signal_at_step, self.marker = signal_at_step, Path(marker)
+
+    def training_step(self, batch, ctx):
+        if ctx.step == self.signal_at_step and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGTERM)
         return super().training_step(batch, ctx)

@@ -51,7 +51,7 @@ def test_unknown_method_names_the_value_and_the_choices(tmp_path):
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("method.trade_off=-1", "method.trade_off=-1 must be >= 0"),
+    ("method.trade_off=-1", "method.trade_off=-1.0 must be >= 0"),
     ("trainer.epochs=0", "trainer.epochs=0 must be an integer >= 1"),
     ("trainer.batch_size=0", "trainer.batch_size=0 must be an integer >= 1"),
     ("dataset.target_labels_per_class=500", "dataset.target_labels_per_class=500 is more than the target"),

@@ -7,6 +7,8 @@ from hydra.utils import get_method, instantiate
 
 from dasuite.catalog import GROUPS, choices, config_dir, format_catalog
 from dasuite.data import build_pair
+from dasuite.model import build_method
+from tests import fake_data
 from tests.conftest import compose_config
 
 CONFIG_FILES = [(group, name) for group in GROUPS for name in choices(group)]
@@ -23,9 +25,13 @@ HEAVY_BACKBONES = {"resnet18", "resnet50", "vgg16", "vit_b_16", "timm"}
 
 
 @pytest.mark.parametrize(("group", "name"), CONFIG_FILES, ids=[f"{g}/{n}" for g, n in CONFIG_FILES])
-def test_config_file_composes_and_builds(group, name):
+def test_config_file_composes_and_builds(group, name, tmp_path):
     image_backbone = group == "backbone" and name not in ("mlp", "linear")
-    cfg = compose_config(f"{group}={name}", *(["dataset=mnist_usps"] if image_backbone else []))
+    extra = ["dataset=mnist_usps"] if image_backbone else []
+    if (group, name) == ("dataset", "arrays"):
+        extra = [f"dataset.{role}={fake_data.write_arrays(tmp_path / f'{role}.npz', seed=i)}"
+                 for i, role in enumerate(("source", "target"))]
+    cfg = compose_config(f"{group}={name}", *extra)
     if {"data_root", "source_dir"} & set(cfg.dataset.keys()):
         # a real-data pair: built from fake files in test_image_data.py / test_folder.py
         assert cfg.dataset.get("download", False) is False  # never downloads unless asked
@@ -39,7 +45,7 @@ def test_config_file_composes_and_builds(group, name):
         get_method(cfg.backbone._target_)
         return
     backbone = instantiate(cfg.backbone, input_shape=input_shape)
-    method = instantiate(cfg.method, backbone=backbone, num_classes=num_classes)
+    method = build_method(cfg, input_shape, num_classes)
     trainer = instantiate(cfg.trainer)
     assert backbone.out_features >= 1 and method.stages() and trainer.epochs >= 1
 

@@ -43,13 +43,21 @@ class Preprocess:
                               f"dataset.channels={channels} values, and std must be positive.")
         self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
-        self.augment = augment
+        self.augment, self.channels = augment, channels
 
     def __call__(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
         if train and self.augment != "none":
             x = random_crop(x, flip=self.augment == "crop_flip")
         mean, std = self.mean.to(x.device), self.std.to(x.device)
         return (x.to(torch.float32) / 255.0 - mean) / std
+
+    def config(self) -> dict:
+        """Enough to rebuild it with ``hydra.utils.instantiate`` (stored in checkpoints)."""
+        return {"_target_": f"{__name__}.Preprocess", "mean": self.mean.flatten().tolist(),
+                "std": self.std.flatten().tolist(), "augment": self.augment, "channels": self.channels}
+
+    def describe(self) -> str:
+        return "pixels x in 0..255, (N, C, H, W) -> (x / 255 - mean) / std per channel"
 
 
 def random_crop(x: torch.Tensor, flip: bool) -> torch.Tensor:

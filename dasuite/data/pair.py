@@ -40,12 +40,12 @@ class Domains:
     """What a pair module produces, before splitting."""
 
     source: Labeled
-    target: Labeled  # target train; its labels are used only to draw the k labeled samples
-    target_test: Labeled
+    target: Labeled  # target train; its labels are used only to draw the k labeled samples (-1: none)
+    target_test: Labeled  # may be ``target`` itself (the usual UDA protocol): the k samples then leave it
     num_classes: int
     input_shape: tuple[int, ...]
     class_names: list[str] | None = None
-    preprocess: Preprocess | None = None  # raw batch -> model input (images); None: use as is
+    preprocess: Preprocess | None = None  # raw batch -> model input (images, standardised arrays); None: as is
 
 
 @dataclass
@@ -61,10 +61,24 @@ class DomainPair:
     input_shape: tuple[int, ...]
     class_names: list[str]
     preprocess: Preprocess | None = None
+    target_labeled_index: torch.Tensor | None = None  # positions of target_labeled in the target train set
 
     def prepare(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
         """A raw batch (as stored in the splits) as the model's input."""
         return x if self.preprocess is None else self.preprocess(x, train)
+
+    def model_input(self) -> dict:
+        """What a model trained on this pair takes: stored in checkpoints for ``predict`` and ``export``."""
+        return {"input_shape": list(self.input_shape), "num_classes": self.num_classes,
+                "class_names": list(self.class_names),
+                "preprocess": None if self.preprocess is None else self.preprocess.config()}
+
+    def labeled_target_record(self) -> dict:
+        """Which target train samples were labeled (positions in the pair's target train set, in the
+        order the pair module returns it: row numbers of an arrays file, sorted files of a folder)."""
+        return {"target_labels_per_class": len(self.target_labeled_index) // self.num_classes,
+                "indices": self.target_labeled_index.tolist(),
+                "labels": [self.class_names[c] for c in self.target_labeled.y.tolist()]}
 
 
 def build_pair(cfg: DictConfig) -> DomainPair:
@@ -89,7 +103,9 @@ def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: in
     for name, part in (("source", domains.source), ("target", domains.target),
                        ("target test", domains.target_test)):
         if len(part) == 0:
-            raise ConfigError(f"the {name} domain of this dataset pair is empty.")
+            raise ConfigError(f"the {name} domain of this dataset pair is empty: it has no samples. Check the "
+                              "dataset settings (files, folders, sizes) of that domain.")
+    _check_labels(domains)
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"dataset.val_fraction={val_fraction} must lie in [0, 1).")
     generator = torch.Generator().manual_seed(int(seed))
@@ -99,24 +115,50 @@ def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: in
     source_train = domains.source.subset(order[n_val:])
     if len(source_train) == 0:
         raise ConfigError(f"dataset.val_fraction={val_fraction} leaves no source training data.")
+    labeled = _draw_per_class(domains.target, domains.num_classes, labels_per_class, generator)
+    target_test = domains.target_test
+    if labeled is not None and target_test is domains.target:  # never evaluate on the labels trained on
+        keep = torch.ones(len(target_test), dtype=torch.bool)
+        keep[labeled] = False
+        target_test = target_test.subset(torch.nonzero(keep).flatten())
     return DomainPair(
         source_train=source_train,
         source_val=source_val,
         target_train=domains.target.x,
-        target_labeled=_draw_per_class(domains.target, domains.num_classes, labels_per_class, generator),
-        target_test=domains.target_test,
+        target_labeled=None if labeled is None else domains.target.subset(labeled),
+        target_test=target_test,
         num_classes=domains.num_classes,
         input_shape=tuple(domains.input_shape),
         class_names=domains.class_names or [str(c) for c in range(domains.num_classes)],
         preprocess=domains.preprocess,
+        target_labeled_index=labeled,
     )
 
 
-def _draw_per_class(target: Labeled, num_classes: int, k: int, generator: torch.Generator) -> Labeled | None:
+def _check_labels(domains: Domains) -> None:
+    """Labels must name one of the ``num_classes`` classes (-1 marks an unlabeled target sample)."""
+    k = domains.num_classes
+    for name, part, lowest in (("source", domains.source, 0), ("target", domains.target, -1),
+                               ("target test", domains.target_test, 0)):
+        if not isinstance(part.y, torch.Tensor) or len(part.y) == 0:
+            continue
+        outside = (part.y < lowest) | (part.y >= k)
+        if bool(outside.any()):
+            bad = sorted(set(part.y[outside].tolist()))
+            raise ConfigError(f"the {name} domain has labels outside the pair's {k} classes (0..{k - 1}): "
+                              f"{bad[:10]} in {int(outside.sum())} of {len(part.y)} samples. Labels must be "
+                              "class indices below num_classes; check the dataset's label column or class folders.")
+
+
+def _draw_per_class(target: Labeled, num_classes: int, k: int, generator: torch.Generator) -> torch.Tensor | None:
+    """Positions of ``k`` random target samples of each class (None for k = 0)."""
     if k < 0:
         raise ConfigError(f"dataset.target_labels_per_class={k} must be >= 0.")
     if k == 0:
         return None
+    if int(target.y.min()) < 0:
+        raise ConfigError(f"dataset.target_labels_per_class={k} needs labels in the target train set, and this "
+                          "pair's target has none; use dataset.target_labels_per_class=0.")
     counts = torch.bincount(target.y, minlength=num_classes)
     if int(counts.min()) < k:
         raise ConfigError(
@@ -126,4 +168,4 @@ def _draw_per_class(target: Labeled, num_classes: int, k: int, generator: torch.
         )
     picked = [torch.nonzero(target.y == c).flatten() for c in range(num_classes)]
     picked = [idx[torch.randperm(len(idx), generator=generator)[:k]] for idx in picked]
-    return target.subset(torch.cat(picked))
+    return torch.cat(picked)

@@ -10,21 +10,31 @@ import torch.nn.functional as F
 from dasuite.data import Labeled
 
 
-def batches(data: Labeled, batch_size: int, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(x, y) batches in order: tensor slices, or DataLoader batches for images kept on disk."""
-    if isinstance(data.x, torch.Tensor):
-        for start in range(0, len(data), batch_size):
-            yield (data.x[start: start + batch_size].to(device, non_blocking=True),
-                   data.y[start: start + batch_size].to(device, non_blocking=True))
+def _slices(parts: tuple, batch_size: int, device: torch.device) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Batches of ``parts`` (aligned sets) in order: tensor slices, or DataLoader batches for images on disk."""
+    if all(isinstance(p, torch.Tensor) for p in parts):
+        for start in range(0, len(parts[0]), batch_size):
+            yield tuple(p[start: start + batch_size].to(device, non_blocking=True) for p in parts)
         return
     from torch.utils.data import DataLoader
 
     from dasuite.engine.sampler import Zipped
 
-    loader = DataLoader(Zipped([data.x, data.y]), batch_size=batch_size, num_workers=getattr(data.x, "workers", 0),
-                        pin_memory=device.type == "cuda")
-    for x, y in loader:
-        yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    workers = max((getattr(p, "workers", 0) for p in parts), default=0)
+    loader = DataLoader(Zipped(parts), batch_size=batch_size, num_workers=workers, pin_memory=device.type == "cuda")
+    for batch in loader:
+        yield tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def batches(data: Labeled, batch_size: int, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(x, y) batches of a labeled set, in order."""
+    yield from _slices((data.x, data.y), batch_size, device)
+
+
+def inputs(x, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
+    """Batches of a set's inputs alone (e.g. unlabeled target images), in order."""
+    for (batch,) in _slices((x,), batch_size, device):
+        yield batch
 
 
 @torch.inference_mode()

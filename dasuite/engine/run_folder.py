@@ -3,6 +3,9 @@
 Hydra writes ``.hydra/`` and ``train.log``; this module writes ``metrics.jsonl`` (appended once
 per evaluation), ``summary.json`` and ``checkpoints/*.pt`` (both replaced atomically: written to
 a temporary file and renamed, so a crash mid-write leaves the previous good file) and ``plots/``.
+
+metrics.jsonl is appended before the epoch's checkpoint is saved, so a run killed in between has
+one line more than its checkpoint: :meth:`RunFolder.truncate_metrics` drops it when the run resumes.
 """
 
 from __future__ import annotations
@@ -34,9 +37,13 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def _json_safe(value):
-    """NaN and inf are not JSON: write them as null."""
+    """NaN and inf are not JSON: write them as null (in nested dicts and lists too)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
     return value
 
 
@@ -68,10 +75,35 @@ class RunFolder:
             f.write(json.dumps({k: _json_safe(v) for k, v in record.items()}) + "\n")
 
     def read_metrics(self) -> list[dict]:
+        """The records, without a last line cut short by a crash mid-append."""
         if not self.metrics_file.exists():
             return []
         with open(self.metrics_file, encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+            lines = [line for line in f if line.strip()]
+        records = []
+        for i, line in enumerate(lines):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i < len(lines) - 1:
+                    raise
+        return records
+
+    def truncate_metrics(self, epochs: int) -> int:
+        """Keep the records of the first ``epochs`` epochs (rewritten atomically, without a torn last
+        line); returns how many records were dropped."""
+        if not self.metrics_file.exists():
+            return 0
+        records = self.read_metrics()
+        kept = [r for r in records if r.get("epoch", 0) <= epochs]
+        text = "".join(json.dumps(r) + "\n" for r in kept)
+        atomic_write(self.metrics_file, lambda f: f.write(text.encode("utf-8")))
+        return len(records) - len(kept)
+
+    def remove_temporary_files(self) -> None:
+        """Temporary files of atomic writes cut short by a crash (the target files are intact)."""
+        for tmp in [*self.path.glob(".*.tmp"), *self.checkpoints.glob(".*.tmp")]:
+            tmp.unlink(missing_ok=True)
 
     def write_summary(self, summary: dict) -> None:
         text = json.dumps({k: _json_safe(v) for k, v in summary.items()}, indent=2) + "\n"

@@ -6,9 +6,14 @@ defines the epoch; the others simply keep cycling, as DA loops usually do.
 
 Sets held in memory (tensors) are cut by tensor indexing on the training device; sets that stay on
 disk (:class:`~dasuite.data.folder.LazyImages`) are decoded by DataLoader workers in the same order.
+
+A stream's ``state_dict`` is its position after the last batch handed to the trainer (workers may
+have prefetched further), so a resumed stream continues with exactly the next batch.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -21,7 +26,12 @@ class CyclicBatches:
         self.n = n
         self.batch_size = min(batch_size, n)
         self.generator = generator
-        self.order = torch.randperm(n, generator=generator)
+        self.pending: deque[dict] = deque()  # states after the batches yielded by __iter__, oldest first
+        self._shuffle()
+
+    def _shuffle(self) -> None:
+        self.order = torch.randperm(self.n, generator=self.generator)
+        self.shuffled_state = self.generator.get_state()  # the generator right after drawing ``order``
         self.position = 0
 
     @property
@@ -30,18 +40,28 @@ class CyclicBatches:
 
     def next(self) -> torch.Tensor:
         if self.position + self.batch_size > self.n:
-            self.order = torch.randperm(self.n, generator=self.generator)
-            self.position = 0
+            self._shuffle()
         index = self.order[self.position: self.position + self.batch_size]
         self.position += self.batch_size
         return index
 
-    def __iter__(self):  # as a DataLoader batch_sampler
+    def __iter__(self):  # as a DataLoader batch_sampler (runs ahead of the trainer by the prefetched batches)
         while True:
-            yield self.next().tolist()
+            index = self.next().tolist()
+            self.pending.append(self.state_dict())
+            yield index
 
     def state_dict(self) -> dict:
-        return {"order": self.order, "position": self.position, "generator": self.generator.get_state()}
+        """The position (``order`` and ``shuffled_state`` are replaced on a reshuffle, never changed in place)."""
+        return {"order": self.order, "position": self.position, "generator": self.shuffled_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        if len(state["order"]) != self.n:
+            raise ValueError(f"a sampler state over {len(state['order'])} items cannot resume a set of {self.n}")
+        self.order, self.position = state["order"].clone(), int(state["position"])
+        self.generator.set_state(state["generator"])
+        self.shuffled_state = state["generator"].clone()
+        self.pending.clear()
 
 
 class Zipped(Dataset):
@@ -63,24 +83,34 @@ class BatchStream:
     def __init__(self, parts, batch_size: int, generator: torch.Generator, device: torch.device):
         self.device = device
         self.batches = CyclicBatches(len(parts[0]), batch_size, generator)
-        if all(isinstance(p, torch.Tensor) for p in parts):
-            self.parts = [p.to(device) for p in parts]
-            self.loader = None
-        else:
-            workers = max((getattr(p, "workers", 0) for p in parts), default=0)
-            self.loader = iter(DataLoader(Zipped(parts), batch_sampler=self.batches, num_workers=workers,
-                                          pin_memory=device.type == "cuda", persistent_workers=workers > 0))
+        self.in_memory = all(isinstance(p, torch.Tensor) for p in parts)
+        self.parts = [p.to(device) for p in parts] if self.in_memory else parts
+        self.loader = None  # started at the first batch, after a possible load_state_dict
+        self.consumed = self.batches.state_dict()  # with a loader: the state after the last batch handed out
 
     @property
     def batches_per_pass(self) -> int:
         return self.batches.batches_per_pass
 
     def next(self) -> list[torch.Tensor]:
-        if self.loader is None:
+        if self.in_memory:
             index = self.batches.next().to(self.device)
             return [p[index] for p in self.parts]
-        return [t.to(self.device, non_blocking=True) for t in next(self.loader)]
+        if self.loader is None:
+            workers = max((getattr(p, "workers", 0) for p in self.parts), default=0)
+            self.loader = iter(DataLoader(Zipped(self.parts), batch_sampler=self.batches, num_workers=workers,
+                                          pin_memory=self.device.type == "cuda", persistent_workers=workers > 0))
+        batch = next(self.loader)
+        self.consumed = self.batches.pending.popleft()
+        return [t.to(self.device, non_blocking=True) for t in batch]
 
     def state_dict(self) -> dict:
-        """The index order (with workers, the loader may have prefetched a few batches past it)."""
-        return self.batches.state_dict()
+        """The position after the last batch returned by :meth:`next`."""
+        return self.batches.state_dict() if self.in_memory else self.consumed
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a :meth:`state_dict` (before the first :meth:`next`)."""
+        if self.loader is not None:
+            raise RuntimeError("load_state_dict must come before the first batch")
+        self.batches.load_state_dict(state)
+        self.consumed = self.batches.state_dict()

@@ -1,10 +1,17 @@
 """One training loop for every method.
 
 For each stage the method declares, the trainer builds the optimizers from the method's param
-groups, then runs ``epochs`` epochs of steps. A step draws one batch from each set the stage
-names, calls ``method.training_step`` once per optimizer, sums the returned terms, back-propagates
-and steps. After every epoch it evaluates on source validation and target test, appends a line to
+groups, then runs ``epochs`` epochs of steps. Each epoch starts with ``method.begin_epoch``; a step
+draws one batch from each set the stage names, calls ``method.step_losses`` (the method's
+``training_step`` plus the shared target-label term) once per optimizer, sums the returned terms,
+back-propagates and steps. After every epoch it evaluates on source validation and target test, appends a line to
 metrics.jsonl and saves ``checkpoints/last.pt``.
+
+Reliability (DESIGN.md, "Resume and failures"): ``fit(resume=checkpoint)`` restores the model,
+optimizers, schedulers, samplers and random states and goes on from the checkpoint's position, to
+the same numbers as a run never stopped. A NaN/inf loss stops the run
+(:mod:`~dasuite.engine.divergence`) without saving the diverged weights; SIGINT/SIGTERM stop it
+after the current step with a checkpoint that resumes mid-epoch (:mod:`~dasuite.engine.signals`).
 """
 
 from __future__ import annotations
@@ -12,24 +19,27 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
 from dasuite.data import DomainPair
-from dasuite.engine.evaluate import evaluate
+from dasuite.engine.checkpoint import rng_state, set_rng_state
+from dasuite.engine.determinism import deterministic_algorithms
+from dasuite.engine.divergence import DivergenceGuard, TrainingDiverged
+from dasuite.engine.evaluate import evaluate, inputs
 from dasuite.engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.sampler import BatchStream
+from dasuite.engine.signals import StopRequests, TrainingInterrupted
 from dasuite.errors import ConfigError, check_number
 from dasuite.methods.base import Batch, Method, Stage, StepContext
 
 log = logging.getLogger(__name__)
 
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite."""
+__all__ = ["Trainer", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "resolve_device"]
 
 
 @dataclass
@@ -59,13 +69,48 @@ def resolve_device(device: str) -> torch.device:
     raise ConfigError(f"trainer.device={device!r} is not one of auto, cpu, cuda (or cuda:N).")
 
 
+@dataclass
+class _Position:
+    """Where training stands: epochs and steps done (in all, and the stage's), and the totals so far."""
+
+    epoch: int = 0
+    step: int = 0
+    stage: int = 0
+    stage_epoch: int = 0  # epochs done in stage ``stage``
+    train_seconds: float = 0.0
+    samples: int = 0
+    time_s: float = 0.0
+    partial: dict | None = None  # a checkpoint written mid-epoch: the steps done in it and their loss sums
+
+    @classmethod
+    def of(cls, resume: dict | None, plan: list, epochs: int) -> _Position:
+        if resume is None:
+            return cls()
+        at = cls(resume["epoch"], resume["step"], resume["stage"], resume["stage_epoch"],
+                 resume.get("train_seconds", 0.0), resume.get("samples", 0), resume.get("time_s", 0.0),
+                 resume.get("partial"))
+        if at.stage >= len(plan) or at.stage_epoch + (at.partial is not None) > plan[at.stage][1]:
+            raise ConfigError(f"trainer.epochs={epochs} is fewer than this run has already trained "
+                              f"({at.epoch} epochs{', and part of the next' if at.partial else ''}); resume with "
+                              "its own trainer.epochs, or a larger one to extend it.")
+        return at
+
+    def take_partial(self, stage: int, stage_epoch: int) -> dict | None:
+        """The mid-epoch state to continue epoch ``stage_epoch`` of stage ``stage`` from, once."""
+        if self.partial is None or (stage, stage_epoch) != (self.stage, self.stage_epoch):
+            return None
+        partial, self.partial = self.partial, None
+        return partial
+
+
 class Trainer:
     """Runs a method's stages on a dataset pair and writes the run folder's metrics and checkpoints."""
 
     def __init__(self, epochs: int = 300, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
                  momentum: float = 0.9, weight_decay: float = 5e-4, lr_schedule: str = "dann",
                  lr_alpha: float = 10.0, lr_beta: float = 0.75, device: str = "auto",
-                 eval_batch_size: int = 1024, progress: bool = True, plots: bool = True):
+                 eval_batch_size: int = 1024, progress: bool = True, plots: bool = True,
+                 deterministic: bool = False):
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"trainer.{key}={value} must be an integer >= 1.")
@@ -77,17 +122,21 @@ class Trainer:
             raise ConfigError(f"trainer.lr={lr} must be > 0.")
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"trainer.optimizer={optimizer!r} is not one of {', '.join(OPTIMIZERS)}.")
+        for key, value in (("progress", progress), ("plots", plots), ("deterministic", deterministic)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"trainer.{key}={value!r} must be true or false.")
         if lr_schedule not in SCHEDULES:
             raise ConfigError(f"trainer.lr_schedule={lr_schedule!r} is not one of {', '.join(SCHEDULES)}.")
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.lr_schedule, self.lr_alpha, self.lr_beta = lr_schedule, lr_alpha, lr_beta
         self.device = resolve_device(device)
-        self.progress, self.plots = progress, plots
+        self.progress, self.plots, self.deterministic = progress, plots, deterministic
 
     def fit(self, method: Method, pair: DomainPair, run: RunFolder, seed: int,
-            checkpoint_extra: dict | None = None) -> TrainResult:
-        stages = method.stages()
+            checkpoint_extra: dict | None = None, resume: dict | None = None) -> TrainResult:
+        """Train ``method`` on ``pair``, from the start or from the checkpoint ``resume``."""
+        stages = method.training_stages(pair.target_labeled is not None)
         sets = self._training_sets(method, stages, pair)
         method.to(self.device)
         streams = {name: BatchStream(parts, self.batch_size, torch.Generator().manual_seed(seed * 1000 + i),
@@ -97,10 +146,22 @@ class Trainer:
                  streams[stage.draws[0]].batches_per_pass) for stage in stages]
         total = sum(epochs * steps for _, epochs, steps in plan)
         log_every = max(1, sum(epochs for _, epochs, _ in plan) // 10)
-        start = time.perf_counter()
-        train_seconds, samples, step, epoch, record = 0.0, 0, 0, 0, {}
-        with tqdm(total=total, disable=not self.progress, unit="step", dynamic_ncols=True) as bar:
+        at = _Position.of(resume, plan, self.epochs)
+        if resume is not None:
+            self._restore(resume, streams)
+        trade_off = getattr(method, "trade_off", None)
+        guard = DivergenceGuard(self.device, f"Lower trainer.lr (now {self.lr:g})." if trade_off is None else
+                                f"Lower trainer.lr or method.trade_off (now trainer.lr={self.lr:g}, "
+                                f"method.trade_off={trade_off:g}).")
+        guard.saved_epoch = at.epoch
+        start = time.perf_counter() - at.time_s
+        extra = checkpoint_extra or {}
+        record: dict = {}
+        with deterministic_algorithms(self.deterministic), StopRequests() as stop, \
+                tqdm(total=total, initial=at.step, disable=not self.progress, unit="step", dynamic_ncols=True) as bar:
             for stage_index, (stage, epochs, steps_per_epoch) in enumerate(plan):
+                if stage_index < at.stage or (stage_index == at.stage and at.stage_epoch >= epochs):
+                    continue
                 bar.set_description(stage.name)
                 stage_steps = epochs * steps_per_epoch
                 optimizers = {name: build_optimizer(self.optimizer, groups, self.lr, self.momentum,
@@ -108,18 +169,34 @@ class Trainer:
                               for name, groups in method.param_groups(stage).items()}
                 schedules = {name: build_schedule(self.lr_schedule, opt, stage_steps, self.lr_alpha,
                                                   self.lr_beta) for name, opt in optimizers.items()}
-                for stage_epoch in range(epochs):
+                first_epoch = 0
+                if stage_index == at.stage and resume is not None:
+                    for name, opt in optimizers.items():
+                        opt.load_state_dict(resume["optimizers"][name])
+                        schedules[name].load_state_dict(resume["schedulers"][name])
+                    first_epoch = at.stage_epoch
+                for stage_epoch in range(first_epoch, epochs):
                     method.train()
-                    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
-                    lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # at the epoch's first step
+                    partial = at.take_partial(stage_index, stage_epoch)
+                    if partial is None:
+                        sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=self.device))
+                        lr = next(iter(optimizers.values())).param_groups[0]["lr"]  # at the epoch's first step
+                        first_step = 0
+                        method.begin_epoch(stage, at.epoch, lambda draw: self._inputs(sets[draw][0], pair))
+                    else:  # resumed mid-epoch: the method's per-epoch state came with its weights
+                        sums = defaultdict(lambda: torch.zeros((), device=self.device),
+                                           {k: v.to(self.device) for k, v in partial["sums"].items()})
+                        lr, first_step = partial["lr"], partial["epoch_step"]
                     tick = time.perf_counter()
-                    for i in range(steps_per_epoch):
+                    for i in range(first_step, steps_per_epoch):
                         batch, n = self._draw(stage, streams, pair)
                         progress = (stage_epoch * steps_per_epoch + i) / stage_steps
                         for name, opt in optimizers.items():
-                            ctx = StepContext(progress, stage.name, name, epoch, step)
-                            terms = method.training_step(batch, ctx)
+                            ctx = StepContext(progress, stage.name, name, at.epoch, at.step)
+                            terms = method.step_losses(batch, ctx)
                             loss = sum(terms.values())
+                            guard.observe(at.step + 1, f"epoch {at.epoch + 1}, stage {stage.name}, optimizer {name}",
+                                          terms, loss)
                             opt.zero_grad(set_to_none=True)
                             loss.backward()
                             opt.step()
@@ -128,34 +205,72 @@ class Trainer:
                             for key, value in terms.items():
                                 sums[prefix + key] += value.detach()
                             sums[prefix + "loss"] += loss.detach()
-                        samples += n
-                        step += 1
+                        at.samples += n
+                        at.step += 1
                         bar.update()
+                        if stop.signal is not None and i + 1 < steps_per_epoch:
+                            guard.check()
+                            at.train_seconds += time.perf_counter() - tick
+                            partial = {"epoch_step": i + 1, "lr": lr, "sums": {k: v.cpu() for k, v in sums.items()}}
+                            run.save_checkpoint(self._state(method, optimizers, schedules, streams, at, stage_index,
+                                                            stage_epoch, start, extra, partial))
+                            raise self._interrupted(stop.signal, at, run, mid_epoch=True)
+                    guard.check()
                     if self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)
-                    train_seconds += time.perf_counter() - tick
-                    epoch += 1
-                    record = {"epoch": epoch, "step": step, "time_s": time.perf_counter() - start,
+                    at.train_seconds += time.perf_counter() - tick
+                    at.epoch += 1
+                    record = {"epoch": at.epoch, "step": at.step, "time_s": time.perf_counter() - start,
                               "stage": stage.name, "lr": lr}
                     record.update({f"train/{k}": v.item() / steps_per_epoch for k, v in sums.items()})
-                    self._check_finite(record)
                     record.update(self._evaluate(method, pair))
                     run.append_metrics(record)
-                    run.save_checkpoint({
-                        "epoch": epoch, "step": step, "stage": stage_index, "stage_epoch": stage_epoch + 1,
-                        "train_seconds": train_seconds, "samples": samples,
-                        "model": method.state_dict(),
-                        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
-                        "schedulers": {k: s.state_dict() for k, s in schedules.items()},
-                        "samplers": {k: s.state_dict() for k, s in streams.items()},
-                        "rng": {"torch": torch.get_rng_state(),
-                                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-                        **(checkpoint_extra or {}),
-                    })
+                    run.save_checkpoint(self._state(method, optimizers, schedules, streams, at, stage_index,
+                                                    stage_epoch + 1, start, extra))
+                    guard.saved_epoch = at.epoch
                     bar.set_postfix_str(self._postfix(record), refresh=False)
-                    if epoch == 1 or stage_epoch + 1 == epochs or epoch % log_every == 0:
-                        log.info("epoch %d (%s) %s", epoch, stage.name, self._postfix(record))
-        return TrainResult(record, train_seconds, samples, step, epoch)
+                    if at.epoch == 1 or stage_epoch + 1 == epochs or at.epoch % log_every == 0:
+                        log.info("epoch %d (%s) %s", at.epoch, stage.name, self._postfix(record))
+                    if stop.signal is not None:
+                        raise self._interrupted(stop.signal, at, run, mid_epoch=False)
+        if not record:  # resumed a run that had nothing left to train
+            record = run.read_metrics()[-1]
+        return TrainResult(record, at.train_seconds, at.samples, at.step, at.epoch)
+
+    @staticmethod
+    def _state(method: Method, optimizers: dict, schedules: dict, streams: dict, at: _Position, stage: int,
+               stage_epoch: int, start: float, extra: dict, partial: dict | None = None) -> dict:
+        """The checkpoint: everything :meth:`fit` needs to go on exactly from here."""
+        return {
+            "epoch": at.epoch, "step": at.step, "stage": stage, "stage_epoch": stage_epoch, "partial": partial,
+            "train_seconds": at.train_seconds, "samples": at.samples, "time_s": time.perf_counter() - start,
+            "model": method.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in schedules.items()},
+            "samplers": {k: s.state_dict() for k, s in streams.items()},
+            "rng": rng_state(),
+            **extra,
+        }
+
+    @staticmethod
+    def _interrupted(signum: int, at: _Position, run: RunFolder, mid_epoch: bool) -> TrainingInterrupted:
+        where = f"during epoch {at.epoch + 1} after step {at.step}" if mid_epoch else f"after epoch {at.epoch}"
+        log.warning("stopped by a signal %s; checkpoint saved. Resume with: dasuite train resume=%s", where, run.path)
+        return TrainingInterrupted(signum, f"stopped {where}; resume with: dasuite train resume={run.path}")
+
+    @staticmethod
+    def _restore(resume: dict, streams: dict) -> None:
+        """The samplers' positions and the global random states of a checkpoint."""
+        if set(resume["samplers"]) != set(streams):
+            raise ConfigError(f"the checkpoint draws from {sorted(resume['samplers'])} but this run from "
+                              f"{sorted(streams)}: it belongs to another method or dataset setting.")
+        for name, stream in streams.items():
+            try:
+                stream.load_state_dict(resume["samplers"][name])
+            except ValueError as error:
+                raise ConfigError(f"the {name} training set changed since the checkpoint was written ({error}); "
+                                  "resume needs the same data.") from error
+        set_rng_state(resume["rng"])
 
     def _training_sets(self, method: Method, stages: list[Stage], pair: DomainPair) -> dict:
         """The data each drawn set samples from, checked against what the method needs."""
@@ -184,21 +299,17 @@ class Trainer:
             n += len(x)
         return Batch(**fields), n
 
+    def _inputs(self, x, pair: DomainPair) -> Iterator[torch.Tensor]:
+        """A training set's inputs in order, preprocessed as for evaluation (for :meth:`Method.begin_epoch`)."""
+        for batch in inputs(x, self.eval_batch_size, self.device):
+            yield pair.prepare(batch)
+
     def _evaluate(self, method: Method, pair: DomainPair) -> dict[str, float]:
         out = {}
         for prefix, data in (("source", pair.source_val), ("target", pair.target_test)):
             for key, value in evaluate(method, data, self.device, self.eval_batch_size, pair.prepare).items():
                 out[f"{prefix}/{key}"] = value
         return out
-
-    @staticmethod
-    def _check_finite(record: dict) -> None:
-        bad = {k: v for k, v in record.items() if k.startswith("train/") and not torch.isfinite(torch.tensor(v))}
-        if bad:
-            terms = ", ".join(f"{k}={v}" for k, v in record.items() if k.startswith("train/"))
-            raise TrainingDiverged(
-                f"training diverged in epoch {record['epoch']} (step {record['step']}): {terms}. "
-                "Lower trainer.lr or method.trade_off.")
 
     @staticmethod
     def _postfix(record: dict) -> str:

@@ -20,11 +20,17 @@ What a method can rely on:
   ``ctx.epoch`` or ``ctx.stage`` changes; persistent state lives in buffers so checkpoints keep it.
 * Inputs are whatever the pair gives, (N, D) vectors or (N, C, H, W) images: methods pass them to
   the backbone and make no other assumption (rotation SSL documents its own).
+* A few target labels, any method (semi-supervised DA): when the pair has k labeled target samples
+  per class and the method's stages never draw them itself, :meth:`Method.training_stages` adds
+  ``target_labeled`` to every stage and :meth:`Method.step_losses` adds
+  ``target_label_weight`` · cross-entropy of :meth:`Method.predict` on them to the :data:`MAIN` step.
+  Methods that draw ``target_labeled`` themselves (fine-tuning) use the labels their own way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +43,9 @@ DRAWS = ("source", "target", "target_labeled")
 
 #: The name of the optimizer that trains the predicting model (see :meth:`Method.param_groups`).
 MAIN = "main"
+
+#: The draw of the k labeled target samples per class.
+LABELED = "target_labeled"
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,8 @@ class Method(nn.Module):
         self.backbone = backbone
         self.head = nn.Linear(backbone.out_features, num_classes)
         self.label_smoothing = label_smoothing
+        self.target_label_weight = 1.0  # method.target_label_weight, set by dasuite.model.build_method
+        self.adds_target_label_term = False  # decided by training_stages()
 
     def stages(self) -> list[Stage]:
         """The phases of training, in order."""
@@ -112,9 +123,36 @@ class Method(nn.Module):
         """
         return {MAIN: [{"params": list(self.parameters())}]}
 
+    def begin_epoch(self, stage: Stage, epoch: int, inputs: Callable[[str], Iterator[torch.Tensor]]) -> None:
+        """Called before each epoch's first step (``epoch`` counts the epochs already run).
+
+        ``inputs(draw)`` yields the whole set ``draw`` (one of the stage's draws) in order, in
+        evaluation batches preprocessed as for evaluation, e.g. for SHOT's per-epoch centroids.
+        The default does nothing.
+        """
+
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         """Loss terms for the optimizer ``ctx.optimizer``; the trainer sums and logs them."""
         raise NotImplementedError
+
+    def training_stages(self, has_target_labels: bool) -> list[Stage]:
+        """:meth:`stages` as the trainer runs them: each also draws the labeled target samples when the
+        pair has them, the weight is positive and the method does not draw them itself."""
+        stages = self.stages()
+        self.adds_target_label_term = (has_target_labels and self.target_label_weight > 0
+                                       and not any(LABELED in s.draws for s in stages))
+        if not self.adds_target_label_term:
+            return stages
+        return [replace(s, draws=(*s.draws, LABELED)) for s in stages]
+
+    def step_losses(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """:meth:`training_step`'s terms, plus ``target_labels`` on the :data:`MAIN` step when
+        :meth:`training_stages` added the labeled target draw."""
+        terms = self.training_step(batch, ctx)
+        if self.adds_target_label_term and ctx.optimizer == MAIN and batch.yl is not None:
+            terms = {**terms, "target_labels": self.target_label_weight
+                     * self.classification_loss(self.predict(batch.xl), batch.yl)}
+        return terms
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits, used by evaluation."""

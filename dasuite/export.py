@@ -1,0 +1,155 @@
+"""``dasuite export``: a trained run's model as one self-contained file (TorchScript or ONNX).
+
+The exported model takes raw inputs in the pair's form (pixel values 0..255 as float32 (N, C, H, W),
+or feature rows) and returns class logits: the pair's normalisation (image mean/std, or the source
+statistics of an arrays pair) is part of the file. A JSON file beside it documents the input shape,
+channels, the normalisation inside the model, how images are loaded, and the class names.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dasuite.errors import ConfigError
+from dasuite.options import parse_options
+
+FORMATS = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
+
+USAGE = """\
+usage: dasuite export run_dir=DIR [format=torchscript] [output=FILE] [checkpoint=last]
+
+Write a trained run's model as one file that needs no dasuite, with a JSON description beside it.
+
+  run_dir      a run folder of `dasuite train`
+  format       torchscript (default; torch.jit.load) or onnx (needs: pip install 'dasuite[onnx]')
+  output       the model file (default: <run_dir>/export/model.torchscript.pt or model.onnx); the
+               description goes beside it, with the suffix .json
+  checkpoint   last (default) or best
+"""
+
+DEFAULTS = {"run_dir": None, "format": "torchscript", "output": "", "checkpoint": "last"}
+
+
+def main(args: list[str]) -> int:
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0
+    try:
+        options = parse_options("export", args, DEFAULTS)
+        model_file, description = export(options["run_dir"], options["format"], options["output"] or None,
+                                         options["checkpoint"])
+    except ConfigError as error:
+        print(f"dasuite export: error: {error}", file=sys.stderr)
+        return 2
+    print(f"Model: {model_file}\nDescription: {description}")
+    return 0
+
+
+def export(run_dir, format: str = "torchscript", output=None, checkpoint: str = "last") -> tuple[Path, Path]:
+    """Write the model file and its JSON description; returns both paths."""
+    import json
+
+    from dasuite.trained import RawInputModel, load_trained
+
+    if format not in FORMATS:
+        raise ConfigError(f"format={format!r} is not one of {', '.join(FORMATS)}.")
+    if format == "onnx":
+        _require_onnx()
+    model = load_trained(run_dir, checkpoint, "cpu")
+    path = Path(output).expanduser() if output else Path(run_dir).expanduser() / "export" / f"model{FORMATS[format]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    traced = _trace(RawInputModel(model).eval(), _example(model, 2))
+    if format == "torchscript":
+        traced.save(str(path))
+    else:
+        _onnx(traced, _example(model, 2), path)
+    description = path.with_name(path.name.split(".")[0] + ".json")
+    description.write_text(json.dumps(describe(model, path, format), indent=2) + "\n", encoding="utf-8")
+    return path, description
+
+
+def _require_onnx() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        raise ConfigError("format=onnx needs the onnx package, which is not installed: pip install 'dasuite[onnx]' "
+                          "(or pip install onnx). format=torchscript needs nothing more.")
+
+
+def _example(model, n: int):
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    if model.takes_images:
+        return torch.randint(0, 256, (n, *model.input_shape), generator=generator).float()
+    return torch.randn(n, *model.input_shape, generator=generator)
+
+
+def _trace(module, example):
+    """The module traced to TorchScript, checked against eager logits at another batch size.
+
+    Tracing records the branch each Python ``if`` took (ADDA predicts with its target encoder once
+    adapted): the trained model's behaviour, which is what is exported.
+    """
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # torch >= 2.9 deprecates TorchScript; it still loads
+        traced = torch.jit.trace(module, example)
+    check = torch.cat([example, example.flip(0)[:1]])
+    with torch.inference_mode():
+        if not torch.allclose(traced(check), module(check), rtol=1e-4, atol=1e-5):
+            raise ConfigError("the traced model does not reproduce the checkpoint's logits: the method's predict() "
+                              "depends on its input in a way tracing cannot record.")
+    return traced
+
+
+def _onnx(traced, example, path: Path) -> None:
+    """ONNX from the traced model (torch's TorchScript-based exporter), batch size left free."""
+    import warnings
+
+    import onnx
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the exporter of traced models, still shipped
+        warnings.filterwarnings("ignore", message="no signature found")  # a traced module has none: harmless
+        torch.onnx.export(traced, (example,), str(path), input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+    onnx.checker.check_model(str(path))
+
+
+def describe(model, path: Path, format: str) -> dict:
+    """What the exported file takes and returns, for someone without dasuite."""
+    shape = list(model.input_shape)
+    spec = dict(model.preprocess_config or {})
+    spec.pop("_target_", None)
+    spec.pop("augment", None)
+    if model.takes_images:
+        channels, height, width = shape
+        inputs = {"shape": ["N", *shape], "dtype": "float32", "layout": "NCHW", "channels": channels,
+                  "values": "raw pixel values 0..255 (not scaled: the model normalises them)",
+                  "loading": f"decode as {'RGB' if channels == 3 else 'grayscale'}, resize the shorter side to "
+                             f"{height} (bilinear), centre-crop {height}x{width}"}
+    else:
+        inputs = {"shape": ["N", *shape], "dtype": "float32",
+                  "values": "raw feature values, columns in the order of the training files"}
+    load = ("torch.jit.load(path)(x)" if format == "torchscript" else
+            "onnxruntime.InferenceSession(path).run(None, {'input': x})[0]")
+    return {
+        "model": path.name, "format": format, "usage": f"logits = {load}; probabilities = softmax(logits, axis=1)",
+        "input": {"name": "input", **inputs},
+        "normalisation_inside_model": None if model.preprocess is None else
+        {"what": model.preprocess.describe(), **spec},
+        "output": {"name": "logits", "shape": ["N", len(model.class_names)],
+                   "meaning": "class logits; argmax indexes class_names"},
+        "class_names": model.class_names,
+        "trained": {"run_dir": str(model.checkpoint.parent.parent), "checkpoint": model.checkpoint.name,
+                    "epoch": model.epoch, "dataset": model.config.dataset.get("_target_"),
+                    "backbone": model.config.backbone.get("_target_"), "method": model.config.method.get("_target_")},
+    }
+

@@ -1,0 +1,82 @@
+"""The inputs of ``dasuite predict``: image files or an array file, checked against the model's input.
+
+Returns the input ids and a stream of raw batches (in the form the pair stores its data, before
+the pair's preprocessing): uint8 (N, C, H, W) images, or float (N, features) rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from dasuite.data.arrays import read_table
+from dasuite.data.folder import IMAGE_SUFFIXES, decode
+from dasuite.errors import ConfigError
+from dasuite.trained import TrainedModel
+
+
+def read_inputs(source: Path, model: TrainedModel, batch_size: int) -> tuple[list[str], Iterator[torch.Tensor]]:
+    """Ids (image paths relative to the folder, or row numbers) and raw batches of ``source``."""
+    if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
+        return _images(source, model, batch_size)
+    return _array(source, model, batch_size)
+
+
+def _images(source: Path, model: TrainedModel, batch_size: int):
+    what = "an image folder" if source.is_dir() else "an image"
+    if not model.takes_images:
+        raise ConfigError(f"input={source} is {what}, but the run's model takes vectors of shape "
+                          f"{model.input_shape}; give an array file (.npy, .npz, .pt or .csv) with one input per row.")
+    if source.is_dir():
+        paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise ConfigError(f"input={source} holds no image files ({', '.join(IMAGE_SUFFIXES)}).")
+        ids = [p.relative_to(source).as_posix() for p in paths]
+    else:
+        paths, ids = [source], [source.name]
+    channels, size = model.input_shape[0], model.input_shape[1]
+
+    def batches():
+        for start in range(0, len(paths), batch_size):
+            images = []
+            for path in paths[start: start + batch_size]:
+                try:
+                    images.append(decode(path, size, channels))
+                except OSError as error:
+                    raise ConfigError(f"cannot decode the image {path}: {error}. Remove or replace it.") from error
+            yield torch.stack(images)
+
+    return ids, batches()
+
+
+def _array(source: Path, model: TrainedModel, batch_size: int):
+    x = read_table(source, "input", model.config.dataset.get("label_column", "label")).x
+    shape = model.input_shape
+    if model.takes_images and x.ndim == 3 and shape[0] == 1:  # (N, H, W) grayscale
+        x = x.unsqueeze(1)
+    if tuple(x.shape[1:]) != shape:
+        raise ConfigError(_shape_error(source, tuple(x.shape[1:]), shape))
+    if model.takes_images:
+        if not (torch.equal(x, x.round()) and x.min() >= 0 and x.max() <= 255):
+            raise ConfigError(f"input={source} holds values in [{x.min():g}, {x.max():g}]; an image model takes raw "
+                              "pixel values, integers 0..255 (as uint8), and normalises them itself. Scale the "
+                              "array (e.g. x * 255 for values in [0, 1]).")
+        x = x.to(torch.uint8)
+    return [str(i) for i in range(len(x))], (x[i: i + batch_size] for i in range(0, len(x), batch_size))
+
+
+def _shape_error(source: Path, got: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    if len(shape) == 1:
+        return (f"input={source} has rows of shape {got}, but the run's model takes {shape[0]} features per row; "
+                "use the training files' feature columns, in the same order.")
+    channels, height, width = shape
+    message = (f"input={source} holds images of shape {got}, but the run's model takes {channels}×{height}×{width} "
+               "(channels, height, width)")
+    if got == (height, width, channels):
+        return message + ": the array is channels-last; transpose it with x.transpose(0, 3, 1, 2)."
+    if len(got) == 3 and got[0] != channels:
+        return (message + f": {got[0]} channel(s) instead of {channels}. Convert the images first (grayscale / RGB), "
+                "or pass image files, which are converted.")
+    return message + f": resize them to {height}×{width}, or pass image files, which are resized."

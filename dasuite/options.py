@@ -1,0 +1,35 @@
+"""``key=value`` arguments of the subcommands that are not Hydra apps (``predict``, ``export``).
+
+Standard library only: a bad argument answers before torch is imported.
+"""
+
+from __future__ import annotations
+
+from dasuite.errors import ConfigError
+
+
+def parse_options(command: str, args: list[str], defaults: dict[str, str | None]) -> dict[str, str]:
+    """``args`` as a dict over ``defaults``; a key whose default is None is required."""
+    options = dict(defaults)
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in defaults:
+            raise ConfigError(f"cannot read {arg!r}: arguments are key=value with key one of {', '.join(defaults)}.")
+        options[key] = value
+    missing = [key for key, value in options.items() if value is None]
+    if missing:
+        raise ConfigError(f"missing {', '.join(f'{k}=...' for k in missing)} (`dasuite {command} --help` explains "
+                          "the arguments).")
+    return options
+
+
+def parse_flag(key: str, value: str) -> bool:
+    if value.lower() not in ("true", "false"):
+        raise ConfigError(f"{key}={value!r} must be true or false.")
+    return value.lower() == "true"
+
+
+def parse_positive_int(key: str, value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{key}={value!r} must be an integer >= 1.")
+    return int(value)

@@ -1,0 +1,112 @@
+"""``dasuite predict``: class probabilities of new inputs from a trained run's model.
+
+Inputs get the run's own preprocessing: images are decoded as the ``folder`` pair does (converted
+to the model's channels, shorter side resized to the model's size, centre-cropped), then normalised
+like the training batches; arrays are taken as raw values of the pair's kind (features, standardised
+with the source statistics stored in the checkpoint; or uint8 pixel values for image models).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from dasuite.errors import ConfigError
+from dasuite.options import parse_flag, parse_options, parse_positive_int
+
+USAGE = """\
+usage: dasuite predict run_dir=DIR input=PATH [checkpoint=last] [output=FILE] [batch_size=256]
+                       [device=auto] [progress=true]
+
+Predict with a trained run's model; writes one CSV row per input: its id, the predicted class and
+the probability of each class.
+
+  run_dir      a run folder of `dasuite train` (runs/<date>/<time>, multirun/.../<job>)
+  input        an image folder (every image below it, recursively), one image file, or an array
+               file: .npy / .npz (x) / .pt / .csv (features; a label column is ignored) with one
+               input per row, as raw values (uint8 pixels (N, C, H, W) for image models)
+  checkpoint   last (default) or best
+  output       the CSV to write (default: predictions.csv in the input folder, or beside the file)
+  batch_size   inputs per forward pass (256)
+  device       auto | cpu | cuda (auto)
+  progress     true | false: the progress bar (true)
+"""
+
+DEFAULTS = {"run_dir": None, "input": None, "checkpoint": "last", "output": "", "batch_size": "256",
+            "device": "auto", "progress": "true"}
+
+
+def main(args: list[str]) -> int:
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0
+    try:
+        options = parse_options("predict", args, DEFAULTS)
+        path, count = predict(options["run_dir"], options["input"], checkpoint=options["checkpoint"],
+                              output=options["output"] or None,
+                              batch_size=parse_positive_int("batch_size", options["batch_size"]),
+                              device=options["device"], progress=parse_flag("progress", options["progress"]))
+    except ConfigError as error:
+        print(f"dasuite predict: error: {error}", file=sys.stderr)
+        return 2
+    print(f"Predictions for {count} input(s): {path}")
+    return 0
+
+
+def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_size: int = 256, device: str = "auto",
+            progress: bool = True) -> tuple[Path, int]:
+    """Write the predictions CSV for ``input``; returns its path and the number of rows."""
+    import csv
+    import io
+
+    from tqdm import tqdm
+
+    from dasuite.engine.run_folder import atomic_write
+    from dasuite.inputs import read_inputs
+    from dasuite.trained import load_trained
+
+    source = Path(input_path).expanduser()
+    if not source.exists():
+        raise ConfigError(f"input={input_path} does not exist.")
+    device = _device(device)
+    model = load_trained(run_dir, checkpoint, device)
+    ids, batches = read_inputs(source, model, batch_size)
+    target = _output_path(source, output)
+
+    def write(f) -> None:
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(["input", "predicted", *(f"prob_{name}" for name in model.class_names)])
+        row = 0
+        with tqdm(total=len(ids), unit="input", desc="predict", disable=not progress, dynamic_ncols=True) as bar:
+            for raw in batches:
+                probabilities = model.probabilities(raw.to(device)).cpu()
+                for p in probabilities.tolist():
+                    best = max(range(len(p)), key=p.__getitem__)
+                    writer.writerow([ids[row], model.class_names[best], *(f"{v:.6g}" for v in p)])
+                    row += 1
+                bar.update(len(probabilities))
+        text.flush()
+        text.detach()
+
+    atomic_write(target, write)  # an input that fails half-way leaves no partial CSV
+    return target, len(ids)
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name != "cpu" and not (name == "cuda" or name.startswith("cuda:")):
+        raise ConfigError(f"device={name!r} is not one of auto, cpu, cuda (or cuda:N).")
+    if name != "cpu" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but no CUDA device is visible here; use device=cpu or device=auto.")
+    return torch.device(name)
+
+
+def _output_path(source: Path, output) -> Path:
+    if output is None:
+        return (source if source.is_dir() else source.parent) / "predictions.csv"
+    path = Path(output).expanduser()
+    return path / "predictions.csv" if path.is_dir() else path

@@ -1,0 +1,80 @@
+"""``dasuite train resume=DIR``: continue a run, or a multirun sweep, in its own folder.
+
+A run folder is relaunched with the overrides it was started with (``.hydra/overrides.yaml``) and
+``hydra.run.dir`` set to it; a sweep folder (``multirun.yaml``) is relaunched as the same sweep
+with ``hydra.sweep.dir`` set to it, so every job lands in its own folder again. Each job then
+continues from its ``checkpoints/last.pt`` (:func:`dasuite.train.run_experiment` with
+``resume=True``); a job whose summary says "completed" is skipped; one that never started starts.
+
+Only keys that cannot change the numbers already computed may be given with ``resume=``:
+``trainer.epochs`` (to extend a run), ``trainer.progress`` and ``trainer.plots``. Anything else
+is a new experiment and fails with a clear error. Imports no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from dasuite.errors import ConfigError
+
+#: Overrides accepted together with ``resume=``.
+ALLOWED = ("trainer.epochs", "trainer.progress", "trainer.plots")
+
+
+def resume_arguments(args: list[str]) -> list[str] | None:
+    """The Hydra arguments that resume the folder named by ``resume=`` in ``args`` (None: no resume)."""
+    requested = [a for a in args if a.startswith("resume=")]
+    if not requested:
+        return None
+    if len(requested) > 1:
+        raise ConfigError("give resume=DIR once.")
+    folder = Path(requested[0].split("=", 1)[1]).expanduser()
+    extra = [a for a in args if a not in requested]
+    for arg in extra:
+        if _key(arg) not in ALLOWED:
+            shown = "-m (a sweep folder is resumed as a sweep by itself)" if arg in ("-m", "--multirun") else arg
+            raise ConfigError(f"resume={folder} continues the run with its saved config, so {shown!r} cannot be "
+                              f"given with it; only {', '.join(ALLOWED)} may be (trainer.epochs=N extends the run). "
+                              "Start a new run to change anything else.")
+    if (folder / "multirun.yaml").is_file():
+        saved = _load(folder / "multirun.yaml")["hydra"]["overrides"]["task"]
+        clash = [a for a in extra if _key(a) in _swept_keys(saved)]
+        if clash:
+            raise ConfigError(f"{clash[0]!r} changes a key this sweep sweeps over; resume the sweep as it was.")
+        return ["-m", *_merge(saved, extra), f"hydra.sweep.dir={_quote(folder)}"]
+    if (folder / ".hydra" / "overrides.yaml").is_file():
+        return [*_merge(_load(folder / ".hydra" / "overrides.yaml"), extra), f"hydra.run.dir={_quote(folder)}"]
+    jobs = sorted(p.parent.parent.name for p in folder.glob("*/.hydra/overrides.yaml"))
+    hint = (f"; it holds job folders ({', '.join(jobs[:5])}) but no multirun.yaml: resume them one by one"
+            if jobs else "")
+    raise ConfigError(f"resume={folder} is not a run folder of `dasuite train` (no .hydra/overrides.yaml) nor a "
+                      f"sweep folder (no multirun.yaml){hint}.")
+
+
+def _load(path: Path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or []
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _swept_keys(overrides: list[str]) -> set[str]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return {o.key_or_group for o in OverridesParser.create().parse_overrides(overrides) if o.is_sweep_override()}
+
+
+def _merge(saved: list[str], extra: list[str]) -> list[str]:
+    """The saved overrides with those of ``extra``'s keys replaced by ``extra``."""
+    keys = {_key(a) for a in extra}
+    return [o for o in saved if _key(o) not in keys] + extra
+
+
+def _quote(path: Path) -> str:
+    """A path as one quoted Hydra override value (spaces, commas and '=' included)."""
+    text = str(path.resolve()).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"

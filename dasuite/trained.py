@@ -1,0 +1,130 @@
+"""A trained run's model, rebuilt from its run folder (for ``dasuite predict`` and ``dasuite export``).
+
+The method is built from the config stored in the checkpoint (``.hydra/config.yaml`` when a
+checkpoint has none) and loaded with the checkpoint's weights. What the model takes (input shape,
+class names, the pair's preprocessing with its statistics) comes from the checkpoint too, so the
+training data need not be present; checkpoints written before it was stored rebuild the pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from dasuite.errors import ConfigError
+
+CHECKPOINTS = ("last", "best")
+
+
+@dataclass
+class TrainedModel:
+    """A run's method in eval mode, and what its inputs must look like."""
+
+    method: torch.nn.Module
+    input_shape: tuple[int, ...]
+    class_names: list[str]
+    preprocess: Callable | None  # raw batch -> model input; None: inputs are used as they are
+    preprocess_config: dict | None
+    config: DictConfig
+    checkpoint: Path
+    epoch: int
+
+    @property
+    def takes_images(self) -> bool:
+        return len(self.input_shape) == 3
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.preprocess is None else self.preprocess(x, False)
+
+    @torch.inference_mode()
+    def probabilities(self, raw: torch.Tensor) -> torch.Tensor:
+        return self.method.predict(self.prepare(raw)).float().softmax(1)
+
+
+class RawInputModel(torch.nn.Module):
+    """A trained model on raw inputs: the pair's normalisation, then ``method.predict`` (what export writes)."""
+
+    def __init__(self, model: TrainedModel):
+        super().__init__()
+        self.method = model.method
+        self.normalise = model.preprocess
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.normalise is not None:
+            x = self.normalise(x, False)
+        return self.method.predict(x)
+
+
+def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
+    """``run_dir/checkpoints/<checkpoint>.pt``, or a ConfigError that says what is wrong."""
+    if checkpoint not in CHECKPOINTS:
+        raise ConfigError(f"checkpoint={checkpoint!r} is not one of {', '.join(CHECKPOINTS)}.")
+    if not run_dir.is_dir():
+        raise ConfigError(f"run_dir={run_dir} is not a folder; give a run folder of `dasuite train` "
+                          "(runs/<date>/<time>, or multirun/<date>/<time>/<job>).")
+    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if path.is_file():
+        return path
+    if checkpoint == "best":
+        raise ConfigError(f"run_dir={run_dir} has no checkpoints/best.pt: dasuite does not keep a best-epoch "
+                          "checkpoint yet (a label-free model selection will write it; runs report the last "
+                          "epoch). Use checkpoint=last, the last epoch's model.")
+    jobs = sorted(p.parent.parent.name for p in run_dir.glob("*/checkpoints/last.pt"))
+    hint = (f"it holds run folders; pass one of them: {', '.join(jobs[:10])}" if jobs else
+            "the run failed or was stopped before its first epoch ended (see its summary.json)"
+            if (run_dir / "summary.json").is_file() else
+            "is it a run folder of `dasuite train`? Those hold .hydra/, summary.json and checkpoints/")
+    raise ConfigError(f"run_dir={run_dir} has no checkpoint (checkpoints/last.pt): {hint}.")
+
+
+def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str = "cpu") -> TrainedModel:
+    """The method of ``run_dir`` with the weights of ``checkpoints/<checkpoint>.pt``, in eval mode."""
+    from hydra.utils import instantiate
+
+    from dasuite.model import build_method
+
+    run_dir = Path(run_dir).expanduser()
+    path = checkpoint_path(run_dir, checkpoint)
+    # the run's own checkpoint: beside weights it holds optimizer, sampler and RNG states
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = _config(run_dir, state)
+    model_input = state.get("model_input") or _model_input_from_pair(cfg)
+    with open_dict(cfg):  # the weights come from the checkpoint, never from pretrained files
+        for key, value in (("pretrained", False), ("weights_path", None), ("download", False)):
+            if key in cfg.backbone:
+                cfg.backbone[key] = value
+    method = build_method(cfg, model_input["input_shape"], model_input["num_classes"])
+    try:
+        method.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise ConfigError(f"the weights in {path} do not fit the model built from the run's config (was "
+                          f"the config edited after training?): {str(error).splitlines()[0]}") from error
+    method.to(device).eval()
+    spec = model_input["preprocess"]
+    return TrainedModel(method=method, input_shape=tuple(model_input["input_shape"]),
+                        class_names=list(model_input["class_names"]),
+                        preprocess=None if spec is None else instantiate(spec), preprocess_config=spec,
+                        config=cfg, checkpoint=path, epoch=int(state.get("epoch", 0)))
+
+
+def _config(run_dir: Path, state: dict) -> DictConfig:
+    if state.get("config") is not None:
+        return OmegaConf.create(state["config"])
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        raise ConfigError(f"run_dir={run_dir}: the checkpoint stores no config and .hydra/config.yaml is missing; "
+                          "the model cannot be rebuilt.")
+    cfg = OmegaConf.load(saved)
+    OmegaConf.resolve(cfg)
+    return cfg
+
+
+def _model_input_from_pair(cfg: DictConfig) -> dict:
+    """For checkpoints that predate the stored model input: rebuild the pair (its data must be present)."""
+    from dasuite.data import build_pair
+
+    return build_pair(cfg.dataset).model_input()

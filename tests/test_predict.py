@@ -1,0 +1,132 @@
+"""``dasuite predict``: predictions.csv from a trained run, checked against the checkpoint's own model."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from dasuite.data import build_pair
+from dasuite.errors import ConfigError
+from dasuite.model import build_method
+from dasuite.predict import main, predict
+from tests import fake_data
+from tests.conftest import read_summary, train_in_process
+
+
+def checkpoint_model(run_dir):
+    """The run's model built by hand from its checkpoint (what evaluation used)."""
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)
+    cfg = OmegaConf.create(state["config"])
+    pair = build_pair(cfg.dataset)
+    method = build_method(cfg, pair.input_shape, pair.num_classes)
+    method.load_state_dict(state["model"])
+    return method.eval(), pair
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def moons_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("moons") / "run"
+    assert train_in_process(run_dir, "trainer.epochs=5")["status"] == "completed"
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("folder")
+    source = fake_data.write_image_folder(root / "amazon", per_class=6)
+    target = fake_data.write_image_folder(root / "webcam", per_class=4, size=(30, 26))
+    summary = train_in_process(root / "run", "dataset=folder", f"dataset.source_dir={source}",
+                               f"dataset.target_dir={target}", "dataset.image_size=16", "backbone=lenet",
+                               "trainer.epochs=2", "trainer.batch_size=4")
+    assert summary["status"] == "completed", summary.get("error")
+    return root / "run", target, summary
+
+
+def test_predictions_on_an_array_match_the_checkpoint_and_its_target_accuracy(moons_run, tmp_path):
+    method, pair = checkpoint_model(moons_run)
+    np.save(tmp_path / "test.npy", pair.target_test.x.numpy())
+    path, count = predict(moons_run, tmp_path / "test.npy", progress=False)
+    rows = read_rows(path)
+    assert path == tmp_path / "predictions.csv" and count == len(rows) == len(pair.target_test)
+    assert list(rows[0]) == ["input", "predicted", "prob_upper", "prob_lower"]
+    probabilities = np.array([[float(r["prob_upper"]), float(r["prob_lower"])] for r in rows])
+    assert np.allclose(probabilities.sum(1), 1.0, atol=1e-5)
+    with torch.no_grad():
+        expected = method.predict(pair.target_test.x).argmax(1)
+    assert [r["predicted"] for r in rows] == [pair.class_names[c] for c in expected.tolist()]
+    assert [r["input"] for r in rows] == [str(i) for i in range(len(rows))]
+    accuracy = np.mean([r["predicted"] == pair.class_names[y] for r, y in zip(rows, pair.target_test.y.tolist())])
+    assert accuracy == pytest.approx(read_summary(moons_run)["target_acc"])
+
+
+def test_predictions_on_an_image_folder_reproduce_the_runs_target_accuracy(folder_run, tmp_path):
+    run_dir, target, summary = folder_run
+    path, count = predict(run_dir, target, output=tmp_path / "out.csv", progress=False)
+    rows = read_rows(path)
+    assert count == len(rows) == 8 and {r["input"] for r in rows} == {f"{c}/{i}.png" for c in ("cat", "dog")
+                                                                     for i in range(4)}
+    sums = [float(r["prob_cat"]) + float(r["prob_dog"]) for r in rows]
+    assert np.allclose(sums, 1.0, atol=1e-5)
+    accuracy = np.mean([r["predicted"] == r["input"].split("/")[0] for r in rows])
+    assert accuracy == pytest.approx(summary["target_acc"])  # the whole target folder is the test set
+    single, n = predict(run_dir, target / "dog" / "2.png", output=tmp_path / "one.csv", progress=False)
+    (row,) = read_rows(single)
+    assert n == 1 and row == next(r for r in rows if r["input"] == "dog/2.png") | {"input": "2.png"}
+
+
+def test_an_image_array_gets_the_same_predictions_as_the_image_files(folder_run, tmp_path):
+    run_dir, target, _ = folder_run
+    method, pair = checkpoint_model(run_dir)
+    np.save(tmp_path / "images.npy", pair.target_test.x.numpy())  # uint8 (N, 3, 16, 16)
+    rows = read_rows(predict(run_dir, tmp_path / "images.npy", progress=False)[0])
+    with torch.no_grad():
+        expected = method.predict(pair.prepare(pair.target_test.x)).argmax(1)
+    assert [r["predicted"] for r in rows] == [pair.class_names[c] for c in expected.tolist()]
+
+
+def test_inputs_that_do_not_fit_a_vector_model_are_explained(moons_run, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 3), np.float32))
+    with pytest.raises(ConfigError, match=r"rows of shape \(3,\), but the run's model takes 2 features per row"):
+        predict(moons_run, tmp_path / "x.npy", progress=False)
+    folder = fake_data.write_image_folder(tmp_path / "images")
+    with pytest.raises(ConfigError, match=r"is an image folder, but the run's model takes vectors of shape \(2,\)"):
+        predict(moons_run, folder, progress=False)
+
+
+@pytest.mark.parametrize(("array", "message"), [
+    (np.zeros((2, 1, 16, 16), np.uint8), r"shape \(1, 16, 16\).*3×16×16.*1 channel\(s\) instead of 3"),
+    (np.zeros((2, 16, 16, 3), np.uint8), r"channels-last; transpose it with x.transpose\(0, 3, 1, 2\)"),
+    (np.zeros((2, 3, 28, 28), np.uint8), r"resize them to 16×16"),
+    (np.full((2, 3, 16, 16), 0.5, np.float32), r"raw pixel values, integers 0..255"),
+])
+def test_image_arrays_of_the_wrong_shape_channels_or_scale_are_explained(array, message, folder_run, tmp_path):
+    np.save(tmp_path / "x.npy", array)
+    with pytest.raises(ConfigError, match=message):
+        predict(folder_run[0], tmp_path / "x.npy", progress=False)
+
+
+def test_missing_checkpoints_and_bad_arguments(moons_run, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((3, 2), np.float32))
+    with pytest.raises(ConfigError, match=r"no checkpoints/best.pt: dasuite does not keep a best-epoch checkpoint "
+                                          r"yet.*Use checkpoint=last"):
+        predict(moons_run, tmp_path / "x.npy", checkpoint="best")
+    with pytest.raises(ConfigError, match=r"no checkpoint \(checkpoints/last.pt\): it holds run folders; pass one "
+                                          r"of them: run"):
+        predict(moons_run.parent, tmp_path / "x.npy")
+    (tmp_path / "failed").mkdir()
+    (tmp_path / "failed" / "summary.json").write_text("{}")
+    with pytest.raises(ConfigError, match="failed or was stopped before its first epoch ended"):
+        predict(tmp_path / "failed", tmp_path / "x.npy")
+    assert main([f"run_dir={moons_run}", f"input={tmp_path / 'x.npy'}", "colour=red"]) == 2
+    assert "cannot read 'colour=red': arguments are key=value with key one of run_dir, input" in capsys.readouterr().err
+    assert main([f"input={tmp_path / 'x.npy'}"]) == 2
+    assert "missing run_dir=..." in capsys.readouterr().err
+    assert main([f"run_dir={moons_run}", f"input={tmp_path / 'x.npy'}", "progress=false"]) == 0
+    assert len(read_rows(tmp_path / "predictions.csv")) == 3
