@@ -59,7 +59,11 @@ CORE = ["source_only", "dann", "mmd", "finetune", "oracle"]
 
 
 def run_dasuite(overrides: list[str], run_dir: Path) -> dict:
-    """One training run in a fresh process; returns its summary.json."""
+    """One training run in a fresh process (or, if ``run_dir`` holds a completed one, that one's summary)."""
+    summary_file = run_dir / "summary.json"
+    if summary_file.is_file() and json.loads(summary_file.read_text()).get("status") == "completed":
+        print(f"  reusing the completed run in {run_dir}", flush=True)
+        return json.loads(summary_file.read_text())
     command = [sys.executable, "-m", "dasuite", "train", "experiment=mnist_usps_benchmark", *overrides,
                f"hydra.run.dir={run_dir}", "trainer.progress=false"]
     print("  $", " ".join(command[1:]), flush=True)
@@ -179,8 +183,9 @@ def render(results: dict, plain: dict, args, command: str, started: str) -> str:
              "9,000 for training and a seeded 1,000 held out as source validation. Target train: USPS train "
              "(7,291, labels unused). Evaluation: USPS test (2,007). 28×28 grayscale, LeNet from scratch, "
              f"SGD lr 0.01 with the DANN schedule, batch 64 per domain, {results_epochs(results)} epochs. "
-             "The oracle row trains on labeled USPS train instead (minus its 10% validation split). "
-             "Accuracy is the **last epoch's** (no selection on target labels). Seeds: "
+             + ("The oracle row trains on labeled USPS train instead (minus its 10% validation split). "
+                if "oracle" in results else "")
+             + "Accuracy is the **last epoch's** (no selection on target labels). Seeds: "
              f"{', '.join(map(str, args.seeds))}.", "",
              "| method | USPS test acc. % (mean ± std) | source val acc. % | train s | samples/s | peak RSS MiB |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -229,6 +234,9 @@ def main() -> None:
     parser.add_argument("--section", default="mnist_usps", help="which BENCHMARKS.md section to (re)write")
     parser.add_argument("--title", default="MNIST→USPS (DESIGN.md protocol)", help="that section's heading")
     parser.add_argument("--note", default="", help="a paragraph printed under the heading")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="an earlier invocation's folder (<runs-dir>/<stamp>): its completed runs are read "
+                             "instead of retrained, the others are run into it")
     args = parser.parse_args()
     started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     command = "python scripts/benchmark.py " + " ".join(sys.argv[1:])
@@ -239,7 +247,8 @@ def main() -> None:
         print(f"{ENTRIES[key][0]}:", flush=True)
         extra = [f"trainer.epochs={args.epochs}"] if args.epochs else []
         results[key] = [run_dasuite([*ENTRIES[key][1], *extra, f"seed={seed}", f"data_root={data_root}"],
-                                    args.runs_dir / stamp / key / f"seed{seed}") for seed in args.seeds]
+                                    (args.reuse or args.runs_dir / stamp) / key / f"seed{seed}")
+                        for seed in args.seeds]
         print(f"  target accuracy {_pm([r['target_acc'] for r in results[key]])} %", flush=True)
     plain = {}
     if not args.no_plain:

@@ -8,7 +8,7 @@ measured gains.
 (300 epochs, MLP [64, 64]), seeds 0-2, mean target accuracy in %, measured on the 2-core CPU
 development machine (`pytest -s` prints them), minus source-only's 72.8:
 
-    finetune, 5 labels/class 81.9 (+9.1)   shot 79.5 (+6.7; seeds 83.7/84.4/70.4)   adda 75.2 (+2.4)
+    shot 83.7 (+10.9; seeds 84.9/87.0/79.1)   finetune, 5 labels/class 81.9 (+9.1)   adda 75.2 (+2.4)
     rotation 73.7 (+0.9)   coral 72.8 (+0.0: its term, /4d² with d = 64, stays ~1e-5)
     self_training 69.6 (-3.2)   jan 68.4 (-4.4)   dann 67.8 (-5.0)   mmd 67.8 (-5.0)
     self_training on dann 67.4 (-5.4)   cdan 66.9 (-5.9)   cdan+E 66.8 (-6.0)   mcc 66.7 (-6.1)
@@ -55,7 +55,7 @@ MOONS = {
     "mcc": ["method=mcc"],
 }
 #: minimum gain over source-only asserted on moons (about half the measured gain; 0 for the small ones)
-MARGIN = {"finetune": 0.04, "shot": 0.03, "adda": 0.01, "rotation": 0.0, "coral": 0.0}
+MARGIN = {"finetune": 0.04, "shot": 0.05, "adda": 0.01, "rotation": 0.0, "coral": 0.0}
 #: measured below source-only on moons with the default settings (see the module docstring)
 BELOW = {"self_training", "jan", "dann", "mmd", "self_training_on_dann", "cdan", "cdan_e", "mcc"}
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from dasuite.errors import ConfigError
+from dasuite.losses import class_centroids, nearest_centroid
 from dasuite.methods.adda import ADDA
 from dasuite.methods.base import MAIN, Batch, StepContext
 from dasuite.methods.cdan import CDAN
@@ -36,9 +37,12 @@ def _ctx(stage="adapt", optimizer=MAIN, progress=0.5, epoch=0):
     return StepContext(progress=progress, stage=stage, optimizer=optimizer, epoch=epoch, step=0)
 
 
-def _steps(method):
-    """(stage, optimizer) pairs in the order the trainer runs them."""
-    return [(stage, name) for stage in method.stages() for name in method.param_groups(stage)]
+def _steps(method, batch):
+    """(stage, optimizer) pairs in the order the trainer runs them, each stage begun on ``batch``'s target."""
+    for stage in method.stages():
+        method.begin_epoch(stage, 0, lambda draw: iter([batch.xt]))
+        for name in method.param_groups(stage):
+            yield stage, name
 
 
 # terms each method returns from its adaptation step (the one that draws target data)
@@ -73,7 +77,7 @@ def test_every_method_takes_image_batches(cls, kwargs, backbone):
     net = MLP(shape, hidden=[16]) if backbone == "mlp" else lenet(shape, out_features=32)
     method = cls(net, 3, **kwargs)
     batch = _batch(shape, n=6, num_classes=3)
-    for stage, optimizer in _steps(method):
+    for stage, optimizer in _steps(method, batch):
         out = method.training_step(batch, _ctx(stage.name, optimizer))
         sum(out.values()).backward()
         assert all(torch.isfinite(v) for v in out.values()), (stage, optimizer)
@@ -167,27 +171,39 @@ def test_shot_is_source_free_and_freezes_the_head():
     assert {id(p) for p in params} == {id(p) for p in method.backbone.parameters()}
     assert method.label_smoothing == 0.1  # the paper's source training
     batch = Batch(xt=torch.randn(8, 2))  # the adaptation stage sees target inputs only
+    method.begin_epoch(adapt, 1, lambda draw: iter([batch.xt]))
     out = method.training_step(batch, _ctx("adapt"))
     assert set(out) == {"im", "pseudo"}
     sum(out.values()).backward()
     assert method.backbone.net[1].weight.grad.abs().sum() > 0 and method.head.weight.grad is None
 
 
-def test_shot_pseudo_labels_come_from_the_previous_epochs_centroids():
+def test_shot_centroids_come_from_the_whole_target_set_before_each_adaptation_epoch():
     torch.manual_seed(0)
-    method = SHOT(MLP((2,), hidden=[8]), 2)
-    # two clear clusters of features; probabilities that only roughly agree with them
-    a, b = torch.tensor([[1.0, 0.1]]).repeat(4, 1), torch.tensor([[0.1, 1.0]]).repeat(4, 1)
-    features = torch.cat([a, b])
-    probabilities = torch.tensor([[0.6, 0.4]] * 4 + [[0.45, 0.55]] * 4)
-    first = method.pseudo_labels(features, probabilities, epoch=5)  # first epoch: this batch's centroids
-    assert first.tolist() == [0] * 4 + [1] * 4 and method.centroids is None
-    method.pseudo_labels(features.flip(0), probabilities, epoch=5)
-    assert len(method._bank) == 2
-    # a new epoch: centroids from the two banked batches, used for the new batch
-    labels = method.pseudo_labels(torch.tensor([[2.0, 0.0], [0.0, 3.0]]), torch.tensor([[0.5, 0.5]] * 2), epoch=6)
-    assert method.centroids is not None and method.centroids.shape == (2, 2)
-    assert labels.tolist() == [0, 1] and len(method._bank) == 1
+    method = SHOT(MLP((2,), hidden=[8], dropout=0.5), 2)
+    source, adapt = method.stages()
+    method.begin_epoch(source, 0, lambda draw: pytest.fail("the source stage needs no centroids"))
+    assert method.centroids is None
+    data, seen = torch.randn(12, 2), []
+
+    def inputs(draw):
+        seen.append(draw)
+        yield from data.split(5)  # the whole set, in three evaluation batches
+
+    method.train()
+    method.begin_epoch(adapt, 3, inputs)
+    assert seen == ["target"] and method.training  # training mode restored
+    method.eval()  # the centroids are those of the evaluation-mode model (no dropout) on all 12 inputs
+    with torch.no_grad():
+        features = method.backbone(data)
+        expected = class_centroids(features, method.head(features).softmax(1))
+    assert torch.allclose(method.centroids, expected)
+    labels = nearest_centroid(features[:4], method.centroids)
+    with torch.no_grad():
+        out = method.training_step(Batch(xt=data[:4]), _ctx("adapt"))
+    logits = method.head(features[:4])
+    assert out["pseudo"].item() == pytest.approx(
+        method.beta * torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
 
 
 def test_self_training_composes_a_base_method_without_branching():

@@ -81,6 +81,9 @@ class SelfTraining(Method):
     def param_groups(self, stage: Stage):
         return self.base.param_groups(stage)
 
+    def begin_epoch(self, stage: Stage, epoch: int, inputs) -> None:
+        self.base.begin_epoch(stage, epoch, inputs)
+
     def training_step(self, batch: Batch, ctx: StepContext):
         terms = dict(self.base.training_step(batch, ctx))
         if ctx.optimizer == MAIN and batch.xt is not None:

@@ -13,12 +13,11 @@ Source Hypothesis Transfer for Unsupervised Domain Adaptation", ICML 2020). Sour
    distance (:func:`dasuite.losses.class_centroids`: probability-weighted centroids, then one
    refinement with hard labels).
 
-Centroids, per epoch as in the paper, without a trainer hook: the target features and
-probabilities of every step are banked (detached), and when ``ctx.epoch`` changes the centroids
-are recomputed from the previous epoch's bank, i.e. from one full pass over the target set (an
-adaptation epoch is one pass over it). During the first adaptation epoch, before a bank exists,
-each batch's pseudo-labels come from centroids of that batch. The bank is in memory only: a
-resumed run restarts with that first-epoch rule.
+Centroids, per epoch as in the paper: before each adaptation epoch (:meth:`Method.begin_epoch`),
+the model, in evaluation mode, embeds the whole target set and the centroids are computed from
+those features and predictions; each step labels its batch by the nearest centroid. The first
+centroids therefore come from the source model; checkpoints keep the epoch's centroids, so a run
+resumed mid-epoch labels with the same ones.
 
 Not reproduced: the paper's weight-normalised classifier and its bottleneck (use
 ``backbone.bottleneck_dim`` for one).
@@ -37,15 +36,15 @@ class SHOT(Method):
     """Source training, then target-only adaptation of the backbone against the frozen head."""
 
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, beta: float = 0.3,
-                 diversity_weight: float = 1.0, source_epochs: int | None = None, label_smoothing: float = 0.1):
+                 diversity_weight: float = 1.0, source_epochs: int | None = None, adapt_lr_mult: float = 0.1,
+                 label_smoothing: float = 0.1):
         super().__init__(backbone, num_classes, label_smoothing)
         self.trade_off = check_trade_off(trade_off)
         self.beta = check_number("method.beta", beta, minimum=0, hint=" (it weights the pseudo-label loss)")
         diversity_weight = check_number("method.diversity_weight", diversity_weight, minimum=0)
         self.source_epochs = check_epochs("source_epochs", source_epochs)
+        self.adapt_lr_mult = check_number("method.adapt_lr_mult", adapt_lr_mult, minimum=0)
         self.information_maximization = InformationMaximizationLoss(diversity_weight)
-        self._bank: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self._bank_epoch: int | None = None
         self.centroids: torch.Tensor | None = None
 
     def stages(self) -> list[Stage]:
@@ -55,7 +54,7 @@ class SHOT(Method):
     def param_groups(self, stage: Stage):
         if stage.name == "source":
             return super().param_groups(stage)
-        return {MAIN: [{"params": list(self.backbone.parameters())}]}
+        return {MAIN: [{"params": list(self.backbone.parameters()), "lr_mult": self.adapt_lr_mult}]}
 
     def training_step(self, batch: Batch, ctx: StepContext):
         if ctx.stage == "source":
@@ -64,17 +63,25 @@ class SHOT(Method):
         logits = self.frozen_head(features)
         terms = {"im": self.trade_off * self.information_maximization(logits)}
         if self.beta > 0:
-            labels = self.pseudo_labels(features.detach(), logits.detach().softmax(1), ctx.epoch)
+            labels = nearest_centroid(features.detach(), self.centroids)
             terms["pseudo"] = self.beta * torch.nn.functional.cross_entropy(logits, labels)
         return terms
 
-    def pseudo_labels(self, features: torch.Tensor, probabilities: torch.Tensor, epoch: int) -> torch.Tensor:
-        """Nearest-centroid labels for this batch; centroids refresh from the bank when the epoch changes."""
-        if epoch != self._bank_epoch:
-            if self._bank:
-                self.centroids = class_centroids(torch.cat([f for f, _ in self._bank]),
-                                                 torch.cat([p for _, p in self._bank]))
-            self._bank, self._bank_epoch = [], epoch
-        self._bank.append((features, probabilities))
-        centroids = self.centroids if self.centroids is not None else class_centroids(features, probabilities)
-        return nearest_centroid(features, centroids)
+    def begin_epoch(self, stage: Stage, epoch: int, inputs) -> None:
+        """SHOT's centroids from the current model's features and predictions on the whole target set."""
+        if stage.name != "adapt" or self.beta == 0:
+            return
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            features = [self.backbone(x) for x in inputs("target")]
+            probabilities = [self.head(f).softmax(1) for f in features]
+        self.train(was_training)
+        self.centroids = class_centroids(torch.cat(features), torch.cat(probabilities))
+
+    def get_extra_state(self) -> dict:
+        """The epoch's centroids go into checkpoints, so a run resumed mid-epoch uses the same ones."""
+        return {"centroids": self.centroids}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.centroids = state["centroids"]
