@@ -23,8 +23,8 @@ Write a trained run's model as one file that needs no dasuite, with a JSON descr
 
   run_dir      a run folder of `dasuite train`
   format       torchscript (default; torch.jit.load) or onnx (needs: pip install 'dasuite[onnx]')
-  output       the model file (default: <run_dir>/export/model.torchscript.pt or model.onnx); the
-               description goes beside it, with the suffix .json
+  output       the model file, or a folder for it (default: <run_dir>/export/model.torchscript.pt or
+               model.onnx); the description goes beside it, its last suffix replaced by .json
   checkpoint   last (default) or best
 """
 
@@ -56,15 +56,20 @@ def export(run_dir, format: str = "torchscript", output=None, checkpoint: str = 
         raise ConfigError(f"format={format!r} is not one of {', '.join(FORMATS)}.")
     if format == "onnx":
         _require_onnx()
+    path = Path(output).expanduser() if output else Path(run_dir).expanduser() / "export"
+    if not output or path.is_dir():
+        path = path / f"model{FORMATS[format]}"
+    if path.suffix.lower() == ".json":
+        raise ConfigError(f"output={output} ends in .json, the suffix of the description written beside the model; "
+                          f"name the model file e.g. {path.with_suffix(FORMATS[format]).name}.")
     model = load_trained(run_dir, checkpoint, "cpu")
-    path = Path(output).expanduser() if output else Path(run_dir).expanduser() / "export" / f"model{FORMATS[format]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     traced = _trace(RawInputModel(model).eval(), _example(model, 2))
     if format == "torchscript":
         traced.save(str(path))
     else:
         _onnx(traced, _example(model, 2), path)
-    description = path.with_name(path.name.split(".")[0] + ".json")
+    description = path.with_suffix(".json")  # model.torchscript.pt -> model.torchscript.json, model.onnx -> model.json
     description.write_text(json.dumps(describe(model, path, format), indent=2) + "\n", encoding="utf-8")
     return path, description
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from dasuite.data.arrays import SUFFIXES as ARRAY_SUFFIXES
 from dasuite.data.arrays import read_table
 from dasuite.data.folder import IMAGE_SUFFIXES, decode
 from dasuite.errors import ConfigError
@@ -52,6 +53,9 @@ def _images(source: Path, model: TrainedModel, batch_size: int):
 
 
 def _array(source: Path, model: TrainedModel, batch_size: int):
+    if source.suffix.lower() not in ARRAY_SUFFIXES:
+        raise ConfigError(f"input={source}: unknown file type {source.suffix or '(none)'!r}; give an image folder, an "
+                          f"image file ({', '.join(IMAGE_SUFFIXES)}) or an array file ({', '.join(ARRAY_SUFFIXES)}).")
     x = read_table(source, "input", model.config.dataset.get("label_column", "label")).x
     shape = model.input_shape
     if model.takes_images and x.ndim == 3 and shape[0] == 1:  # (N, H, W) grayscale
@@ -76,6 +80,9 @@ def _shape_error(source: Path, got: tuple[int, ...], shape: tuple[int, ...]) -> 
                "(channels, height, width)")
     if got == (height, width, channels):
         return message + ": the array is channels-last; transpose it with x.transpose(0, 3, 1, 2)."
+    if got == (height, width):
+        return (message + f": the array has no channel axis (grayscale) and the model takes {channels} channels. "
+                "Convert the images first, or pass image files, which are converted.")
     if len(got) == 3 and got[0] != channels:
         return (message + f": {got[0]} channel(s) instead of {channels}. Convert the images first (grayscale / RGB), "
                 "or pass image files, which are converted.")

@@ -68,7 +68,7 @@ def _check(cfg: DictConfig, key: str, chosen: list[str]) -> None:
             with_choice = f" with {' '.join(chosen)}" if chosen else ""
             prefix = f"{parent}." if parent else ""
             raise ConfigError(
-                f"unknown key {key!r}: {where}{with_choice} have no {part!r}."
+                f"unknown key {key!r}: {where}{with_choice} {'have' if parent else 'has'} no {part!r}."
                 + (f" Did you mean {prefix}{close[0]}?" if close else "")
                 + (f" Valid keys: {', '.join(prefix + str(k) for k in valid)}." if valid else "")
                 + " (`dasuite train --cfg job` prints the whole config; +key=value adds a new key.)")

@@ -56,6 +56,10 @@ def main(args: list[str]) -> int:
 def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_size: int = 256, device: str = "auto",
             progress: bool = True) -> tuple[Path, int]:
     """Write the predictions CSV for ``input``; returns its path and the number of rows."""
+    source = Path(input_path).expanduser()
+    if not source.exists():  # before the heavy imports: a mistyped path answers at once
+        raise ConfigError(f"input={input_path} does not exist.")
+
     import csv
     import io
 
@@ -65,9 +69,6 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
     from dasuite.inputs import read_inputs
     from dasuite.trained import load_trained
 
-    source = Path(input_path).expanduser()
-    if not source.exists():
-        raise ConfigError(f"input={input_path} does not exist.")
     device = _device(device)
     model = load_trained(run_dir, checkpoint, device)
     ids, batches = read_inputs(source, model, batch_size)

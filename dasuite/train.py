@@ -89,16 +89,26 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
         meta.update(seed=cfg.get("seed"), trade_off=cfg.method.get("trade_off"),
                     target_labels_per_class=cfg.dataset.get("target_labels_per_class", 0))
         checkpoint = _load_checkpoint(run, meta) if resume else None
+        # completed, and last.pt is that completed run's (an extension killed or failed later leaves the
+        # summary "completed" but last.pt further on, with the extension's trainer.epochs)
         if checkpoint is not None and previous and previous.get("status") == "completed" \
-                and checkpoint["config"]["trainer"]["epochs"] == cfg.trainer.epochs:
+                and checkpoint["epoch"] == previous.get("epochs") \
+                and (checkpoint.get("config") or {}).get("trainer", {}).get("epochs") == cfg.trainer.epochs:
             print(f"Run folder: {run_dir}\nalready completed ({previous.get('epochs')} epochs); skipped")
+            return previous
+        if resume and checkpoint is None and previous and previous.get("status") == "completed":
+            # without last.pt there is nothing to continue from: starting over would empty metrics.jsonl
+            print(f"Run folder: {run_dir}\nalready completed ({previous.get('epochs')} epochs); skipped (it has "
+                  "no checkpoints/last.pt, so it cannot be extended: start a new run for more epochs)")
             return previous
         if resume:
             _prepare_resume(cfg, run, checkpoint)
         summary = _train(cfg, run, meta, checkpoint)
     except KeyboardInterrupt as error:
-        run.write_summary({"status": "interrupted", **meta, **_stop_fields(error, run),
-                           "started_at": started.isoformat()})
+        # a completed run keeps its summary unless training itself stopped (TrainingInterrupted: a newer last.pt)
+        if not (previous and previous.get("status") == "completed" and not hasattr(error, "signal_name")):
+            run.write_summary({"status": "interrupted", **meta, **_stop_fields(error, run),
+                               "started_at": started.isoformat()})
         raise
     except Exception as error:  # noqa: BLE001 - every failure must leave a summary
         cause = _root_cause(error)

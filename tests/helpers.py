@@ -66,3 +66,18 @@ class SHOTSignalsItself(SHOT):
             self.marker.touch()
             os.kill(os.getpid(), signal.SIGTERM)
         return super().training_step(batch, ctx)
+
+
+class FailsInEpoch(SourceOnly):
+    """Source-only that raises in epoch ``fail_epoch`` (counted from 0) while the file ``unless`` does not
+    exist: a run with fewer epochs completes, and a resume after creating the file trains through."""
+
+    def __init__(self, backbone, num_classes: int, fail_epoch: int = 3, unless: str = "",
+                 label_smoothing: float = 0.0):
+        super().__init__(backbone, num_classes, label_smoothing)
+        self.fail_epoch, self.unless = fail_epoch, Path(unless)
+
+    def training_step(self, batch, ctx):
+        if ctx.epoch == self.fail_epoch and not self.unless.is_file():
+            raise RuntimeError(f"boom in epoch {ctx.epoch + 1}")
+        return super().training_step(batch, ctx)

@@ -110,3 +110,25 @@ def test_arrays_run_with_target_labels_records_them_and_evaluates_on_the_rest(tm
     assert pair.target_labeled_index.tolist() == record["indices"] and len(pair.target_test) == 54
     labeled_rows = {tuple(row) for row in pair.target_train[record["indices"]].tolist()}
     assert not labeled_rows & {tuple(row) for row in pair.target_test.x.tolist()}  # never evaluated on
+
+
+def test_a_csv_with_a_byte_order_mark_and_one_hot_labels(tmp_path):
+    (tmp_path / "s.csv").write_text("label,a,b\n0,1.0,2.0\n1,2.0,3.0\n", encoding="utf-8-sig")  # Excel's CSV UTF-8
+    d = arrays_pair(tmp_path / "s.csv", tmp_path / "s.csv")
+    assert d.input_shape == (2,) and d.class_names == ["0", "1"]
+    np.savez(tmp_path / "onehot.npz", x=np.ones((4, 2)), y=np.eye(2)[[0, 1, 0, 1]])
+    with pytest.raises(ConfigError, match=r"y has shape \(4, 2\); labels must be one per row.*y.argmax\(1\)"):
+        arrays_pair(tmp_path / "onehot.npz", tmp_path / "s.csv")
+
+
+def test_csv_files_must_name_the_same_feature_columns_in_the_same_order(tmp_path):
+    (tmp_path / "s.csv").write_text("age,weight,label\n30,70,0\n40,80,1\n")
+    (tmp_path / "swapped.csv").write_text("weight,age,label\n70,30,0\n80,40,1\n")
+    (tmp_path / "renamed.csv").write_text("age,height,label\n30,170,0\n40,180,1\n")
+    with pytest.raises(ConfigError, match=r"swapped.csv has the same columns in another order: its feature columns "
+                                          r"are weight, age; the source's are age, weight"):
+        arrays_pair(tmp_path / "s.csv", tmp_path / "swapped.csv")
+    with pytest.raises(ConfigError, match=r"renamed.csv has columns the source lacks \(height\)"):
+        arrays_pair(tmp_path / "s.csv", tmp_path / "renamed.csv")
+    npz = fake_data.write_arrays(tmp_path / "t.npz", features=2, classes=2)  # no column names: width only
+    assert arrays_pair(tmp_path / "s.csv", npz).input_shape == (2,)

@@ -37,7 +37,8 @@ def test_torchscript_export_of_a_vector_model_round_trips(tmp_path):
     run_dir = tmp_path / "run"
     assert train_in_process(run_dir, "trainer.epochs=3", "method=cdan")["status"] == "completed"
     model_file, description_file = export(run_dir)
-    assert model_file == run_dir / "export" / "model.torchscript.pt" and description_file.name == "model.json"
+    assert model_file == run_dir / "export" / "model.torchscript.pt"
+    assert description_file.name == "model.torchscript.json"
     method, pair = checkpoint_model(run_dir)
     np.save(tmp_path / "x.npy", pair.target_test.x[:37].numpy())
     with torch.no_grad():
@@ -46,6 +47,9 @@ def test_torchscript_export_of_a_vector_model_round_trips(tmp_path):
     description = json.loads(description_file.read_text())
     assert description["class_names"] == ["upper", "lower"] and description["input"]["shape"] == ["N", 2]
     assert description["normalisation_inside_model"] is None and description["format"] == "torchscript"
+    (tmp_path / "elsewhere").mkdir()  # output= a folder: the default file name inside it
+    assert export(run_dir, output=tmp_path / "elsewhere") == (tmp_path / "elsewhere" / "model.torchscript.pt",
+                                                             tmp_path / "elsewhere" / "model.torchscript.json")
 
 
 def test_torchscript_export_of_an_image_model_normalises_raw_pixels_itself(tmp_path):
@@ -94,6 +98,8 @@ def test_onnx_without_the_extra_says_how_to_install_it(tmp_path, monkeypatch):
         export(tmp_path, format="onnx")
     with pytest.raises(ConfigError, match="format='tflite' is not one of torchscript, onnx"):
         export(tmp_path, format="tflite")
+    with pytest.raises(ConfigError, match=r"ends in .json, the suffix of the description.*e.g. m.torchscript.pt"):
+        export(tmp_path, output=tmp_path / "m.json")
 
 
 def test_onnx_export_gives_the_checkpoints_logits(tmp_path):

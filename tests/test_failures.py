@@ -97,3 +97,18 @@ def test_deterministic_runs_give_identical_metrics(tmp_path):
         assert summary["status"] == "completed"
     assert _values(tmp_path / "a") == _values(tmp_path / "b") and len(_values(tmp_path / "a")) == 3
     assert not torch.are_deterministic_algorithms_enabled()  # the setting is restored afterwards
+
+
+def test_a_second_signal_stops_at_once_naming_it_and_the_handlers_come_back():
+    import os
+    import signal
+
+    from dasuite.engine.signals import StopRequests, TrainingInterrupted
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted) as caught, StopRequests() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.signal == signal.SIGTERM  # the first one only asks
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert caught.value.exit_code == 128 + signal.SIGTERM and caught.value.signal_name == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is before

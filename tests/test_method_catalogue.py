@@ -286,6 +286,8 @@ def test_rotation_head_learns_from_both_domains():
     (SelfTraining, {"base": "danm"}, "method.base='danm' is not a method; choose one of .*dann"),
     (SelfTraining, {"base": "self_training"}, "self-training cannot be its own base"),
     (SelfTraining, {"base": "dann", "base_args": {"gamma": -1}}, "method.base=dann: method.gamma=-1 must be >= 0"),
+    (SelfTraining, {"base": "dann", "base_args": {"trade_of": 0.3}},
+     "method.base_args.trade_of is not a setting of method dann; its keys are .*trade_off"),
 ])
 def test_bad_values_name_the_key_and_the_valid_range(cls, kwargs, message):
     with pytest.raises(ConfigError, match=message):

@@ -130,3 +130,39 @@ def test_missing_checkpoints_and_bad_arguments(moons_run, tmp_path, capsys):
     assert "missing run_dir=..." in capsys.readouterr().err
     assert main([f"run_dir={moons_run}", f"input={tmp_path / 'x.npy'}", "progress=false"]) == 0
     assert len(read_rows(tmp_path / "predictions.csv")) == 3
+
+
+def _named_csv(npz, path, names=("zebra", "ant", "mole")):
+    """The .npz table as a .csv whose label column ``kind`` holds names, not in sorted order."""
+    data = np.load(npz)
+    rows = [",".join([*(f"{v:.6f}" for v in x), names[y]]) for x, y in zip(data["x"], data["y"])]
+    path.write_text("\n".join(["a,b,c,d,kind", *rows]) + "\n")
+    return path
+
+
+def test_predictions_for_an_arrays_run_are_standardised_and_named_as_in_training(tmp_path):
+    source = _named_csv(fake_data.write_arrays(tmp_path / "s.npz", seed=0), tmp_path / "s.csv")
+    target = _named_csv(fake_data.write_arrays(tmp_path / "t.npz", shift=3.0, seed=1), tmp_path / "t.csv")
+    run_dir = tmp_path / "run"
+    summary = train_in_process(run_dir, "dataset=arrays", f"dataset.source={source}", f"dataset.target={target}",
+                               "dataset.label_column=kind", "trainer.epochs=3")
+    assert summary["status"] == "completed", summary.get("error")
+    rows = read_rows(predict(run_dir, target, progress=False)[0])  # its label column 'kind' is ignored
+    assert list(rows[0]) == ["input", "predicted", "prob_ant", "prob_mole", "prob_zebra"] and len(rows) == 60
+    truth = [line.rsplit(",", 1)[1] for line in target.read_text().splitlines()[1:]]
+    accuracy = np.mean([r["predicted"] == name for r, name in zip(rows, truth)])
+    assert accuracy == pytest.approx(summary["target_acc"])  # the target file is the test set
+    method, pair = checkpoint_model(run_dir)
+    with torch.no_grad():
+        expected = method.predict(pair.prepare(pair.target_test.x)).softmax(1)  # standardised with the source's
+    got = torch.tensor([[float(r[f"prob_{name}"]) for name in ("ant", "mole", "zebra")] for r in rows])
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_inputs_of_an_unknown_type_or_without_a_channel_axis_are_explained(folder_run, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ConfigError, match=r"unknown file type '.txt'; give an image folder, an image file \(.jpg"):
+        predict(folder_run[0], tmp_path / "notes.txt", progress=False)
+    np.save(tmp_path / "gray.npy", np.zeros((2, 16, 16), np.uint8))
+    with pytest.raises(ConfigError, match=r"no channel axis \(grayscale\) and the model takes 3 channels"):
+        predict(folder_run[0], tmp_path / "gray.npy", progress=False)

@@ -156,6 +156,43 @@ def test_a_completed_run_is_skipped_unless_extended(tmp_path):
     assert (tmp_path / "summary.json").read_bytes() == before and summary["epochs"] == 2
 
 
+def test_an_extension_that_failed_is_resumed_not_skipped(tmp_path):
+    """A completed run extended, then stopped part-way: its summary still says "completed" (a finished
+    run keeps its summary), but last.pt is further on; resuming the extension must go on, not skip."""
+    run_dir, fixed = tmp_path / "run", tmp_path / "fixed"
+    failing = ["method._target_=tests.helpers.FailsInEpoch", "+method.fail_epoch=3", f"+method.unless={fixed}"]
+    train_in_process(run_dir, *EXTEND, *failing, "trainer.epochs=2")
+    assert train_in_process(run_dir, *EXTEND, *failing, "trainer.epochs=5", resume=True)["status"] == "failed"
+    assert read_summary(run_dir)["status"] == "completed" and len(RunFolder(run_dir).read_metrics()) == 3
+    fixed.touch()
+    summary = train_in_process(run_dir, *EXTEND, *failing, "trainer.epochs=5", resume=True)
+    assert summary["status"] == "completed" and summary["epochs"] == 5 and summary["resumed_from_epoch"] == 3
+    assert [r["epoch"] for r in RunFolder(run_dir).read_metrics()] == [1, 2, 3, 4, 5]
+
+
+def test_a_completed_run_without_its_checkpoint_is_skipped_not_restarted(tmp_path):
+    train_in_process(tmp_path, *EXTEND, "trainer.epochs=2")
+    (tmp_path / "checkpoints" / "last.pt").unlink()
+    metrics = (tmp_path / "metrics.jsonl").read_bytes()
+    summary = train_in_process(tmp_path, *EXTEND, "trainer.epochs=2", resume=True)
+    assert summary["status"] == "completed" and (tmp_path / "metrics.jsonl").read_bytes() == metrics
+
+
+def test_ctrl_c_before_an_extension_trains_keeps_the_completed_summary(tmp_path, monkeypatch):
+    import dasuite.train
+
+    train_in_process(tmp_path, *EXTEND, "trainer.epochs=2")
+    before = (tmp_path / "summary.json").read_bytes()
+
+    def ctrl_c(*args):
+        raise KeyboardInterrupt  # e.g. while the data loads, before the trainer's handlers are installed
+
+    monkeypatch.setattr(dasuite.train, "_prepare_resume", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train_in_process(tmp_path, *EXTEND, "trainer.epochs=4", resume=True)
+    assert (tmp_path / "summary.json").read_bytes() == before
+
+
 @pytest.mark.parametrize(("args", "says"), [
     (["trainer.lr=0.1"], "'trainer.lr=0.1' cannot be given with it; only trainer.epochs"),
     (["-m"], "a sweep folder is resumed as a sweep by itself"),
@@ -253,3 +290,14 @@ def test_a_restored_stream_continues_with_the_next_batch(parts):
     second = stream()
     second.load_state_dict(state)
     assert [second.next()[0].tolist() for _ in range(5)] == expected
+
+
+def test_a_stream_read_by_workers_leaves_the_global_random_state_alone():
+    """Starting the DataLoader must not draw from torch's global generator: a resumed run starts it at
+    another point of training than a run never stopped, and its dropout would follow other numbers."""
+    from dasuite.engine.sampler import BatchStream
+
+    stream = BatchStream((_OnDisk(10),), 3, torch.Generator().manual_seed(0), torch.device("cpu"))
+    before = torch.get_rng_state()
+    stream.next()
+    assert torch.equal(torch.get_rng_state(), before)

@@ -78,7 +78,8 @@ def test_the_labeled_samples_leave_a_shared_test_set_and_only_then():
 
 
 def test_semi_supervised_dann_beats_unsupervised_dann_on_moons(tmp_path):
-    """k = 3 labels per class, 3 seeds, 60 epochs: measured 86.1 % against 75.9 % (300 epochs: 88.5 / 67.8)."""
+    """k = 3 labels per class, 3 seeds, 60 epochs: measured 86.1 % against 75.9 % (300 epochs: 88.5 / 67.8);
+    asserted: half that 10-point margin."""
     means = {}
     for k in (0, 3):
         accuracies = []
@@ -92,4 +93,4 @@ def test_semi_supervised_dann_beats_unsupervised_dann_on_moons(tmp_path):
             assert ("train/target_labels" in metrics[-1]) == (k > 0)
             assert (run_dir / "target_labels.json").is_file() == (k > 0)
         means[k] = statistics.mean(accuracies)
-    assert means[3] > means[0], means
+    assert means[3] >= means[0] + 0.05, means

@@ -22,7 +22,7 @@ TRAINER_KEYS = ("batch_size, deterministic, device, epochs, eval_batch_size, lr,
     ("trainer.epoch=3", "unknown key 'trainer.epoch': the trainer settings have no 'epoch'. Did you mean "
                         "trainer.epochs?"),
     ("method.trade_of=1", "Did you mean method.trade_off?"),
-    ("sed=1", "the top-level config have no 'sed'. Did you mean seed?"),
+    ("sed=1", "the top-level config has no 'sed'. Did you mean seed?"),
 ])
 def test_a_misspelled_key_fails_before_hydra_with_the_valid_keys(override, says, tmp_path, capsys):
     assert run_train([override, f"hydra.run.dir={tmp_path / 'run'}"]) == 2
@@ -145,3 +145,10 @@ def test_random_overrides_train_or_fail_with_a_clear_message(overrides, tmp_path
         key_or_value = [o.split("=", 1)[0].lstrip("+") for o in overrides] + ["dataset", "backbone", "method"]
         assert any(k.split(".")[-1] in summary["error"] for k in key_or_value), summary["error"]
 
+
+
+@pytest.mark.parametrize(("target_y", "says"), [([-1, -1, -1, -1], "has none"),
+                                                 ([0, -1, 1, 1], "has 1 of its 4 samples unlabeled")])
+def test_target_labels_per_class_needs_a_fully_labeled_target(target_y, says):
+    with pytest.raises(ConfigError, match=f"dataset.target_labels_per_class=1 needs labels .* {says}"):
+        split(_domains([0, 1, 1, 0], target_y, [0, 1]), val_fraction=0.25, labels_per_class=1, seed=0)

@@ -32,10 +32,12 @@ SUFFIXES = (".npz", ".pt", ".csv", ".npy")
 
 @dataclass
 class Table:
-    """One file's features (float32) and raw labels (None when the file has none)."""
+    """One file's features (float32), raw labels (None when the file has none) and, for a .csv, the
+    names of its feature columns."""
 
     x: torch.Tensor
     labels: list[str] | None
+    columns: list[str] | None = None
 
 
 class Standardize:
@@ -71,7 +73,7 @@ def read_table(path, key: str, label_column: str) -> Table:
     if not file.is_file():
         raise ConfigError(f"{key}={path} does not exist.")
     reader = {".npz": _read_npz, ".pt": _read_pt, ".csv": _read_csv, ".npy": _read_npy}[file.suffix.lower()]
-    x, labels = reader(file, key, label_column)
+    x, labels, *columns = reader(file, key, label_column)
     if x.ndim < 2 or len(x) == 0:
         raise ConfigError(f"{key}={path}: x has shape {tuple(x.shape)}; it must be (rows, features) with "
                           "at least one row.")
@@ -82,7 +84,7 @@ def read_table(path, key: str, label_column: str) -> Table:
         rows = torch.nonzero(bad).flatten()
         raise ConfigError(f"{key}={path} has NaN or infinite features in {len(rows)} row(s) (first: row "
                           f"{int(rows[0])}); fill or drop them first.")
-    return Table(x, labels)
+    return Table(x, labels, *columns)
 
 
 def _read_npy(file: Path, key: str, label_column: str):
@@ -129,7 +131,11 @@ def _label_strings(file: Path, key: str, y) -> list[str] | None:
     """Labels as canonical strings ("3" for 3 and 3.0), so files of different types agree."""
     if y is None:
         return None
-    y = np.asarray(y).reshape(-1)
+    y = np.asarray(y)
+    if y.ndim > 1 and y.size != len(y):
+        raise ConfigError(f"{key}={file}: y has shape {y.shape}; labels must be one per row, shape (rows,): class "
+                          "indices or names (for one-hot labels store y.argmax(1)).")
+    y = y.reshape(-1)
     if np.issubdtype(y.dtype, np.floating):
         if not np.isfinite(y).all() or (y != np.round(y)).any():
             raise ConfigError(f"{key}={file}: y holds non-integer or NaN values; labels must be integers "
@@ -144,8 +150,9 @@ def _label_strings(file: Path, key: str, y) -> list[str] | None:
 
 def _read_csv(file: Path, key: str, label_column: str):
     import csv
+    import warnings
 
-    with open(file, newline="", encoding="utf-8") as f:
+    with open(file, newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" starts with a BOM
         header = next(csv.reader(f), None)
     if not header:
         raise ConfigError(f"{key}={file} is empty; a .csv needs a header row and one row per sample.")
@@ -155,15 +162,18 @@ def _read_csv(file: Path, key: str, label_column: str):
         raise ConfigError(f"{key}={file} has no feature columns besides '{label_column}'.")
     options = {"delimiter": ",", "skiprows": 1, "quotechar": '"', "ndmin": 2}
     try:
-        x = np.loadtxt(file, usecols=features, dtype=np.float32, **options)
-        labels = None
-        if label_column in header:
-            column = np.loadtxt(file, usecols=[header.index(label_column)], dtype=str, **options)
-            labels = [v.strip() for v in column.reshape(-1)]
+        with warnings.catch_warnings():  # a header-only file: read_table says so in its own words
+            warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
+            x = np.loadtxt(file, usecols=features, dtype=np.float32, **options)
+            labels = None
+            if label_column in header:
+                column = np.loadtxt(file, usecols=[header.index(label_column)], dtype=str, **options)
+                labels = [v.strip() for v in column.reshape(-1)]
     except ValueError as error:
-        raise ConfigError(f"{key}={file}: {error}. Every column but '{label_column}' "
-                          "(dataset.label_column) must hold numbers.") from error
-    return torch.from_numpy(x), _canonical(labels)
+        raise ConfigError(f"{key}={file}: {str(error).rstrip('.')} (rows counted from 0 after the header). Every "
+                          f"column but '{label_column}' (dataset.label_column) must hold numbers; an empty cell is "
+                          "a missing value: fill or drop that row.") from error
+    return torch.from_numpy(x), _canonical(labels), [header[i] for i in features]
 
 
 def _canonical(labels: list[str] | None) -> list[str] | None:
@@ -209,10 +219,17 @@ def arrays_pair(source=None, target=None, target_test=None, label_column: str = 
                               f"with a '{label_column}' column (dataset.label_column), or .npy features.")
     tables = {key: read_table(path, f"dataset.{key}", label_column) for key, path in paths.items()}
     shape = tuple(tables["source"].x.shape[1:])
+    columns = tables["source"].columns
     for key, table in tables.items():
         if tuple(table.x.shape[1:]) != shape:
             raise ConfigError(f"dataset.{key}={paths[key]} has features of shape {tuple(table.x.shape[1:])}, the "
                               f"source {shape}: every file needs the same feature columns, in the same order.")
+        if columns is not None and table.columns is not None and table.columns != columns:
+            how = ("the same columns in another order" if sorted(table.columns) == sorted(columns) else
+                   f"columns the source lacks ({', '.join(c for c in table.columns if c not in columns)[:200]})")
+            raise ConfigError(f"dataset.{key}={paths[key]} has {how}: its feature columns are "
+                              f"{', '.join(table.columns)[:300]}; the source's are {', '.join(columns)[:300]}. Every "
+                              ".csv needs the same feature columns, in the same order.")
     if tables["source"].labels is None:
         raise ConfigError(f"dataset.source={source} has no labels: store them as y (.npz/.pt) or in a "
                           f"'{label_column}' column (.csv; dataset.label_column names it).")

@@ -156,9 +156,11 @@ def _draw_per_class(target: Labeled, num_classes: int, k: int, generator: torch.
         raise ConfigError(f"dataset.target_labels_per_class={k} must be >= 0.")
     if k == 0:
         return None
-    if int(target.y.min()) < 0:
+    unlabeled = int((target.y < 0).sum())
+    if unlabeled:
+        has = "none" if unlabeled == len(target.y) else f"{unlabeled} of its {len(target.y)} samples unlabeled (-1)"
         raise ConfigError(f"dataset.target_labels_per_class={k} needs labels in the target train set, and this "
-                          "pair's target has none; use dataset.target_labels_per_class=0.")
+                          f"pair's target has {has}; use dataset.target_labels_per_class=0.")
     counts = torch.bincount(target.y, minlength=num_classes)
     if int(counts.min()) < k:
         raise ConfigError(

@@ -98,8 +98,13 @@ class BatchStream:
             return [p[index] for p in self.parts]
         if self.loader is None:
             workers = max((getattr(p, "workers", 0) for p in self.parts), default=0)
+            # a generator of its own: without one, starting the loader draws its workers' base seed from
+            # torch's global generator, at the first batch of a run but also at the first after a
+            # resume, which would shift the dropout and augmentation of a resumed run
+            seed = torch.Generator().manual_seed(self.batches.generator.initial_seed())
             self.loader = iter(DataLoader(Zipped(self.parts), batch_sampler=self.batches, num_workers=workers,
-                                          pin_memory=self.device.type == "cuda", persistent_workers=workers > 0))
+                                          pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+                                          generator=seed))
         batch = next(self.loader)
         self.consumed = self.batches.pending.popleft()
         return [t.to(self.device, non_blocking=True) for t in batch]

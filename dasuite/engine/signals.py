@@ -2,8 +2,8 @@
 
 While training, the first SIGINT or SIGTERM only sets :attr:`StopRequests.signal`; the trainer sees
 it after the step in progress, writes a checkpoint from which the run resumes exactly, and raises
-:class:`TrainingInterrupted`. A second signal interrupts at once (KeyboardInterrupt). Handlers are
-installed only in the main thread and restored on exit.
+:class:`TrainingInterrupted`. A second signal interrupts at once (a TrainingInterrupted too, without
+a new checkpoint). Handlers are installed only in the main thread and restored on exit.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class StopRequests:
         self._previous.clear()
 
     def _handle(self, signum, frame) -> None:
-        if self.signal is not None:  # asked twice: stop now
-            raise KeyboardInterrupt
+        if self.signal is not None:  # asked twice: stop now (exit code and summary name this signal)
+            raise TrainingInterrupted(signum, "stopped at once by a second signal; checkpoints/last.pt keeps the "
+                                              "last checkpoint written before it")
         self.signal = signum

@@ -25,7 +25,7 @@ from dasuite.losses import ConfidentPseudoLabelLoss
 from dasuite.methods.base import MAIN, Batch, Method, Stage, StepContext, check_trade_off
 
 
-def build_method(name: str, backbone, num_classes: int, overrides: dict | None = None, key: str = "method.base") -> Method:
+def build_base(name: str, backbone, num_classes: int, overrides: dict | None = None, key: str = "method.base") -> Method:
     """Instantiate the method of ``configs/method/<name>.yaml`` (with ``overrides``) on ``backbone``."""
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
@@ -38,6 +38,7 @@ def build_method(name: str, backbone, num_classes: int, overrides: dict | None =
     cfg = OmegaConf.load(config_dir() / "method" / f"{name}.yaml")
     if "_target_" not in cfg and "method" in cfg:  # a `# @package _global_` file: its method: block
         cfg = cfg.method
+    _check_keys(name, cfg._target_, overrides or {}, key)
     cfg = OmegaConf.merge({k: v for k, v in cfg.items() if k != "defaults"}, overrides or {})
     try:
         return instantiate(cfg, backbone=backbone, num_classes=num_classes)
@@ -50,6 +51,20 @@ def build_method(name: str, backbone, num_classes: int, overrides: dict | None =
         raise
 
 
+def _check_keys(name: str, target: str, overrides: dict, key: str) -> None:
+    """Reject a base-method setting that the base method does not have, naming its valid keys."""
+    import dataclasses
+
+    from dasuite.schema import settings_class
+
+    settings, open_ended = settings_class("method", target)
+    valid = [f.name for f in dataclasses.fields(settings) if f.name not in ("_target_", "target_label_weight")]
+    unknown = [k for k in overrides if k not in valid]
+    if unknown and not open_ended:
+        raise ConfigError(f"{key}_args.{unknown[0]} is not a setting of method {name}; its keys are "
+                          f"{', '.join(valid)}.")
+
+
 class SelfTraining(Method):
     """A base method's losses + trade_off · confident pseudo-label cross-entropy on target."""
 
@@ -60,7 +75,7 @@ class SelfTraining(Method):
                               "pick another method (or null for source_only).")
         if base_args is not None and not isinstance(base_args, (dict, DictConfig)):
             raise ConfigError(f"method.base_args={base_args!r} must be a mapping of the base method's keys.")
-        base_method = build_method(base or "source_only", backbone, num_classes,
+        base_method = build_base(base or "source_only", backbone, num_classes,
                                    OmegaConf.to_container(base_args) if isinstance(base_args, DictConfig) else base_args)
         super().__init__(backbone, num_classes)
         self.base = base_method
