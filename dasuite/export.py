@@ -142,7 +142,8 @@ def describe(model, path: Path, format: str) -> dict:
                              f"{height} (bilinear), centre-crop {height}x{width}"}
     else:
         inputs = {"shape": ["N", *shape], "dtype": "float32",
-                  "values": "raw feature values, columns in the order of the training files"}
+                  "values": "raw feature values, columns in the order of the training files",
+                  **({"columns": model.feature_names} if model.feature_names else {})}
     load = ("torch.jit.load(path)(x)" if format == "torchscript" else
             "onnxruntime.InferenceSession(path).run(None, {'input': x})[0]")
     return {

@@ -56,7 +56,8 @@ def _array(source: Path, model: TrainedModel, batch_size: int):
     if source.suffix.lower() not in ARRAY_SUFFIXES:
         raise ConfigError(f"input={source}: unknown file type {source.suffix or '(none)'!r}; give an image folder, an "
                           f"image file ({', '.join(IMAGE_SUFFIXES)}) or an array file ({', '.join(ARRAY_SUFFIXES)}).")
-    x = read_table(source, "input", model.config.dataset.get("label_column", "label")).x
+    table = read_table(source, "input", model.config.dataset.get("label_column", "label"))
+    x = table.x if table.columns is None else _by_name(source, table, model.feature_names)
     shape = model.input_shape
     if model.takes_images and x.ndim == 3 and shape[0] == 1:  # (N, H, W) grayscale
         x = x.unsqueeze(1)
@@ -69,6 +70,21 @@ def _array(source: Path, model: TrainedModel, batch_size: int):
                               "array (e.g. x * 255 for values in [0, 1]).")
         x = x.to(torch.uint8)
     return [str(i) for i in range(len(x))], (x[i: i + batch_size] for i in range(0, len(x), batch_size))
+
+
+def _by_name(source: Path, table, names: list[str] | None) -> torch.Tensor:
+    """A .csv input's features in the order the model was trained on, matched by column name."""
+    if names is None or table.columns == names:  # the model was not trained on a .csv: widths decide
+        return table.x
+    missing = [c for c in names if c not in table.columns]
+    extra = [c for c in table.columns if c not in names]
+    if missing or extra:
+        raise ConfigError(f"input={source} has feature columns {', '.join(table.columns)[:300]}, but the run's model "
+                          f"was trained on {', '.join(names)[:300]}"
+                          + (f"; missing: {', '.join(missing)[:200]}" if missing else "")
+                          + (f"; not in training: {', '.join(extra)[:200]}" if extra else "")
+                          + ". Give the training files' feature columns (in any order).")
+    return table.x[:, [table.columns.index(c) for c in names]]
 
 
 def _shape_error(source: Path, got: tuple[int, ...], shape: tuple[int, ...]) -> str:

@@ -32,6 +32,7 @@ class TrainedModel:
     config: DictConfig
     checkpoint: Path
     epoch: int
+    feature_names: list[str] | None = None  # a .csv-trained model's feature columns, in its order
 
     @property
     def takes_images(self) -> bool:
@@ -108,7 +109,8 @@ def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str =
     return TrainedModel(method=method, input_shape=tuple(model_input["input_shape"]),
                         class_names=list(model_input["class_names"]),
                         preprocess=None if spec is None else instantiate(spec), preprocess_config=spec,
-                        config=cfg, checkpoint=path, epoch=int(state.get("epoch", 0)))
+                        config=cfg, checkpoint=path, epoch=int(state.get("epoch", 0)),
+                        feature_names=model_input.get("feature_names"))
 
 
 def _config(run_dir: Path, state: dict) -> DictConfig:

@@ -159,6 +159,26 @@ def test_predictions_for_an_arrays_run_are_standardised_and_named_as_in_training
     assert torch.allclose(got, expected, atol=1e-5)
 
 
+def test_csv_inputs_are_matched_to_the_training_columns_by_name(tmp_path):
+    source = _named_csv(fake_data.write_arrays(tmp_path / "s.npz", seed=0), tmp_path / "s.csv")
+    target = _named_csv(fake_data.write_arrays(tmp_path / "t.npz", shift=3.0, seed=1), tmp_path / "t.csv")
+    run_dir = tmp_path / "run"
+    summary = train_in_process(run_dir, "dataset=arrays", f"dataset.source={source}", f"dataset.target={target}",
+                               "dataset.label_column=kind", "trainer.epochs=2")
+    assert summary["status"] == "completed", summary.get("error")
+    lines = [line.split(",") for line in target.read_text().splitlines()]
+    order = [3, 0, 2, 1, 4]  # columns d, a, c, b, kind
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join(",".join(row[i] for i in order) for row in lines) + "\n")
+    as_trained = read_rows(predict(run_dir, target, output=tmp_path / "a.csv", progress=False)[0])
+    reordered = read_rows(predict(run_dir, shuffled, output=tmp_path / "b.csv", progress=False)[0])
+    assert reordered == as_trained
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text("\n".join([",".join(["a", "b", "c", "e", "kind"]), *(",".join(r) for r in lines[1:])]) + "\n")
+    with pytest.raises(ConfigError, match="trained on a, b, c, d; missing: d; not in training: e"):
+        predict(run_dir, renamed, output=tmp_path / "c.csv", progress=False)
+
+
 def test_inputs_of_an_unknown_type_or_without_a_channel_axis_are_explained(folder_run, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ConfigError, match=r"unknown file type '.txt'; give an image folder, an image file \(.jpg"):

@@ -249,4 +249,5 @@ def arrays_pair(source=None, target=None, target_test=None, label_column: str = 
                      else Labeled(table.x, torch.full((len(table.x),), -1, dtype=torch.int64)))
     return Domains(source=sets["source"], target=sets["target"], target_test=sets.get("target_test", sets["target"]),
                    num_classes=len(classes), input_shape=shape, class_names=classes,
-                   preprocess=Standardize.fit(sets["source"].x) if standardize else None)
+                   preprocess=Standardize.fit(sets["source"].x) if standardize else None,
+                   feature_names=tables["source"].columns)

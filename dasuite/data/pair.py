@@ -46,6 +46,7 @@ class Domains:
     input_shape: tuple[int, ...]
     class_names: list[str] | None = None
     preprocess: Preprocess | None = None  # raw batch -> model input (images, standardised arrays); None: as is
+    feature_names: list[str] | None = None  # a .csv source's feature columns, in the order the model reads them
 
 
 @dataclass
@@ -62,6 +63,7 @@ class DomainPair:
     class_names: list[str]
     preprocess: Preprocess | None = None
     target_labeled_index: torch.Tensor | None = None  # positions of target_labeled in the target train set
+    feature_names: list[str] | None = None
 
     def prepare(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
         """A raw batch (as stored in the splits) as the model's input."""
@@ -70,7 +72,7 @@ class DomainPair:
     def model_input(self) -> dict:
         """What a model trained on this pair takes: stored in checkpoints for ``predict`` and ``export``."""
         return {"input_shape": list(self.input_shape), "num_classes": self.num_classes,
-                "class_names": list(self.class_names),
+                "class_names": list(self.class_names), "feature_names": self.feature_names,
                 "preprocess": None if self.preprocess is None else self.preprocess.config()}
 
     def labeled_target_record(self) -> dict:
@@ -132,6 +134,7 @@ def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: in
         class_names=domains.class_names or [str(c) for c in range(domains.num_classes)],
         preprocess=domains.preprocess,
         target_labeled_index=labeled,
+        feature_names=domains.feature_names,
     )
 
 
