@@ -118,6 +118,10 @@ def validate(cfg: DictConfig) -> DictConfig:
         unknown = [key for key in values if key not in known]
         if unknown and not open_ended:
             raise _explain(group, values, cls, str(unknown[0]))
+        hints = typing.get_type_hints(cls)
+        for key, value in values.items():  # OmegaConf itself would read 1, "yes" or "on" as true
+            if hints.get(key) in (bool, Optional[bool]) and value is not None and not isinstance(value, bool):
+                raise _explain(group, values, cls, str(key))
         schema = OmegaConf.structured(cls)
         OmegaConf.set_struct(schema, False)  # free-form dict values (e.g. dataset.source) take any key
         try:

@@ -55,6 +55,8 @@ def test_key_errors_answer_without_importing_torch(tmp_path):
     ("method.discriminator_hidden=[a]", "method.discriminator_hidden=['a'] is not a valid list of integers."),
     ("dataset.val_fraction=x", "dataset.val_fraction='x' is not a valid number."),
     ("trainer.progress=maybe", "trainer.progress='maybe' is not a valid true/false value."),
+    ("trainer.deterministic=1", "trainer.deterministic=1 is not a valid true/false value."),
+    ("trainer.plots=yes", "trainer.plots='yes' is not a valid true/false value."),
 ])
 def test_a_wrong_type_or_added_key_fails_before_training(override, says, tmp_path):
     summary = train_in_process(tmp_path, override)
