@@ -66,10 +66,11 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
     from tqdm import tqdm
 
     from dasuite.engine.run_folder import atomic_write
+    from dasuite.engine.trainer import resolve_device
     from dasuite.inputs import read_inputs
     from dasuite.trained import load_trained
 
-    device = _device(device)
+    device = resolve_device(device, key="device")
     model = load_trained(run_dir, checkpoint, device)
     ids, batches = read_inputs(source, model, batch_size)
     target = _output_path(source, output)
@@ -92,18 +93,6 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
 
     atomic_write(target, write)  # an input that fails half-way leaves no partial CSV
     return target, len(ids)
-
-
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name != "cpu" and not (name == "cuda" or name.startswith("cuda:")):
-        raise ConfigError(f"device={name!r} is not one of auto, cpu, cuda (or cuda:N).")
-    if name != "cpu" and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} but no CUDA device is visible here; use device=cpu or device=auto.")
-    return torch.device(name)
 
 
 def _output_path(source: Path, output) -> Path:

@@ -86,12 +86,12 @@ def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str =
     """The method of ``run_dir`` with the weights of ``checkpoints/<checkpoint>.pt``, in eval mode."""
     from hydra.utils import instantiate
 
+    from dasuite.engine.checkpoint import load_model, read_checkpoint
     from dasuite.model import build_method
 
     run_dir = Path(run_dir).expanduser()
     path = checkpoint_path(run_dir, checkpoint)
-    # the run's own checkpoint: beside weights it holds optimizer, sampler and RNG states
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path, "load")
     cfg = _config(run_dir, state)
     model_input = state.get("model_input") or _model_input_from_pair(cfg)
     with open_dict(cfg):  # the weights come from the checkpoint, never from pretrained files
@@ -99,11 +99,7 @@ def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str =
             if key in cfg.backbone:
                 cfg.backbone[key] = value
     method = build_method(cfg, model_input["input_shape"], model_input["num_classes"])
-    try:
-        method.load_state_dict(state["model"])
-    except RuntimeError as error:
-        raise ConfigError(f"the weights in {path} do not fit the model built from the run's config (was "
-                          f"the config edited after training?): {str(error).splitlines()[0]}") from error
+    load_model(method, state, path, "load")
     method.to(device).eval()
     spec = model_input["preprocess"]
     return TrainedModel(method=method, input_shape=tuple(model_input["input_shape"]),

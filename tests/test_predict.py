@@ -1,6 +1,7 @@
 """``dasuite predict``: predictions.csv from a trained run, checked against the checkpoint's own model."""
 
 import csv
+import shutil
 
 import numpy as np
 import pytest
@@ -132,6 +133,21 @@ def test_missing_checkpoints_and_bad_arguments(moons_run, tmp_path, capsys):
     assert len(read_rows(tmp_path / "predictions.csv")) == 3
 
 
+def test_a_corrupted_or_foreign_checkpoint_is_named_with_the_problem(moons_run, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 2), np.float32))
+    run_dir = tmp_path / "run"
+    shutil.copytree(moons_run, run_dir)
+    last = run_dir / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # a copy cut short
+    with pytest.raises(ConfigError, match=f"cannot load {last}: the file cannot be read .*truncated or not a dasuite"):
+        predict(run_dir, tmp_path / "x.npy")
+    torch.save({"weights": {}}, last)
+    with pytest.raises(ConfigError, match=f"cannot load {last}: it holds no model weights"):
+        predict(run_dir, tmp_path / "x.npy")
+    with pytest.raises(ConfigError, match="device='tpu' is not one of auto, cpu, cuda"):
+        predict(moons_run, tmp_path / "x.npy", device="tpu")
+
+
 def _named_csv(npz, path, names=("zebra", "ant", "mole")):
     """The .npz table as a .csv whose label column ``kind`` holds names, not in sorted order."""
     data = np.load(npz)
@@ -140,13 +156,19 @@ def _named_csv(npz, path, names=("zebra", "ant", "mole")):
     return path
 
 
-def test_predictions_for_an_arrays_run_are_standardised_and_named_as_in_training(tmp_path):
+def _arrays_run(tmp_path, epochs):
+    """A run on named-label .csv tables (label column ``kind``); returns its folder, target file and summary."""
     source = _named_csv(fake_data.write_arrays(tmp_path / "s.npz", seed=0), tmp_path / "s.csv")
     target = _named_csv(fake_data.write_arrays(tmp_path / "t.npz", shift=3.0, seed=1), tmp_path / "t.csv")
     run_dir = tmp_path / "run"
     summary = train_in_process(run_dir, "dataset=arrays", f"dataset.source={source}", f"dataset.target={target}",
-                               "dataset.label_column=kind", "trainer.epochs=3")
+                               "dataset.label_column=kind", f"trainer.epochs={epochs}")
     assert summary["status"] == "completed", summary.get("error")
+    return run_dir, target, summary
+
+
+def test_predictions_for_an_arrays_run_are_standardised_and_named_as_in_training(tmp_path):
+    run_dir, target, summary = _arrays_run(tmp_path, epochs=3)
     rows = read_rows(predict(run_dir, target, progress=False)[0])  # its label column 'kind' is ignored
     assert list(rows[0]) == ["input", "predicted", "prob_ant", "prob_mole", "prob_zebra"] and len(rows) == 60
     truth = [line.rsplit(",", 1)[1] for line in target.read_text().splitlines()[1:]]
@@ -160,12 +182,7 @@ def test_predictions_for_an_arrays_run_are_standardised_and_named_as_in_training
 
 
 def test_csv_inputs_are_matched_to_the_training_columns_by_name(tmp_path):
-    source = _named_csv(fake_data.write_arrays(tmp_path / "s.npz", seed=0), tmp_path / "s.csv")
-    target = _named_csv(fake_data.write_arrays(tmp_path / "t.npz", shift=3.0, seed=1), tmp_path / "t.csv")
-    run_dir = tmp_path / "run"
-    summary = train_in_process(run_dir, "dataset=arrays", f"dataset.source={source}", f"dataset.target={target}",
-                               "dataset.label_column=kind", "trainer.epochs=2")
-    assert summary["status"] == "completed", summary.get("error")
+    run_dir, target, _ = _arrays_run(tmp_path, epochs=2)
     lines = [line.split(",") for line in target.read_text().splitlines()]
     order = [3, 0, 2, 1, 4]  # columns d, a, c, b, kind
     shuffled = tmp_path / "shuffled.csv"

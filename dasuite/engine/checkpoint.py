@@ -36,16 +36,24 @@ def set_rng_state(state: dict) -> None:
         random.setstate(state["python"])
 
 
-def load_for_resume(path: Path, meta: dict) -> dict:
-    """The checkpoint at ``path``, checked against the run's dataset, method and backbone names."""
+def read_checkpoint(path: Path, action: str, hint: str = "") -> dict:
+    """The dict saved at ``path``, or one paragraph saying it cannot ``action`` it and why."""
     try:
         # our own file: beside tensors it holds optimizer, sampler and RNG states (pickled objects)
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # noqa: BLE001 - truncated zip, pickle errors, ...
         raise ConfigError(
-            f"cannot resume from {path}: the file cannot be read ({type(error).__name__}: "
+            f"cannot {action} {path}: the file cannot be read ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else 'no detail'}); it is truncated or not a "
-            "dasuite checkpoint. Delete it to restart the run from scratch in the same folder.") from error
+            f"dasuite checkpoint.{hint}") from error
+    if not isinstance(state, dict) or "model" not in state:
+        raise ConfigError(f"cannot {action} {path}: it holds no model weights; it is not a dasuite checkpoint.{hint}")
+    return state
+
+
+def load_for_resume(path: Path, meta: dict) -> dict:
+    """The checkpoint at ``path``, checked against the run's dataset, method and backbone names."""
+    state = read_checkpoint(path, "resume from", " Delete it to restart the run from scratch in the same folder.")
     if not isinstance(state, dict) or any(key not in state for key in REQUIRED):
         missing = [key for key in REQUIRED if not isinstance(state, dict) or key not in state]
         raise ConfigError(f"cannot resume from {path}: it is not a resumable dasuite checkpoint (missing "
@@ -59,7 +67,7 @@ def load_for_resume(path: Path, meta: dict) -> dict:
     return state
 
 
-def load_model(method: torch.nn.Module, state: dict, path: Path) -> None:
+def load_model(method: torch.nn.Module, state: dict, path: Path, action: str = "resume from") -> None:
     """``state["model"]`` into ``method``, or one paragraph saying which weights do not fit."""
     saved, model = state["model"], method.state_dict()
     missing = [k for k in model if k not in saved]
@@ -70,6 +78,6 @@ def load_model(method: torch.nn.Module, state: dict, path: Path) -> None:
         parts = [f"{label}: {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
                  for label, keys in (("missing in the checkpoint", missing), ("not in the model", unexpected),
                                      ("other shapes", wrong)) if keys]
-        raise ConfigError(f"cannot resume from {path}: its weights do not fit the model built from the run's "
+        raise ConfigError(f"cannot {action} {path}: its weights do not fit the model built from the run's "
                           f"config ({'; '.join(parts)}). The checkpoint belongs to another model or architecture.")
     method.load_state_dict(saved)

@@ -55,18 +55,18 @@ class TrainResult:
         return self.samples / self.train_seconds if self.train_seconds > 0 else float("nan")
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for an absent CUDA device is an error."""
+def resolve_device(device: str, key: str = "trainer.device") -> torch.device:
+    """``auto`` picks CUDA when present; asking for an absent CUDA device is an error naming ``key``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
         return torch.device("cpu")
     if device == "cuda" or str(device).startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"trainer.device={device} but no CUDA device is visible here "
-                              "(torch.cuda.is_available() is False); use trainer.device=cpu or auto.")
+            raise ConfigError(f"{key}={device} but no CUDA device is visible here "
+                              f"(torch.cuda.is_available() is False); use {key}=cpu or auto.")
         return torch.device(device)
-    raise ConfigError(f"trainer.device={device!r} is not one of auto, cpu, cuda (or cuda:N).")
+    raise ConfigError(f"{key}={device!r} is not one of auto, cpu, cuda (or cuda:N).")
 
 
 @dataclass
