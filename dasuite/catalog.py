@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-GROUPS = ("dataset", "backbone", "method", "trainer", "experiment")
+GROUPS = ("dataset", "backbone", "method", "trainer", "logger", "experiment")
 
 
 def config_dir() -> Path:
@@ -37,7 +37,7 @@ def describe(group: str, name: str) -> str:
 def format_catalog() -> str:
     """The text ``dasuite list`` prints."""
     titles = {"dataset": "Dataset pairs", "backbone": "Backbones", "method": "Methods", "trainer": "Trainers",
-              "experiment": "Experiments"}
+              "logger": "Loggers", "experiment": "Experiments"}
     lines = []
     for group in GROUPS:
         lines.append(f"{titles[group]} ({group}=NAME):")

@@ -22,6 +22,12 @@ commands:
                                (predictions.csv); `dasuite predict --help` for the options
   export run_dir=DIR [format=torchscript|onnx]
                                the trained model as one file that runs without dasuite
+  eval run_dir=DIR [dataset=PAIR] [checkpoint=last|best]
+                               accuracy, per-class accuracy and confusion matrix of a run's model on
+                               its target test set or another pair's (JSON in DIR/eval/)
+  report PATH... [--by KEYS] [--select VALIDATOR]
+                               one table and plots over run folders and sweeps: accuracy per
+                               configuration, each validator's label-free pick beside the oracle
   list                         the available dataset pairs, backbones, methods and trainers
 
 options:
@@ -61,8 +67,16 @@ def main(argv: list[str] | None = None) -> None:
         from dasuite.export import main as export_main
 
         sys.exit(export_main(rest))
+    elif command == "eval":
+        from dasuite.evaluation import main as eval_main
+
+        sys.exit(eval_main(rest))
+    elif command == "report":
+        from dasuite.report import main as report_main
+
+        sys.exit(report_main(rest))
     else:
-        print(f"dasuite: error: unknown command {command!r}; valid commands: train, predict, export, list.\n",
-              file=sys.stderr)
+        print(f"dasuite: error: unknown command {command!r}; valid commands: train, eval, report, predict, export, "
+              "list.\n", file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
         sys.exit(2)

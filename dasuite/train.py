@@ -35,10 +35,12 @@ RESUMING = [False]
 def run_train(args: list[str]) -> int:
     """Entry point of ``dasuite train ARGS``: check group names, then hand over to Hydra."""
     from dasuite.override_keys import check_keys
+    from dasuite.plugins import check_plugins
     from dasuite.resume import resume_arguments
 
     custom_search_path = any(a.startswith(("hydra.searchpath", "--config-dir", "-cd")) for a in args)
     try:
+        check_plugins(args)
         resumed = resume_arguments(args)
         if resumed is None and not custom_search_path and not any(a in ("--help", "-h", "--cfg", "-c") for a in args):
             overrides = [a for a in args if "=" in a and not a.startswith("-")]
@@ -49,12 +51,15 @@ def run_train(args: list[str]) -> int:
         return 2
     JOBS.clear()
     FAILED.clear()
-    sys.argv = ["dasuite train", *(args if resumed is None else resumed)]
+    from dasuite.engine.distributed import launch_arguments, shutdown
+
+    sys.argv = ["dasuite train", *launch_arguments(args if resumed is None else resumed)]
     RESUMING[0] = resumed is not None
     try:
         _hydra_app()
     finally:
         RESUMING[0] = False
+        shutdown()
     if len(JOBS) > 1 and FAILED:
         print(f"dasuite train: {len(FAILED)} run(s) failed; see summary.json and train.log in: "
               + ", ".join(FAILED), file=sys.stderr)
@@ -62,10 +67,15 @@ def run_train(args: list[str]) -> int:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
-def _hydra_app(cfg: DictConfig) -> None:
+def _hydra_app(cfg: DictConfig) -> float:
+    """One job; returns the objective a sweeper (``hydra/sweeper=optuna``) maximises: the run's
+    ``best_value``, the value of ``val/<trainer.select>`` at the epoch it picked (NaN for a run without
+    one, e.g. a failed run: Optuna records that trial as failed and goes on)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task, resume=RESUMING[0])
+    summary = run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task, resume=RESUMING[0])
+    value = summary.get("best_value")
+    return float("nan") if value is None else float(value)
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool = False) -> dict:
@@ -75,9 +85,9 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
     never removes files written before it. With ``resume``, training continues from
     ``checkpoints/last.pt`` when there is one, and a completed run is left as it is.
     """
-    from dasuite.engine.run_folder import RunFolder
+    from dasuite.engine.distributed import is_main, run_folder
 
-    run = RunFolder(run_dir)
+    run = run_folder(run_dir)  # rank 0's under torchrun; the other ranks only read it
     JOBS.append(str(run_dir))
     previous = _read_summary(run) if resume else None
     started = dt.datetime.now().astimezone()
@@ -128,9 +138,10 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
     summary.update(started_at=started.isoformat(), finished_at=dt.datetime.now().astimezone().isoformat(),
                    duration_s=time.perf_counter() - wall)
     run.write_summary(summary)
-    print(f"Run folder: {run_dir}\n"
-          f"source accuracy {_percent(summary['source_acc'])} | target accuracy {_percent(summary['target_acc'])}"
-          f" (last epoch of {summary['epochs']}, {summary['train_seconds']:.1f} s training)")
+    if is_main():
+        print(f"Run folder: {run_dir}\n"
+              f"source accuracy {_percent(summary['source_acc'])} | target accuracy {_percent(summary['target_acc'])}"
+              f" (last epoch of {summary['epochs']}, {summary['train_seconds']:.1f} s training)")
     return summary
 
 
@@ -195,7 +206,9 @@ def _train(cfg: DictConfig, run, meta: dict, checkpoint: dict | None = None) -> 
 
     from dasuite.data import build_pair
     from dasuite.engine.checkpoint import load_model
-    from dasuite.engine.plots import plot_curves, plot_decision_regions
+    from dasuite.engine.diagnostics import Diagnostics
+    from dasuite.engine.distributed import is_main
+    from dasuite.loggers import build_logger
     from dasuite.model import build_method
     from dasuite.schema import validate
 
@@ -203,9 +216,10 @@ def _train(cfg: DictConfig, run, meta: dict, checkpoint: dict | None = None) -> 
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed={seed!r} must be an integer.")
     cfg = validate(cfg)
+    run.logger = build_logger(cfg, run.path) if is_main() else None
     trainer = instantiate(cfg.trainer)
     pair = build_pair(cfg.dataset)
-    if pair.target_labeled_index is not None:
+    if pair.target_labeled_index is not None and is_main():
         run.path.joinpath("target_labels.json").write_text(json.dumps(pair.labeled_target_record(), indent=1) + "\n")
     torch.manual_seed(seed)
     np.random.seed(seed % 2 ** 32)
@@ -220,20 +234,20 @@ def _train(cfg: DictConfig, run, meta: dict, checkpoint: dict | None = None) -> 
              meta["method"], meta["dataset"], meta["backbone"], len(pair.source_train), len(pair.source_val),
              len(pair.target_train), len(pair.target_test), trainer.device)
     config = OmegaConf.to_container(cfg, resolve=True)
+    diagnostics = Diagnostics(pair, trainer.device, trainer.eval_batch_size, seed, run.plots) \
+        if trainer.plots and is_main() else None
+    if diagnostics is not None and checkpoint is None:
+        diagnostics.initial(method)  # the model before training (a resumed run has no such model)
     result = trainer.fit(method, pair, run, seed, resume=checkpoint,
                          checkpoint_extra={"config": config, "meta": meta, "model_input": pair.model_input()})
-    if trainer.plots:
-        try:
-            plot_curves(run.read_metrics(), run.plots / "curves.png")
-            if pair.input_shape == (2,):
-                plot_decision_regions(method, pair, trainer.device, run.plots / "decision_regions.png")
-        except Exception as error:  # noqa: BLE001 - a plot must not fail a finished run
-            log.warning("plotting failed (%s: %s); the run's results are unaffected", type(error).__name__, error)
+    diagnosed = diagnostics.final(method, run.read_metrics()) if diagnostics is not None else {}
     return {
         "status": "completed", **meta,
         "target_acc": result.final.get("target/acc"), "source_acc": result.final.get("source/acc"),
         "epochs": result.epochs, "steps": result.steps, "train_seconds": result.train_seconds,
-        "samples_per_second": result.samples_per_second, "device": str(trainer.device),
+        "samples_per_second": result.samples_per_second, "device": str(trainer.device), **trainer.in_effect,
+        **result.selection,
+        **diagnosed,
         **_peak_memory(trainer.device),
     }
 

@@ -71,9 +71,9 @@ def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
     if path.is_file():
         return path
     if checkpoint == "best":
-        raise ConfigError(f"run_dir={run_dir} has no checkpoints/best.pt: dasuite does not keep a best-epoch "
-                          "checkpoint yet (a label-free model selection will write it; runs report the last "
-                          "epoch). Use checkpoint=last, the last epoch's model.")
+        raise ConfigError(f"run_dir={run_dir} has no checkpoints/best.pt (the epoch trainer.select picks): the run "
+                          "stopped before an epoch of its last stage ended, or an older dasuite trained it. Use "
+                          "checkpoint=last, the last epoch's model.")
     jobs = sorted(p.parent.parent.name for p in run_dir.glob("*/checkpoints/last.pt"))
     hint = (f"it holds run folders; pass one of them: {', '.join(jobs[:10])}" if jobs else
             "the run failed or was stopped before its first epoch ended (see its summary.json)"

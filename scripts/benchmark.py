@@ -8,6 +8,7 @@ dasuite code) are timed in this process, so the samples/second ratio shows dasui
 
     python scripts/benchmark.py --data-root ../shared/data            # the core entries, seeds 0 1 2
     python scripts/benchmark.py --data-root ../shared/data --only dann --seeds 0 --epochs 2
+    python scripts/benchmark.py --speed                                # steps/s against plain PyTorch (speed.py)
 
 Run it alone on the machine: another torch process on the same cores distorts every timing.
 """
@@ -32,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from plain_loop import GradReverse, lenet
 
 #: key -> (label, overrides on top of experiment=mnist_usps_benchmark)
 ENTRIES = {
@@ -94,27 +97,11 @@ def _plain_data(data_root: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return xs[:9000], ys[:9000], xt
 
 
-class _GradReverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, coeff):
-        ctx.coeff = coeff
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -ctx.coeff * grad, None
-
-
-def _lenet() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(20, 50, 5), nn.Dropout2d(0.5),
-                         nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Dropout(0.5))
-
-
 def plain_samples_per_second(data_root: Path, adversarial: bool, epochs: int, device: str, batch: int = 64) -> float:
     """Source-only or DANN training steps in plain PyTorch; images per second of step time."""
     torch.manual_seed(0)
     xs, ys, xt = (t.to(device) for t in _plain_data(data_root))
-    features, head = _lenet().to(device), nn.Linear(500, 10).to(device)
+    features, head = lenet().to(device), nn.Linear(500, 10).to(device)
     disc = nn.Sequential(nn.Linear(500, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 1)).to(device)
     params = [*features.parameters(), *head.parameters(), *(disc.parameters() if adversarial else [])]
     opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
@@ -135,7 +122,7 @@ def plain_samples_per_second(data_root: Path, adversarial: bool, epochs: int, de
             loss = F.cross_entropy(head(f[:batch]), y)
             if adversarial:
                 coeff = 2 / (1 + math.exp(-10 * step / total)) - 1
-                logits = disc(_GradReverse.apply(f, coeff)).squeeze(1)
+                logits = disc(GradReverse.apply(f, coeff)).squeeze(1)
                 domain = torch.cat([torch.ones(batch, device=device), torch.zeros(batch, device=device)])
                 loss = loss + F.binary_cross_entropy_with_logits(logits, domain)
             opt.zero_grad(set_to_none=True)
@@ -222,9 +209,26 @@ def write_section(path: Path, name: str, section: str) -> None:
     path.write_text(text)
 
 
+def speed_main(args, command: str, started: str) -> None:
+    """``--speed``: the steps/s table of speed.py, as the section ``speed`` unless --section names another."""
+    import speed
+
+    if args.section == "mnist_usps":
+        args.section, args.title = "speed", "Training speed: dasuite against plain PyTorch"
+    rows, scaling = speed.measure(args)
+    section = speed.render(rows, scaling, args, command, started, machine())
+    write_section(args.output, args.section, section)
+    print(section)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, required=True, help="folder with mnist/ and usps/")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="folder with mnist/ and usps/ (required, except with --speed: synthetic digits then)")
+    parser.add_argument("--speed", action="store_true",
+                        help="time training steps against plain PyTorch instead (speed.py; section 'speed')")
+    parser.add_argument("--steps", type=int, default=50, help="--speed: steps timed per row")
+    parser.add_argument("--resnet-steps", type=int, default=3, help="--speed: steps timed per ResNet-50 CPU row")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="+", choices=list(ENTRIES), default=CORE)
     parser.add_argument("--epochs", type=int, default=None, help="override the experiment's trainer.epochs")
@@ -240,6 +244,11 @@ def main() -> None:
     args = parser.parse_args()
     started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     command = "python scripts/benchmark.py " + " ".join(sys.argv[1:])
+    if args.speed:
+        speed_main(args, command, started)
+        return
+    if args.data_root is None:
+        parser.error("--data-root is required (except with --speed)")
     data_root = args.data_root.resolve()
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     results: dict[str, list[dict]] = {}

@@ -71,6 +71,7 @@ def no_checkpoints():
     """Checkpoints are not what these tests check; skipping them halves the time of a toy run."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dasuite.engine.run_folder.RunFolder, "save_checkpoint", lambda self, state: None)
+        patch.setattr(dasuite.engine.run_folder.RunFolder, "copy_checkpoint", lambda self, source, name: None)
         yield
 
 

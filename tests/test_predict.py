@@ -12,6 +12,7 @@ from dasuite.data import build_pair
 from dasuite.errors import ConfigError
 from dasuite.model import build_method
 from dasuite.predict import main, predict
+from dasuite.trained import load_trained
 from tests import fake_data
 from tests.conftest import read_summary, train_in_process
 
@@ -115,9 +116,13 @@ def test_image_arrays_of_the_wrong_shape_channels_or_scale_are_explained(array, 
 
 def test_missing_checkpoints_and_bad_arguments(moons_run, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((3, 2), np.float32))
-    with pytest.raises(ConfigError, match=r"no checkpoints/best.pt: dasuite does not keep a best-epoch checkpoint "
-                                          r"yet.*Use checkpoint=last"):
-        predict(moons_run, tmp_path / "x.npy", checkpoint="best")
+    best = load_trained(moons_run, "best")
+    assert best.epoch == read_summary(moons_run)["best_epoch"] and best.checkpoint.name == "best.pt"
+    old_run = tmp_path / "old_run"
+    shutil.copytree(moons_run, old_run)
+    (old_run / "checkpoints" / "best.pt").unlink()
+    with pytest.raises(ConfigError, match=r"no checkpoints/best.pt \(the epoch trainer.select picks\).*Use checkpoint=last"):
+        predict(old_run, tmp_path / "x.npy", checkpoint="best")
     with pytest.raises(ConfigError, match=r"no checkpoint \(checkpoints/last.pt\): it holds run folders; pass one "
                                           r"of them: run"):
         predict(moons_run.parent, tmp_path / "x.npy")

@@ -56,3 +56,18 @@ def evaluate(method, data: Labeled, device: torch.device, batch_size: int,
         loss += F.cross_entropy(logits.float(), y, reduction="sum")
     method.train(was_training)
     return {"acc": correct.item() / len(data), "loss": loss.item() / len(data)}
+
+
+@torch.inference_mode()
+def embed(method, x, device: torch.device, batch_size: int,
+          prepare: Callable[[torch.Tensor], torch.Tensor] = lambda x: x) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and logits (float64, on the CPU) of a set's inputs, in order, in eval mode."""
+    was_training = method.training
+    method.eval()
+    features, logits = [], []
+    for batch in inputs(x, batch_size, device):
+        f, out = method.embed(prepare(batch))
+        features.append(f.flatten(1).double().cpu())
+        logits.append(out.double().cpu())
+    method.train(was_training)
+    return torch.cat(features), torch.cat(logits)

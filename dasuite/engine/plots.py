@@ -1,12 +1,14 @@
-"""PNG plots of a finished run: learning curves, and decision regions for 2-D inputs."""
+"""PNG plots of a finished run: learning curves, t-SNE of features, and decision regions for 2-D inputs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from dasuite.data import DomainPair
+from dasuite.engine.embedding import DOMAINS, Embedding
 
 
 def _pyplot():
@@ -19,9 +21,12 @@ def _pyplot():
 
 
 def plot_curves(metrics: list[dict], path: Path) -> None:
-    """Accuracies (percent) and training loss terms against the epoch."""
+    """Accuracies (percent) and training loss terms against the epoch, and, when the records have
+    ``val/<name>`` keys, the validators' scores (each scaled to 0 at its worst epoch, 1 at its best)."""
     plt = _pyplot()
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    validator_keys = sorted({k for m in metrics for k in m if k.startswith("val/")})
+    fig, axes = plt.subplots(1, 3 if validator_keys else 2, figsize=(15 if validator_keys else 10, 4))
+    acc_ax, loss_ax = axes[:2]
     epochs = [m["epoch"] for m in metrics]
     for key in ("source/acc", "target/acc"):
         values = [m.get(key) for m in metrics]
@@ -29,15 +34,54 @@ def plot_curves(metrics: list[dict], path: Path) -> None:
             acc_ax.plot(epochs, [100 * v if v is not None else float("nan") for v in values], label=key)
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     acc_ax.legend()
-    loss_keys = sorted({k for m in metrics for k in m if k.startswith("train/")})
-    for key in loss_keys:
-        loss_ax.plot(epochs, [m.get(key, float("nan")) for m in metrics], label=key)
+    for key in sorted({k for m in metrics for k in m if k.startswith("train/")}):
+        loss_ax.plot(epochs, [float("nan") if m.get(key) is None else m[key] for m in metrics], label=key)
     loss_ax.set(xlabel="epoch", title="training loss terms")
     loss_ax.legend()
+    if validator_keys:  # scales differ by orders of magnitude (iwcv vs. accuracies): each is min-max scaled
+        for key in validator_keys:
+            axes[2].plot(epochs, _scaled([m.get(key) for m in metrics]), label=key)
+        axes[2].set(xlabel="epoch", ylabel="score, scaled per validator", title="validators (1: best epoch)")
+        axes[2].legend()
     fig.tight_layout()
+    _save(fig, path)
+
+
+def _scaled(values: list) -> np.ndarray:
+    """0 at the lowest value, 1 at the highest (missing values stay NaN)."""
+    values = np.array([np.nan if v is None else v for v in values], dtype=float)
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0 or finite.max() == finite.min():
+        return np.where(np.isfinite(values), 0.5, np.nan)
+    return (values - finite.min()) / (finite.max() - finite.min())
+
+
+def plot_tsne(coords: np.ndarray, embedding: Embedding, class_names: list[str], path: Path, title: str) -> None:
+    """2-D t-SNE coordinates coloured by domain (left) and by class (right; source o, target x)."""
+    plt = _pyplot()
+    fig, (domain_ax, class_ax) = plt.subplots(1, 2, figsize=(11, 5))
+    few = len(class_names) <= 10
+    colours = plt.get_cmap("tab10").colors if few else plt.get_cmap("turbo")(np.linspace(0, 1, len(class_names)))
+    for d, (name, marker) in enumerate(zip(DOMAINS, ("o", "x"))):
+        at = embedding.domain == d
+        domain_ax.scatter(*coords[at].T, s=10, marker=marker, alpha=0.6, color=f"C{d}", label=name)
+        class_ax.scatter(*coords[at].T, s=10, marker=marker, alpha=0.6,
+                         color=[colours[c] for c in embedding.labels[at]])
+    domain_ax.set(title="by domain", xticks=[], yticks=[])
+    domain_ax.legend()
+    class_ax.set(title="by class (source o, target x)", xticks=[], yticks=[])
+    if few:
+        class_ax.legend(handles=[plt.Line2D([], [], marker="o", linestyle="", color=colours[c], label=name)
+                                 for c, name in enumerate(class_names)], fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 @torch.inference_mode()
@@ -61,6 +105,4 @@ def plot_decision_regions(method, pair: DomainPair, device: torch.device, path: 
     ax.set(title="decision regions", xlabel="x1", ylabel="x2")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)

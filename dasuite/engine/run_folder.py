@@ -11,8 +11,10 @@ one line more than its checkpoint: :meth:`RunFolder.truncate_metrics` drops it w
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +55,7 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        self.logger = None  # a dasuite.loggers Logger: gets every metrics record (step = epoch), then the summary
 
     @property
     def metrics_file(self) -> Path:
@@ -73,6 +76,8 @@ class RunFolder:
     def append_metrics(self, record: dict) -> None:
         with open(self.metrics_file, "a", encoding="utf-8") as f:
             f.write(json.dumps({k: _json_safe(v) for k, v in record.items()}) + "\n")
+        if self.logger is not None:
+            self.logger.log_metrics(record, record["epoch"])
 
     def read_metrics(self) -> list[dict]:
         """The records, without a last line cut short by a crash mid-append."""
@@ -108,8 +113,23 @@ class RunFolder:
     def write_summary(self, summary: dict) -> None:
         text = json.dumps({k: _json_safe(v) for k, v in summary.items()}, indent=2) + "\n"
         atomic_write(self.summary_file, lambda f: f.write(text.encode("utf-8")))
+        if self.logger is not None:  # the summary comes last: the logger's run ends with it
+            logger, self.logger = self.logger, None
+            try:
+                logger.log_summary(summary)
+                logger.close()
+            except Exception as error:  # noqa: BLE001 - the run's own files are written
+                logging.getLogger(__name__).warning("logger %s failed to record the summary (%s: %s)",
+                                                    type(logger).__name__, type(error).__name__, error)
 
     def save_checkpoint(self, state: dict, name: str = "last.pt") -> Path:
         path = self.checkpoints / name
         atomic_write(path, lambda f: torch.save(state, f))
+        return path
+
+    def copy_checkpoint(self, source: str, name: str) -> Path:
+        """``checkpoints/<source>`` copied, atomically, to ``checkpoints/<name>`` (e.g. last.pt -> best.pt)."""
+        path = self.checkpoints / name
+        with open(self.checkpoints / source, "rb") as original:
+            atomic_write(path, lambda f: shutil.copyfileobj(original, f, 1 << 20))
         return path

@@ -4,6 +4,10 @@ Each stream walks a fresh random permutation of its set and reshuffles when fewe
 items remain (the remainder is dropped, so every batch has the same size). The stage's first set
 defines the epoch; the others simply keep cycling, as DA loops usually do.
 
+Under data-parallel training every rank walks the same permutation: a step's global batch holds
+``world_size`` × the batch size, and rank r takes its r-th slice (a different shard each step and
+each epoch; together the batch of one process with the global batch size).
+
 Sets held in memory (tensors) are cut by tensor indexing on the training device; sets that stay on
 disk (:class:`~dasuite.data.folder.LazyImages`) are decoded by DataLoader workers in the same order.
 
@@ -20,11 +24,16 @@ from torch.utils.data import DataLoader, Dataset
 
 
 class CyclicBatches:
-    """Endless shuffled index batches over ``n`` items (a set smaller than a batch is one batch)."""
+    """Endless shuffled index batches over ``n`` items (a set smaller than a batch is one batch), the
+    ``rank``-th slice of each global batch of ``world_size`` × ``batch_size`` items."""
 
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, rank: int = 0, world_size: int = 1):
+        if n < world_size:
+            raise ValueError(f"a set of {n} items cannot give each of {world_size} processes a sample")
         self.n = n
-        self.batch_size = min(batch_size, n)
+        self.batch_size = min(batch_size, n // world_size)  # per rank
+        self.global_size = self.batch_size * world_size
+        self.rank = rank
         self.generator = generator
         self.pending: deque[dict] = deque()  # states after the batches yielded by __iter__, oldest first
         self._shuffle()
@@ -36,13 +45,14 @@ class CyclicBatches:
 
     @property
     def batches_per_pass(self) -> int:
-        return self.n // self.batch_size
+        return self.n // self.global_size
 
     def next(self) -> torch.Tensor:
-        if self.position + self.batch_size > self.n:
+        if self.position + self.global_size > self.n:
             self._shuffle()
-        index = self.order[self.position: self.position + self.batch_size]
-        self.position += self.batch_size
+        start = self.position + self.rank * self.batch_size
+        index = self.order[start: start + self.batch_size]
+        self.position += self.global_size
         return index
 
     def __iter__(self):  # as a DataLoader batch_sampler (runs ahead of the trainer by the prefetched batches)
@@ -80,9 +90,10 @@ class Zipped(Dataset):
 class BatchStream:
     """Batches of ``parts`` (e.g. images and labels) on ``device``, in :class:`CyclicBatches` order."""
 
-    def __init__(self, parts, batch_size: int, generator: torch.Generator, device: torch.device):
+    def __init__(self, parts, batch_size: int, generator: torch.Generator, device: torch.device, rank: int = 0,
+                 world_size: int = 1):
         self.device = device
-        self.batches = CyclicBatches(len(parts[0]), batch_size, generator)
+        self.batches = CyclicBatches(len(parts[0]), batch_size, generator, rank, world_size)
         self.in_memory = all(isinstance(p, torch.Tensor) for p in parts)
         self.parts = [p.to(device) for p in parts] if self.in_memory else parts
         self.loader = None  # started at the first batch, after a possible load_state_dict
@@ -119,3 +130,12 @@ class BatchStream:
             raise RuntimeError("load_state_dict must come before the first batch")
         self.batches.load_state_dict(state)
         self.consumed = self.batches.state_dict()
+
+
+def subset(data, index: torch.Tensor):
+    """The items ``index`` of a set: a tensor slice, or a lazy view of images on disk (keeping its workers)."""
+    if isinstance(data, torch.Tensor):
+        return data[index]
+    view = torch.utils.data.Subset(data, index.tolist())
+    view.workers = getattr(data, "workers", 0)
+    return view

@@ -12,6 +12,10 @@ optimizers, schedulers, samplers and random states and goes on from the checkpoi
 the same numbers as a run never stopped. A NaN/inf loss stops the run
 (:mod:`~dasuite.engine.divergence`) without saving the diverged weights; SIGINT/SIGTERM stop it
 after the current step with a checkpoint that resumes mid-epoch (:mod:`~dasuite.engine.signals`).
+
+Scale (docs/scaling.md): steps run under ``trainer.precision``'s autocast (:mod:`~dasuite.engine.precision`),
+optionally compiled (:mod:`~dasuite.engine.compile`) and channels-last (:mod:`~dasuite.engine.placement`);
+under torchrun, through DDP with sharded samplers and rank 0 evaluating (:mod:`~dasuite.engine.distributed`).
 """
 
 from __future__ import annotations
@@ -27,15 +31,22 @@ from tqdm import tqdm
 
 from dasuite.data import DomainPair
 from dasuite.engine.checkpoint import rng_state, set_rng_state
+from dasuite.engine.compile import compile_networks
 from dasuite.engine.determinism import deterministic_algorithms
+from dasuite.engine.distributed import Distributed
 from dasuite.engine.divergence import DivergenceGuard, TrainingDiverged
-from dasuite.engine.evaluate import evaluate, inputs
+from dasuite.engine.evaluate import embed, evaluate, inputs
 from dasuite.engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
+from dasuite.engine.placement import channels_last, check_channels_last, use_channels_last
+from dasuite.engine.precision import Precision, check_precision
 from dasuite.engine.run_folder import RunFolder
-from dasuite.engine.sampler import BatchStream
+from dasuite.engine.sampler import BatchStream, subset
+from dasuite.engine.selection import Selection
 from dasuite.engine.signals import StopRequests, TrainingInterrupted
 from dasuite.errors import ConfigError, check_number
 from dasuite.methods.base import Batch, Method, Stage, StepContext
+from dasuite.validators import VALIDATORS, Outputs, score
+from dasuite.validators.collapse import collapse_guard
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +60,7 @@ class TrainResult:
     samples: int  # source + target samples consumed by training steps
     steps: int
     epochs: int
+    selection: dict  # the label-free pick (Selection.summary)
 
     @property
     def samples_per_second(self) -> float:
@@ -110,7 +122,10 @@ class Trainer:
                  momentum: float = 0.9, weight_decay: float = 5e-4, lr_schedule: str = "dann",
                  lr_alpha: float = 10.0, lr_beta: float = 0.75, device: str = "auto",
                  eval_batch_size: int = 1024, progress: bool = True, plots: bool = True,
-                 deterministic: bool = False):
+                 deterministic: bool = False, select: str = "source_acc", validation_samples: int = 2000,
+                 collapse_min_classes: float = 0.5, collapse_min_entropy: float = 0.5, precision: str | int = 32,
+                 compile: bool = False, channels_last: str | bool = "auto", distributed: str | bool = "auto",
+                 sync_batchnorm: bool = False):
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"trainer.{key}={value} must be an integer >= 1.")
@@ -130,8 +145,25 @@ class Trainer:
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.lr_schedule, self.lr_alpha, self.lr_beta = lr_schedule, lr_alpha, lr_beta
-        self.device = resolve_device(device)
-        self.progress, self.plots, self.deterministic = progress, plots, deterministic
+        if select not in VALIDATORS:
+            raise ConfigError(f"trainer.select={select!r} is not a validator; valid choices: {', '.join(VALIDATORS)}.")
+        if isinstance(validation_samples, bool) or not isinstance(validation_samples, int) or validation_samples < 2:
+            raise ConfigError(f"trainer.validation_samples={validation_samples!r} must be an integer >= 2.")
+        for key, value in (("collapse_min_classes", collapse_min_classes), ("collapse_min_entropy", collapse_min_entropy)):
+            check_number(f"trainer.{key}", value, minimum=0)
+            if value > 1:
+                raise ConfigError(f"trainer.{key}={value} must lie in [0, 1].")
+        self.select, self.validation_samples = select, validation_samples
+        self.collapse_min_classes, self.collapse_min_entropy = collapse_min_classes, collapse_min_entropy
+        for key, value in (("compile", compile), ("sync_batchnorm", sync_batchnorm)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"trainer.{key}={value!r} must be true or false.")
+        self.precision_setting, self.compile = check_precision(precision), compile
+        self.channels_last_setting = check_channels_last(channels_last)
+        self.dist = Distributed(distributed, sync_batchnorm)
+        self.device = self.dist.device(resolve_device(device))
+        self.in_effect: dict = {}  # what fit() runs with: precision, compiled, channels_last, world_size
+        self.progress, self.plots, self.deterministic = progress, plots and self.dist.rank == 0, deterministic
 
     def fit(self, method: Method, pair: DomainPair, run: RunFolder, seed: int,
             checkpoint_extra: dict | None = None, resume: dict | None = None) -> TrainResult:
@@ -139,8 +171,16 @@ class Trainer:
         stages = method.training_stages(pair.target_labeled is not None)
         sets = self._training_sets(method, stages, pair)
         method.to(self.device)
+        self.dist.prepare(method, self.device)
+        layout = use_channels_last(self.channels_last_setting, method, self.device)
+        if layout:
+            method.to(memory_format=torch.channels_last)
+        precision = Precision(self.precision_setting, self.device)
+        compiled = self.compile and compile_networks(method, self.device)
+        self.in_effect = {"precision": precision.name, "compiled": compiled, "channels_last": layout,
+                          "world_size": self.dist.world_size}
         streams = {name: BatchStream(parts, self.batch_size, torch.Generator().manual_seed(seed * 1000 + i),
-                                     self.device)
+                                     self.device, self.dist.rank, self.dist.world_size)
                    for i, (name, parts) in enumerate(sets.items())}
         plan = [(stage, self.epochs if stage.epochs is None else stage.epochs,
                  streams[stage.draws[0]].batches_per_pass) for stage in stages]
@@ -149,13 +189,21 @@ class Trainer:
         at = _Position.of(resume, plan, self.epochs)
         if resume is not None:
             self._restore(resume, streams)
+            precision.load_state_dict(resume.get("scaler"))
         trade_off = getattr(method, "trade_off", None)
         guard = DivergenceGuard(self.device, f"Lower trainer.lr (now {self.lr:g})." if trade_off is None else
                                 f"Lower trainer.lr or method.trade_off (now trainer.lr={self.lr:g}, "
                                 f"method.trade_off={trade_off:g}).")
         guard.saved_epoch = at.epoch
         start = time.perf_counter() - at.time_s
-        extra = checkpoint_extra or {}
+        extra = dict(checkpoint_extra or {})
+        selection = Selection(self.select)
+        validation_target = self._validation_target(pair, seed)
+        if resume is not None:
+            selection.load_state_dict(resume.get("selection"))
+            if at.partial is None and selection.epoch == at.epoch:  # a crash may have cut the copy short
+                run.copy_checkpoint("last.pt", "best.pt")
+        extra["selection"] = selection.state_dict()
         record: dict = {}
         with deterministic_algorithms(self.deterministic), StopRequests() as stop, \
                 tqdm(total=total, initial=at.step, disable=not self.progress, unit="step", dynamic_ncols=True) as bar:
@@ -175,6 +223,7 @@ class Trainer:
                         opt.load_state_dict(resume["optimizers"][name])
                         schedules[name].load_state_dict(resume["schedulers"][name])
                     first_epoch = at.stage_epoch
+                step_losses = self.dist.step_losses(method)
                 for stage_epoch in range(first_epoch, epochs):
                     method.train()
                     partial = at.take_partial(stage_index, stage_epoch)
@@ -189,29 +238,30 @@ class Trainer:
                         lr, first_step = partial["lr"], partial["epoch_step"]
                     tick = time.perf_counter()
                     for i in range(first_step, steps_per_epoch):
-                        batch, n = self._draw(stage, streams, pair)
+                        batch, n = self._draw(stage, streams, pair, layout)
                         progress = (stage_epoch * steps_per_epoch + i) / stage_steps
                         for name, opt in optimizers.items():
                             ctx = StepContext(progress, stage.name, name, at.epoch, at.step)
-                            terms = method.step_losses(batch, ctx)
-                            loss = sum(terms.values())
+                            with precision.autocast():
+                                terms = step_losses(batch, ctx)
+                                loss = sum(terms.values())
                             guard.observe(at.step + 1, f"epoch {at.epoch + 1}, stage {stage.name}, optimizer {name}",
                                           terms, loss)
                             opt.zero_grad(set_to_none=True)
-                            loss.backward()
-                            opt.step()
+                            precision.backward_and_step(loss, opt)
                             schedules[name].step()
                             prefix = "" if len(optimizers) == 1 else f"{name}/"
                             for key, value in terms.items():
                                 sums[prefix + key] += value.detach()
                             sums[prefix + "loss"] += loss.detach()
-                        at.samples += n
+                        at.samples += n * self.dist.world_size
                         at.step += 1
                         bar.update()
                         if stop.signal is not None and i + 1 < steps_per_epoch:
                             guard.check()
                             at.train_seconds += time.perf_counter() - tick
                             partial = {"epoch_step": i + 1, "lr": lr, "sums": {k: v.cpu() for k, v in sums.items()}}
+                            extra["scaler"] = precision.state_dict()
                             run.save_checkpoint(self._state(method, optimizers, schedules, streams, at, stage_index,
                                                             stage_epoch, start, extra, partial))
                             raise self._interrupted(stop.signal, at, run, mid_epoch=True)
@@ -219,14 +269,20 @@ class Trainer:
                     if self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)
                     at.train_seconds += time.perf_counter() - tick
+                    sums = self.dist.average(sums)
+                    extra["scaler"] = precision.state_dict()
                     at.epoch += 1
                     record = {"epoch": at.epoch, "step": at.step, "time_s": time.perf_counter() - start,
                               "stage": stage.name, "lr": lr}
                     record.update({f"train/{k}": v.item() / steps_per_epoch for k, v in sums.items()})
-                    record.update(self._evaluate(method, pair))
+                    record.update(self.dist.on_main(self._evaluate, method, pair, validation_target, seed))
+                    picked = stage_index == len(plan) - 1 and selection.offer(record)
+                    extra["selection"] = selection.state_dict()
                     run.append_metrics(record)
                     run.save_checkpoint(self._state(method, optimizers, schedules, streams, at, stage_index,
                                                     stage_epoch + 1, start, extra))
+                    if picked:
+                        run.copy_checkpoint("last.pt", "best.pt")
                     guard.saved_epoch = at.epoch
                     bar.set_postfix_str(self._postfix(record), refresh=False)
                     if at.epoch == 1 or stage_epoch + 1 == epochs or at.epoch % log_every == 0:
@@ -235,7 +291,7 @@ class Trainer:
                         raise self._interrupted(stop.signal, at, run, mid_epoch=False)
         if not record:  # resumed a run that had nothing left to train
             record = run.read_metrics()[-1]
-        return TrainResult(record, at.train_seconds, at.samples, at.step, at.epoch)
+        return TrainResult(record, at.train_seconds, at.samples, at.step, at.epoch, selection.summary())
 
     @staticmethod
     def _state(method: Method, optimizers: dict, schedules: dict, streams: dict, at: _Position, stage: int,
@@ -288,13 +344,14 @@ class Trainer:
         return {d: available[d] for d in needed}
 
     @staticmethod
-    def _draw(stage: Stage, streams: dict, pair: DomainPair) -> tuple[Batch, int]:
+    def _draw(stage: Stage, streams: dict, pair: DomainPair, layout: bool = False) -> tuple[Batch, int]:
+        """One step's batch (images channels-last with ``layout``) and its number of samples."""
         fields, n = {}, 0
         names = {"source": ("xs", "ys"), "target": ("xt",), "target_labeled": ("xl", "yl")}
         for draw in stage.draws:
             x, *y = streams[draw].next()
             x_field, *y_field = names[draw]
-            fields[x_field] = pair.prepare(x, train=True)
+            fields[x_field] = channels_last(pair.prepare(x, train=True)) if layout else pair.prepare(x, train=True)
             fields.update(zip(y_field, y))
             n += len(x)
         return Batch(**fields), n
@@ -304,11 +361,26 @@ class Trainer:
         for batch in inputs(x, self.eval_batch_size, self.device):
             yield pair.prepare(batch)
 
-    def _evaluate(self, method: Method, pair: DomainPair) -> dict[str, float]:
+    def _validation_target(self, pair: DomainPair, seed: int):
+        """The fixed, seeded subsample of unlabeled target train inputs the validators score."""
+        n = len(pair.target_train)
+        if n <= self.validation_samples:
+            return pair.target_train
+        index = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: self.validation_samples].sort().values
+        return subset(pair.target_train, index)
+
+    def _evaluate(self, method: Method, pair: DomainPair, validation_target, seed: int) -> dict:
+        """Accuracy and loss on source validation and target test, the validators' ``val/*`` scores
+        and the collapse guard's ``guard/*`` (these two from unlabeled target train samples only)."""
         out = {}
         for prefix, data in (("source", pair.source_val), ("target", pair.target_test)):
             for key, value in evaluate(method, data, self.device, self.eval_batch_size, pair.prepare).items():
                 out[f"{prefix}/{key}"] = value
+        source = embed(method, pair.source_val.x, self.device, self.eval_batch_size, pair.prepare)
+        target = embed(method, validation_target, self.device, self.eval_batch_size, pair.prepare)
+        outputs = Outputs(*source, pair.source_val.y.cpu(), *target, seed=seed)
+        out.update({f"val/{name}": value for name, value in score(outputs).items()})
+        out.update(collapse_guard(outputs.target_logits, self.collapse_min_classes, self.collapse_min_entropy))
         return out
 
     @staticmethod

@@ -75,5 +75,5 @@ class ADDA(Method):
         self.target_encoder.load_state_dict(self.backbone.state_dict())
         self.adapting.fill_(True)
 
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head((self.target_encoder if self.adapting else self.backbone)(x))
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.target_encoder if self.adapting else self.backbone)(x)

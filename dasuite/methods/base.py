@@ -154,9 +154,18 @@ class Method(nn.Module):
                      * self.classification_loss(self.predict(batch.xl), batch.yl)}
         return terms
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation :meth:`predict` classifies (validators, t-SNE and the proxy A-distance read it)."""
+        return self.backbone(x)
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits, used by evaluation."""
-        return self.head(self.backbone(x))
+        return self.head(self.features(x))
+
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features, logits) of one forward pass: what the label-free validators score."""
+        features = self.features(x)
+        return features, self.head(features)
 
     def classification_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)

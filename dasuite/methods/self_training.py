@@ -105,5 +105,11 @@ class SelfTraining(Method):
             terms["pseudo"] = self.trade_off * self.pseudo_label_loss(self.base.predict(batch.xt))
         return terms
 
+    def features(self, x):
+        return self.base.features(x)
+
     def predict(self, x):
         return self.base.predict(x)
+
+    def embed(self, x):
+        return self.base.embed(x)

@@ -1,0 +1,198 @@
+"""``dasuite eval``: a trained run's model on its own target test set, or on another pair's.
+
+The model comes from the run's checkpoint (:func:`dasuite.trained.load_trained`); the test images
+go through the model's own preprocessing (the normalisation it was trained with). Without
+``dataset=`` the run's own pair is rebuilt from its stored settings, so the result reproduces the
+run's ``target/acc`` of that epoch exactly; ``dataset=PAIR`` composes that pair from the packaged
+configs (``dataset.KEY=VALUE`` adjusts it, e.g. ``dataset.channels=1``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from dasuite.errors import ConfigError
+from dasuite.options import parse_options
+
+USAGE = """\
+usage: dasuite eval run_dir=DIR [dataset=PAIR] [checkpoint=last] [dataset.KEY=VALUE ...]
+                    [data_root=DIR] [output=FILE] [device=auto]
+
+Evaluate a trained run's model on the target test set of its own dataset pair (default) or of
+another pair: accuracy, per-class accuracy and the confusion matrix (rows: true class, columns:
+predicted class), written as JSON (default DIR/eval/<pair>_<checkpoint>.json).
+
+  run_dir      a run folder of `dasuite train` (runs/<date>/<time>, multirun/.../<job>)
+  dataset      a dataset pair (`dasuite list`): its target test set, with the pair's default
+               settings; default: the run's own pair with the run's settings
+  dataset.KEY  a setting of that pair, e.g. dataset.rotation_deg=70 or dataset.channels=1
+  checkpoint   last (default) or best (the label-free pick of trainer.select)
+  data_root    where real datasets are read from (default: the run's own setting)
+  output       the JSON file to write
+  device       auto | cpu | cuda (auto)
+"""
+
+_MISSING = object()
+DEFAULTS = {"run_dir": None, "dataset": "", "checkpoint": "last", "data_root": "", "output": "", "device": "auto"}
+
+
+def main(args: list[str]) -> int:
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0
+    settings = [a for a in args if a.startswith("dataset.")]
+    try:
+        options = parse_options("eval", [a for a in args if a not in settings], DEFAULTS)
+        path, result = evaluate_run(options["run_dir"], dataset=options["dataset"] or None,
+                                    checkpoint=options["checkpoint"], settings=settings,
+                                    data_root=options["data_root"] or None, output=options["output"] or None,
+                                    device=options["device"])
+    except ConfigError as error:
+        print(f"dasuite eval: error: {error}", file=sys.stderr)
+        return 2
+    print(describe(result) + f"\nWrote {path}")
+    return 0
+
+
+def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", settings=(),
+                 data_root: str | None = None, output=None, device: str = "auto") -> tuple[Path, dict]:
+    """Evaluate ``run_dir``'s checkpoint on a target test set; write and return the result."""
+    from dasuite.catalog import choices
+
+    run_dir = Path(run_dir).expanduser()
+    if dataset is not None and dataset not in choices("dataset"):  # before the heavy imports
+        raise ConfigError(f"dataset={dataset!r} is not a dataset pair; valid choices: "
+                          f"{', '.join(choices('dataset'))}.")
+    for setting in settings:
+        if "=" not in setting:
+            raise ConfigError(f"cannot read {setting!r}: a pair's setting is dataset.KEY=VALUE.")
+
+    from dasuite.data import build_pair
+    from dasuite.engine.run_folder import atomic_write
+    from dasuite.engine.trainer import resolve_device
+    from dasuite.trained import load_trained
+
+    device = resolve_device(device, key="device")
+    model = load_trained(run_dir, checkpoint, device)
+    name, dataset_cfg = _pair_config(run_dir, model.config, dataset, settings, data_root)
+    pair = build_pair(dataset_cfg)
+    _check_fits(model, pair, name)
+    y, predicted = _predictions(model, pair.target_test, device,
+                                int(model.config.get("trainer", {}).get("eval_batch_size", 1024)))
+    result = {"run_dir": str(run_dir), "checkpoint": checkpoint, "checkpoint_file": str(model.checkpoint),
+              "epoch": model.epoch, "dataset": name, "split": "target_test",
+              **_scores(y, predicted, model.class_names),
+              "dataset_config": _plain(dataset_cfg)}
+    path = Path(output).expanduser() if output else run_dir / "eval" / _file_name(name, settings, checkpoint)
+    text = json.dumps(result, indent=1) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path, result
+
+
+def _pair_config(run_dir: Path, config, dataset: str | None, settings, data_root: str | None):
+    """The pair's name and resolved settings: the run's own (as stored with the model), or ``dataset=<pair>``
+    composed from the packaged configs (Hydra's compose API); then ``settings`` and ``data_root`` applied."""
+    from omegaconf import OmegaConf
+
+    if dataset is None:
+        base, name = config.dataset, None
+    else:
+        from hydra import compose, initialize_config_dir
+
+        from dasuite.catalog import config_dir
+
+        with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="eval"):
+            base, name = compose("config", overrides=[f"dataset={dataset}"]).dataset, dataset
+    dataset_cfg = OmegaConf.create(OmegaConf.to_container(base, resolve=True))
+    for setting in settings:
+        key = setting.partition("=")[0]
+        if OmegaConf.select(dataset_cfg, key[len("dataset."):], default=_MISSING) is _MISSING:
+            raise ConfigError(f"{key} is not a setting of the dataset pair {name or 'of the run'}; its settings: "
+                              f"{', '.join('dataset.' + k for k in dataset_cfg if k != '_target_')}.")
+        try:
+            dataset_cfg = OmegaConf.merge(dataset_cfg, OmegaConf.from_dotlist([setting]).dataset)
+        except Exception as error:  # noqa: BLE001 - a value that is not YAML, or of the wrong type
+            raise ConfigError(f"cannot read {setting!r}: {' '.join(str(error).split())}") from error
+    if data_root and "data_root" in dataset_cfg:
+        dataset_cfg.data_root = data_root
+    return name or _run_pair_name(run_dir, dataset_cfg), dataset_cfg
+
+
+def _file_name(pair: str, settings, checkpoint: str) -> str:
+    """``moons_last.json``; with settings ``moons_rotation_deg=70_last.json``."""
+    parts = [pair, *(s[len("dataset."):] for s in settings), checkpoint]
+    return re.sub(r"[^\w.=-]", "-", "_".join(parts)) + ".json"
+
+
+def _run_pair_name(run_dir: Path, dataset_cfg) -> str:
+    try:
+        name = json.loads((run_dir / "summary.json").read_text()).get("dataset")
+    except (OSError, ValueError):
+        name = None
+    return name or str(dataset_cfg.get("_target_", "dataset")).rsplit(".", 1)[-1]
+
+
+def _check_fits(model, pair, name: str) -> None:
+    """A ConfigError naming both shapes (or class lists) when the pair's test set does not fit the model."""
+    have, want = tuple(pair.input_shape), tuple(model.input_shape)
+    if have != want:
+        fixes = []
+        if len(have) == len(want) == 3:
+            fixes += [f"dataset.channels={want[0]}"] if have[0] != want[0] else []
+            fixes += [f"dataset.image_size={want[1]}"] if have[1:] != want[1:] else []
+        hint = f" If the pair can convert its images, add {' and '.join(fixes)}." if fixes else ""
+        raise ConfigError(f"dataset={name} gives inputs of shape {'×'.join(map(str, have))}, but the run's model "
+                          f"takes {'×'.join(map(str, want))} (it was trained on other data).{hint}")
+    if list(pair.class_names) != list(model.class_names):
+        raise ConfigError(f"dataset={name} has {pair.num_classes} classes ({', '.join(pair.class_names[:12])}), "
+                          f"but the run's model predicts {len(model.class_names)} "
+                          f"({', '.join(model.class_names[:12])}): its predictions would not name the pair's "
+                          "classes. Evaluate on a pair with the same classes in the same order.")
+
+
+def _predictions(model, test, device, batch_size: int):
+    """True and predicted labels of the test set, in its order, as the trainer's evaluation batches it."""
+    import torch
+
+    from dasuite.engine.evaluate import batches
+
+    ys, predicted = [], []
+    with torch.inference_mode():
+        for x, y in batches(test, batch_size, device):
+            predicted.append(model.method.predict(model.prepare(x)).argmax(1).cpu())
+            ys.append(y.cpu())
+    return torch.cat(ys), torch.cat(predicted)
+
+
+def _scores(y, predicted, class_names: list[str]) -> dict:
+    """Accuracy, per-class accuracy (None for a class absent from the set) and the confusion matrix."""
+    import torch
+
+    k = len(class_names)
+    confusion = torch.bincount(y * k + predicted, minlength=k * k).view(k, k)
+    totals = confusion.sum(1).tolist()
+    return {"n": len(y), "accuracy": int(confusion.diag().sum()) / max(1, len(y)),
+            "per_class_accuracy": {c: (int(confusion[i, i]) / totals[i] if totals[i] else None)
+                                   for i, c in enumerate(class_names)},
+            "per_class_n": dict(zip(class_names, totals)),
+            "class_names": list(class_names), "confusion_matrix": confusion.tolist()}
+
+
+def _plain(cfg) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def describe(result: dict) -> str:
+    """A few lines for people: the set, the checkpoint, the accuracy and the first classes' accuracies."""
+    per_class = [f"{c} {'n/a' if a is None else f'{100 * a:.1f}%'}"
+                 for c, a in list(result["per_class_accuracy"].items())[:10]]
+    more = len(result["per_class_accuracy"]) - len(per_class)
+    return (f"{result['dataset']} target test set ({result['n']} samples), checkpoint {result['checkpoint']} "
+            f"(epoch {result['epoch']}) of {result['run_dir']}:\n"
+            f"accuracy {100 * result['accuracy']:.2f}%\n"
+            f"per class: {', '.join(per_class)}{f' (+{more} more in the JSON)' if more > 0 else ''}")

@@ -1,0 +1,104 @@
+"""``dasuite report``: one table (and plots) over the run folders of single runs and sweeps.
+
+:mod:`~dasuite.report.runs` finds and reads run folders, :mod:`~dasuite.report.groups` groups their
+seeds into configurations, :mod:`~dasuite.report.select` says what each label-free validator (and the
+oracle) would pick, :mod:`~dasuite.report.table` and :mod:`~dasuite.report.plots` write the results.
+Everything but the plots uses the standard library and yaml: arguments are checked, and runs read,
+without torch or numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from dasuite.errors import ConfigError
+
+DESCRIPTION = """\
+Aggregate run folders (single runs and multirun sweeps, mixed) into one report: per configuration the
+target and source accuracy (mean ± std over seeds) and the label-free pick kept in best.pt; per
+validator the configuration and epoch it would pick, its target accuracy and its regret against the
+oracle that uses target labels. Failed and unfinished runs are listed, never averaged. Writes
+report.md, report.csv, report_selection.csv, report_target_acc.png and report_curves.png."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one paragraph and exit 2, like every other dasuite error
+        raise ConfigError(f"{message} (`dasuite report --help` explains the arguments).")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dasuite report", description=DESCRIPTION, allow_abbrev=False)
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="run folders, sweep folders, or folders holding them")
+    parser.add_argument("--by", metavar="KEYS", help="comma-separated config keys that make a configuration, e.g. "
+                        "method,method.trade_off (default: the keys that differ between the runs, except seed)")
+    parser.add_argument("--select", default="val/source_acc", metavar="VALIDATOR",
+                        help="the validator of the headline pick (default val/source_acc)")
+    parser.add_argument("--out", metavar="DIR", help="where to write the report (default: the one PATH, or the "
+                        "folder holding all PATHs)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return report([Path(p).expanduser() for p in args.paths], by=args.by, select=args.select,
+                      out=None if args.out is None else Path(args.out).expanduser())
+    except ConfigError as error:
+        print(f"dasuite report: error: {error}", file=sys.stderr)
+        return 2
+
+
+def report(paths: list[Path], by: str | None = None, select: str = "val/source_acc", out: Path | None = None) -> int:
+    """Write and print the report; 0 when at least one run completed, else 1."""
+    from dasuite.report.groups import check_keys, default_keys, group_runs
+    from dasuite.report.runs import find_run_folders, load_run
+    from dasuite.report.select import selection_rows, validator_names
+    from dasuite.report.table import render_csv, render_markdown, render_selection_csv
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise ConfigError(f"PATH {missing[0]} does not exist; give run folders or folders holding them "
+                          "(runs/, multirun/<date>/<time>).")
+    folders = find_run_folders(paths)
+    if not folders:
+        raise ConfigError(f"no run folders under {', '.join(map(str, paths))}: a run folder holds "
+                          ".hydra/config.yaml, summary.json or metrics.jsonl (what `dasuite train` writes).")
+    runs = [load_run(folder) for folder in folders]
+    completed = [run for run in runs if run.status == "completed"]
+    left_out = [run for run in runs if run.status != "completed"]
+    validators = validator_names(runs)
+    select = select if select.startswith("val/") else f"val/{select}"
+    if select[4:] not in validators:
+        raise ConfigError(f"--select {select!r} is not a validator; valid choices: "
+                          f"{', '.join('val/' + v for v in validators)}.")
+    keys = [k.strip() for k in by.split(",") if k.strip()] if by else default_keys(completed or runs)
+    if by is not None:
+        if not keys:
+            raise ConfigError(f"--by {by!r} names no config key; give comma-separated keys such as "
+                              "method,method.trade_off.")
+        check_keys(keys, runs)
+    groups = group_runs(completed, keys)
+    rows = selection_rows(groups, validators)
+    out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(os.path.commonpath(
+        [str(p.resolve() if p.is_dir() else p.resolve().parent) for p in paths])))
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = render_markdown(keys, groups, rows, select, left_out, ", ".join(map(str, paths)), out.resolve())
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    (out / "report.csv").write_text(render_csv(keys, groups), encoding="utf-8")
+    (out / "report_selection.csv").write_text(render_selection_csv(keys, rows), encoding="utf-8")
+    written = ["report.md", "report.csv", "report_selection.csv"]
+    if groups:
+        from dasuite.report.plots import plot_curves, plot_target_acc
+
+        pick = next(r for r in rows if r.name == select).any_epoch
+        plot_target_acc(groups, keys, pick, select, out / "report_target_acc.png")
+        plot_curves(groups, keys, out / "report_curves.png")
+        written += ["report_target_acc.png", "report_curves.png"]
+    print(markdown)
+    print(f"Wrote {', '.join(written)} in {out}")
+    if not completed:
+        print(f"dasuite report: no completed run among the {len(runs)} found (listed above).", file=sys.stderr)
+    return 0 if completed else 1

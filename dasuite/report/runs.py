@@ -1,0 +1,143 @@
+"""Run folders found under some paths, read into :class:`Run` records.
+
+A run folder is any folder holding ``.hydra/config.yaml``, ``summary.json`` or ``metrics.jsonl``
+(single runs and the job folders of multirun sweeps alike). Reading uses json and yaml only, so a
+hundred runs load in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+#: Sub-folders of a run that never hold another run.
+_RUN_PARTS = {".hydra", "checkpoints", "plots", "eval", "export"}
+#: The config groups whose choice (the YAML file's name) is a config value of its own.
+CHOICES = ("dataset", "backbone", "method")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class Run:
+    """One run folder: its status, flattened config (``{"method.trade_off": 0.1, "method": "dann", ...}``),
+    summary and metrics records."""
+
+    path: Path
+    status: str  # completed | failed | interrupted | unfinished (no summary.json: running or killed)
+    config: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    metrics: list[dict] = field(default_factory=list)
+    problem: str = ""  # why a file of the run could not be read
+
+    @property
+    def error(self) -> str:
+        return self.problem or str(self.summary.get("error") or self.summary.get("signal") or "")
+
+    @property
+    def final_stage(self) -> list[dict]:
+        """The records of the method's last stage (all of them for single-stage methods)."""
+        if not self.metrics:
+            return []
+        stage = self.metrics[-1].get("stage")
+        return [r for r in self.metrics if r.get("stage") == stage]
+
+
+def is_run_folder(path: Path) -> bool:
+    return (path / ".hydra" / "config.yaml").is_file() or (path / "summary.json").is_file() \
+        or (path / "metrics.jsonl").is_file()
+
+
+def find_run_folders(paths: list[Path]) -> list[Path]:
+    """Every run folder at or under ``paths``, each once, in natural order (job 2 before job 10)."""
+    found: dict[Path, None] = {}
+    for root in paths:
+        if is_run_folder(root):
+            found[root.resolve()] = None
+            continue
+        for folder, subfolders, _ in os.walk(root):
+            here = Path(folder)
+            if here != root and is_run_folder(here):
+                found[here.resolve()] = None
+                subfolders[:] = []
+            else:
+                subfolders[:] = [d for d in subfolders if d not in _RUN_PARTS and not d.startswith(".")]
+    return sorted(found, key=_natural)
+
+
+def _natural(path: Path) -> list:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(path))]
+
+
+def load_run(path: Path) -> Run:
+    """Read one run folder; unreadable files leave the run out of the tables with ``problem`` set."""
+    run = Run(path=path, status="unfinished")
+    try:
+        if (path / "summary.json").is_file():
+            run.summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+            run.status = str(run.summary.get("status") or "unfinished")
+        run.metrics = _read_metrics(path / "metrics.jsonl")
+        run.config = _read_config(path, run.summary)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        run.status, run.problem = "unreadable", f"{type(error).__name__}: {error}"
+    return run
+
+
+def _read_metrics(file: Path) -> list[dict]:
+    """metrics.jsonl's records, without a last line cut short by a crash mid-append."""
+    if not file.is_file():
+        return []
+    lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise
+    return records
+
+
+def _read_config(path: Path, summary: dict) -> dict:
+    """The composed config flattened to dotted keys, plus the group choices (``method``: ``dann``)."""
+    saved = path / ".hydra" / "config.yaml"
+    tree = yaml.load(saved.read_text(encoding="utf-8"), Loader=_Loader) if saved.is_file() else None
+    config = flatten(tree or {})
+    if tree is None:  # a run folder without .hydra/: what its summary says
+        config.update({"seed": summary.get("seed"), "method.trade_off": summary.get("trade_off")})
+    choices = {group: summary.get(group) for group in CHOICES}
+    if any(value is None for value in choices.values()):
+        choices = {group: choices[group] or _hydra_choice(path, group) for group in CHOICES}
+    for group, value in choices.items():
+        config[group] = value if value is not None else config.get(f"{group}._target_")
+    return config
+
+
+def _hydra_choice(path: Path, group: str):
+    file = path / ".hydra" / "hydra.yaml"
+    if not file.is_file():
+        return None
+    tree = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader) or {}
+    return ((tree.get("hydra") or {}).get("runtime") or {}).get("choices", {}).get(group)
+
+
+def flatten(tree, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists (and empty dicts) become tuples, so values hash."""
+    if isinstance(tree, dict) and tree:
+        flat = {}
+        for key, value in tree.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: _frozen(tree)} if prefix else {}
+
+
+def _frozen(value):
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return value

@@ -1,0 +1,124 @@
+"""What each label-free validator would pick in a sweep, beside the oracle that uses target labels.
+
+Two selection problems, each solved by every validator and by the oracle:
+
+* **any epoch** (the model ``checkpoints/best.pt`` keeps): each run picks its own epoch as
+  ``trainer.select=<validator>`` does (:mod:`dasuite.engine.selection`): the best score among the
+  epochs of the method's last stage, an epoch the collapse guard flags losing to any unflagged one,
+  ties keeping the earlier epoch. A configuration's score is the mean over its seeds of their
+  picked scores; the configuration with the best score wins, a configuration with a flagged pick
+  losing to any without one.
+* **last epoch** (the model ``checkpoints/last.pt`` keeps): a configuration's score is the mean over
+  its seeds of the last epoch's score; flagged last epochs lose as above.
+
+A pick's accuracy is the mean (± std) over its seeds of the target accuracy at the picked epochs.
+The oracle picks the same way by target accuracy itself, without the guard; regret is the oracle's
+accuracy minus the pick's, in points. A configuration where a seed lacks the validator's score
+cannot be picked by it. Ties between configurations keep the earlier one in the table.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from dasuite.report.groups import Group
+from dasuite.report.runs import Run
+
+#: The validators of :data:`dasuite.validators.VALIDATORS`, named here so the report needs no torch.
+VALIDATORS = ("source_acc", "iwcv", "dev", "entropy", "im", "bnm", "class_ami", "snd")
+ORACLE = "oracle (uses target labels)"
+TARGET = "target/acc"
+
+
+@dataclass
+class Pick:
+    """A configuration and, per seed, the picked epoch and its target accuracy."""
+
+    group: Group
+    score: float
+    epochs: list[int]
+    targets: list[float]
+    collapsed: bool  # the guard flags the pick: every candidate was flagged
+
+    @property
+    def target(self) -> tuple[float | None, float | None]:
+        return mean_std(self.targets)
+
+
+@dataclass
+class Row:
+    """One line of the selection table: a validator's (or the oracle's) two picks and their regrets."""
+
+    name: str
+    any_epoch: Pick | None
+    last_epoch: Pick | None
+    regret_any: float | None = None
+    regret_last: float | None = None
+
+
+def validator_names(runs: list[Run]) -> list[str]:
+    """The known validators, then any other ``val/<name>`` the runs record."""
+    found = {k[4:] for run in runs for record in run.metrics for k in record if k.startswith("val/")}
+    return [*VALIDATORS, *sorted(found - set(VALIDATORS))]
+
+
+def selection_rows(groups: list[Group], validators: list[str]) -> list[Row]:
+    """A row per validator, then the oracle's row; regrets against the oracle."""
+    oracle = Row(ORACLE, choose(groups, TARGET, last=False, guard=False),
+                 choose(groups, TARGET, last=True, guard=False))
+    rows = [Row(f"val/{name}", choose(groups, f"val/{name}", last=False), choose(groups, f"val/{name}", last=True))
+            for name in validators]
+    for row in rows:
+        row.regret_any = _regret(oracle.any_epoch, row.any_epoch)
+        row.regret_last = _regret(oracle.last_epoch, row.last_epoch)
+    return [*rows, oracle]
+
+
+def choose(groups: list[Group], key: str, last: bool, guard: bool = True) -> Pick | None:
+    """The configuration (and epochs) with the best mean score of ``key``; None if no group has one."""
+    picks = [p for p in (_group_pick(g, key, last, guard) for g in groups) if p is not None]
+    pool = [p for p in picks if not p.collapsed] or picks
+    return max(pool, key=lambda p: p.score) if pool else None  # max keeps the first of equals
+
+
+def _group_pick(group: Group, key: str, last: bool, guard: bool) -> Pick | None:
+    records = []
+    for run in group.runs:
+        record = (run.final_stage[-1:] or [None])[0] if last else run_pick(run, key, guard)
+        if record is None or _finite(record.get(key)) is None:
+            return None
+        records.append(record)
+    return Pick(group, statistics.fmean(r[key] for r in records), [r.get("epoch") for r in records],
+                [r.get(TARGET) for r in records], any(guard and _flagged(r) for r in records))
+
+
+def run_pick(run: Run, key: str, guard: bool = True) -> dict | None:
+    """The record of the final-stage epoch ``trainer.select`` would keep by ``key`` (None: never scored)."""
+    scored = [r for r in run.final_stage if _finite(r.get(key)) is not None]
+    # max keeps the first of equals: the earlier epoch
+    return max(scored, key=lambda r: (not (guard and _flagged(r)), r[key])) if scored else None
+
+
+def _flagged(record: dict) -> bool:
+    return bool(record.get("guard/collapsed"))
+
+
+def _finite(value) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
+def _regret(oracle: Pick | None, pick: Pick | None) -> float | None:
+    if oracle is None or pick is None or pick.target[0] is None:
+        return None
+    return 100 * (oracle.target[0] - pick.target[0])
+
+
+def mean_std(values) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (0 for one value) of the numbers among ``values``."""
+    numbers = [v for v in values if _finite(v) is not None]
+    if not numbers:
+        return None, None
+    return statistics.fmean(numbers), statistics.stdev(numbers) if len(numbers) > 1 else 0.0

@@ -1,0 +1,43 @@
+"""Label-free validators: scores of a model computed without any target label (higher is better).
+
+Each validator is a function of :class:`~dasuite.validators.outputs.Outputs` (the model's logits
+and features on labeled source validation and on unlabeled target train samples) returning one
+float, written to metrics.jsonl as ``val/<name>`` after every epoch. ``trainer.select=<name>``
+keeps the best epoch's weights as ``checkpoints/best.pt``, skipping epochs the collapse guard
+(:mod:`~dasuite.validators.collapse`) flags. docs/validation.md explains each one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from dasuite.validators.bnm import bnm
+from dasuite.validators.class_ami import class_ami
+from dasuite.validators.dev import dev
+from dasuite.validators.entropy import entropy
+from dasuite.validators.im import im
+from dasuite.validators.iwcv import iwcv
+from dasuite.validators.outputs import Outputs
+from dasuite.validators.snd import snd
+from dasuite.validators.source_acc import source_acc
+
+#: name -> validator; ``val/<name>`` in metrics.jsonl, ``trainer.select=<name>``.
+VALIDATORS: dict[str, Callable[[Outputs], float]] = {
+    "source_acc": source_acc,
+    "iwcv": iwcv,
+    "dev": dev,
+    "entropy": entropy,
+    "im": im,
+    "bnm": bnm,
+    "class_ami": class_ami,
+    "snd": snd,
+}
+
+
+def score(outputs: Outputs) -> dict[str, float]:
+    """Every validator's score (NaN where a set is too small to compute it)."""
+    return {name: validator(outputs) if outputs.usable else math.nan for name, validator in VALIDATORS.items()}
+
+
+__all__ = ["VALIDATORS", "Outputs", "score"]

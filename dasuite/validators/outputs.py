@@ -1,0 +1,52 @@
+"""What validators see: a model's outputs on source validation and on unlabeled target samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Outputs:
+    """Logits and features (float64, on the CPU) of the labeled source validation set and of a
+    fixed subsample of the unlabeled target train set. There is no field for target labels."""
+
+    source_features: torch.Tensor  # (Ns, D)
+    source_logits: torch.Tensor  # (Ns, C)
+    source_labels: torch.Tensor  # (Ns,)
+    target_features: torch.Tensor  # (Nt, D)
+    target_logits: torch.Tensor  # (Nt, C)
+    seed: int = 0  # for the validators that cluster or fit (k-means, the domain classifier)
+
+    @property
+    def num_classes(self) -> int:
+        return self.target_logits.shape[1]
+
+    @property
+    def usable(self) -> bool:
+        """Both sets have at least two samples."""
+        return len(self.source_labels) >= 2 and len(self.target_logits) >= 2
+
+    @cached_property
+    def target_probabilities(self) -> torch.Tensor:
+        return self.target_logits.softmax(1)
+
+    @cached_property
+    def source_losses(self) -> torch.Tensor:
+        """Per-sample cross-entropy on source validation."""
+        return F.cross_entropy(self.source_logits, self.source_labels, reduction="none")
+
+    @cached_property
+    def importance_weights(self) -> torch.Tensor:
+        """Density ratios p_target(x) / p_source(x) of the source validation samples (shared by IWCV and DEV)."""
+        from dasuite.validators.density_ratio import density_ratios
+
+        return density_ratios(self.source_features, self.target_features, self.seed)
+
+
+def prediction_entropy(probabilities: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (nats) of each row of a probability matrix."""
+    return -(probabilities * probabilities.clamp_min(1e-12).log()).sum(-1)

@@ -1,0 +1,101 @@
+"""The label-free pick: checkpoints/best.pt, summary.json's best_* fields, and what selection may read."""
+
+import dataclasses
+import json
+import math
+import tempfile
+
+import pytest
+import torch
+
+from dasuite.engine.checkpoint import read_checkpoint
+from dasuite.engine.selection import Selection
+from dasuite.errors import ConfigError
+from tests.conftest import compose_config, train_in_process
+
+
+def record(epoch, value, collapsed=False, target=0.5):
+    return {"epoch": epoch, "val/snd": value, "guard/collapsed": collapsed, "target/acc": target, "source/acc": 0.9}
+
+
+def test_selection_prefers_unflagged_epochs_then_the_higher_score_and_keeps_the_earlier_tie():
+    pick = Selection("snd")
+    assert pick.offer(record(1, 0.9, collapsed=True))  # the only candidate so far
+    assert pick.offer(record(2, 0.1))  # any unflagged epoch beats a flagged one
+    assert not pick.offer(record(3, 5.0, collapsed=True))
+    assert pick.offer(record(4, 0.4, target=0.2))  # the score decides, not target accuracy
+    assert not pick.offer(record(5, 0.4, target=0.99))  # a tie keeps the earlier epoch
+    assert not pick.offer(record(6, float("nan")))
+    assert pick.summary() == {"select": "snd", "best_epoch": 4, "best_value": 0.4, "best_collapsed": False,
+                              "best_target_acc": 0.2, "best_source_acc": 0.9}
+    restored = Selection("snd")
+    restored.load_state_dict(pick.state_dict())
+    assert restored.summary() == pick.summary()
+
+
+def test_a_run_keeps_best_pt_at_the_epoch_its_validator_picks(tmp_path):
+    summary = train_in_process(tmp_path, "trainer.epochs=12", "trainer.select=im")
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    candidates = [m for m in metrics if not m["guard/collapsed"]] or metrics
+    expected = max(candidates, key=lambda m: (m["val/im"], -m["epoch"]))
+    assert summary["select"] == "im"
+    assert summary["best_epoch"] == expected["epoch"]
+    assert summary["best_value"] == pytest.approx(expected["val/im"])
+    assert summary["best_target_acc"] == expected["target/acc"]
+    best = read_checkpoint(tmp_path / "checkpoints" / "best.pt", "read")
+    last = read_checkpoint(tmp_path / "checkpoints" / "last.pt", "read")
+    assert best["epoch"] == expected["epoch"] and last["epoch"] == 12
+    assert all(set(m) >= {f"val/{v}" for v in ("source_acc", "iwcv", "dev", "entropy", "im", "bnm", "class_ami", "snd")}
+               | {"guard/class_fraction", "guard/histogram_entropy", "guard/collapsed"} for m in metrics)
+
+
+def test_a_multi_stage_method_picks_from_its_last_stage(tmp_path):
+    summary = train_in_process(tmp_path, "method=finetune", "dataset.target_labels_per_class=3", "trainer.epochs=4")
+    stages = {m["epoch"]: m["stage"] for m in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines())}
+    assert stages[summary["best_epoch"]] == stages[max(stages)] != stages[1]
+
+
+def test_an_unknown_validator_is_named_with_the_choices(tmp_path):
+    summary = train_in_process(tmp_path, "trainer.select=accuracy")
+    assert summary["status"] == "failed"
+    assert "trainer.select='accuracy'" in summary["error"] and "class_ami" in summary["error"]
+
+
+def test_validators_and_guard_never_read_target_labels():
+    """Shuffling the target labels changes target accuracy and nothing a validator or the guard reports."""
+    from hydra.utils import instantiate
+
+    from dasuite.data import build_pair
+    from dasuite.engine.run_folder import RunFolder
+    from dasuite.model import build_method
+
+    cfg = compose_config("trainer.epochs=3", "trainer.progress=false", "trainer.plots=false",
+                         "dataset.n_target_test=200")
+    results = []
+    for shuffle in (False, True):
+        pair = build_pair(cfg.dataset)
+        if shuffle:
+            test = pair.target_test
+            pair = dataclasses.replace(pair, target_test=dataclasses.replace(
+                test, y=test.y[torch.randperm(len(test.y), generator=torch.Generator().manual_seed(3))]))
+        torch.manual_seed(0)
+        method = build_method(cfg, pair.input_shape, pair.num_classes)
+        with tempfile.TemporaryDirectory() as run_dir:
+            result = instantiate(cfg.trainer).fit(method, pair, RunFolder(run_dir), seed=0)
+            results.append(RunFolder(run_dir).read_metrics())
+    plain, shuffled = results
+    assert any(a["target/acc"] != b["target/acc"] for a, b in zip(plain, shuffled))
+    for a, b in zip(plain, shuffled):
+        unlabelled = {k: v for k, v in a.items() if k.startswith(("val/", "guard/"))}
+        assert len(unlabelled) == 11
+        assert unlabelled == {k: b[k] for k in unlabelled}
+        assert all(v is not None and not (isinstance(v, float) and math.isnan(v)) for v in unlabelled.values())
+
+
+def test_trainer_rejects_out_of_range_guard_thresholds():
+    from dasuite.engine.trainer import Trainer
+
+    with pytest.raises(ConfigError, match="collapse_min_entropy=1.5"):
+        Trainer(collapse_min_entropy=1.5)
+    with pytest.raises(ConfigError, match="validation_samples"):
+        Trainer(validation_samples=1)
