@@ -53,7 +53,7 @@ def test_two_ranks_on_moons_write_one_run_folder_and_match_one_process(tmp_path)
     assert summary["status"] == "completed" and summary["world_size"] == 2
     assert result.stdout.count("Run folder:") == 1  # rank 0 alone reports
     lines = (run / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == 100 and summary["steps"] == 200  # 135 source samples / (2 ranks × 32) = 2 steps
+    assert len(lines) == 50 and summary["steps"] == 200  # eval_every=auto: every 2nd epoch; 135 source samples / (2 ranks × 32) = 2 steps
     assert (run / "checkpoints" / "last.pt").is_file() and (run / ".hydra" / "config.yaml").is_file()
     single = train_in_process(tmp_path / "single", "trainer.epochs=100", "trainer.batch_size=64", "seed=1")
     assert abs(summary["target_acc"] - single["target_acc"]) <= TOLERANCE, (summary["target_acc"],

@@ -99,3 +99,13 @@ def test_trainer_rejects_out_of_range_guard_thresholds():
         Trainer(collapse_min_entropy=1.5)
     with pytest.raises(ConfigError, match="validation_samples"):
         Trainer(validation_samples=1)
+
+
+def test_eval_every_evaluates_each_nth_epoch_and_always_the_last(tmp_path):
+    train_in_process(tmp_path / "n", "trainer.epochs=7", "trainer.eval_every=3")
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "n" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [3, 6, 7]
+    train_in_process(tmp_path / "auto", "trainer.epochs=120")  # auto: about 50 per stage, here every 3rd
+    epochs = [json.loads(line)["epoch"] for line in (tmp_path / "auto" / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(3, 121, 3))
+    assert train_in_process(tmp_path / "bad", "trainer.eval_every=0")["error"].startswith("trainer.eval_every=0 must")

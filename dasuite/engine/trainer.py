@@ -125,7 +125,7 @@ class Trainer:
                  deterministic: bool = False, select: str = "source_acc", validation_samples: int = 2000,
                  collapse_min_classes: float = 0.5, collapse_min_entropy: float = 0.5, precision: str | int = 32,
                  compile: bool = False, channels_last: str | bool = "auto", distributed: str | bool = "auto",
-                 sync_batchnorm: bool = False):
+                 sync_batchnorm: bool = False, eval_every: int | str = "auto"):
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"trainer.{key}={value} must be an integer >= 1.")
@@ -153,6 +153,10 @@ class Trainer:
             check_number(f"trainer.{key}", value, minimum=0)
             if value > 1:
                 raise ConfigError(f"trainer.{key}={value} must lie in [0, 1].")
+        if eval_every != "auto" and (isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1):
+            raise ConfigError(f"trainer.eval_every={eval_every!r} must be auto or an integer >= 1 (epochs between "
+                              "evaluations).")
+        self.eval_every = eval_every
         self.select, self.validation_samples = select, validation_samples
         self.collapse_min_classes, self.collapse_min_entropy = collapse_min_classes, collapse_min_entropy
         for key, value in (("compile", compile), ("sync_batchnorm", sync_batchnorm)):
@@ -272,21 +276,25 @@ class Trainer:
                     sums = self.dist.average(sums)
                     extra["scaler"] = precision.state_dict()
                     at.epoch += 1
-                    record = {"epoch": at.epoch, "step": at.step, "time_s": time.perf_counter() - start,
-                              "stage": stage.name, "lr": lr}
-                    record.update({f"train/{k}": v.item() / steps_per_epoch for k, v in sums.items()})
-                    record.update(self.dist.on_main(self._evaluate, method, pair, validation_target, seed))
-                    picked = stage_index == len(plan) - 1 and selection.offer(record)
-                    extra["selection"] = selection.state_dict()
-                    run.append_metrics(record)
+                    evaluated = self._evaluates(stage_epoch + 1, epochs)
+                    picked = False
+                    if evaluated:
+                        record = {"epoch": at.epoch, "step": at.step, "time_s": time.perf_counter() - start,
+                                  "stage": stage.name, "lr": lr}
+                        record.update({f"train/{k}": v.item() / steps_per_epoch for k, v in sums.items()})
+                        record.update(self.dist.on_main(self._evaluate, method, pair, validation_target, seed))
+                        picked = stage_index == len(plan) - 1 and selection.offer(record)
+                        extra["selection"] = selection.state_dict()
+                        run.append_metrics(record)
                     run.save_checkpoint(self._state(method, optimizers, schedules, streams, at, stage_index,
                                                     stage_epoch + 1, start, extra))
                     if picked:
                         run.copy_checkpoint("last.pt", "best.pt")
                     guard.saved_epoch = at.epoch
-                    bar.set_postfix_str(self._postfix(record), refresh=False)
-                    if at.epoch == 1 or stage_epoch + 1 == epochs or at.epoch % log_every == 0:
-                        log.info("epoch %d (%s) %s", at.epoch, stage.name, self._postfix(record))
+                    if evaluated:
+                        bar.set_postfix_str(self._postfix(record), refresh=False)
+                        if at.epoch == 1 or stage_epoch + 1 == epochs or at.epoch % log_every == 0:
+                            log.info("epoch %d (%s) %s", at.epoch, stage.name, self._postfix(record))
                     if stop.signal is not None:
                         raise self._interrupted(stop.signal, at, run, mid_epoch=False)
         if not record:  # resumed a run that had nothing left to train
@@ -360,6 +368,12 @@ class Trainer:
         """A training set's inputs in order, preprocessed as for evaluation (for :meth:`Method.begin_epoch`)."""
         for batch in inputs(x, self.eval_batch_size, self.device):
             yield pair.prepare(batch)
+
+    def _evaluates(self, stage_epochs_done: int, stage_epochs: int) -> bool:
+        """Whether the epoch just ended is evaluated: every ``eval_every`` epochs of a stage and its last;
+        ``auto`` evaluates about 50 times per stage (every epoch of a stage of up to 50)."""
+        every = -(-stage_epochs // 50) if self.eval_every == "auto" else self.eval_every
+        return stage_epochs_done % every == 0 or stage_epochs_done == stage_epochs
 
     def _validation_target(self, pair: DomainPair, seed: int):
         """The fixed, seeded subsample of unlabeled target train inputs the validators score."""

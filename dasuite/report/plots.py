@@ -75,7 +75,9 @@ def plot_curves(groups: list[Group], keys: list[str], path: Path) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy %")
-    axes[1].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if labels:
+        axes[1].legend(handles, labels, fontsize=7)
     _save(fig, path)
 
 
