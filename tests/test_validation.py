@@ -14,8 +14,9 @@ from dasuite.errors import ConfigError
 from dasuite.train import run_train
 from tests.conftest import read_summary, train_in_process
 
-TRAINER_KEYS = ("batch_size, deterministic, device, epochs, eval_batch_size, lr, lr_alpha, lr_beta, lr_schedule, "
-                "momentum, optimizer, plots, progress, weight_decay")
+TRAINER_KEYS = ("batch_size, channels_last, collapse_min_classes, collapse_min_entropy, compile, deterministic, device, "
+                "distributed, epochs, eval_batch_size, eval_every, lr, lr_alpha, lr_beta, lr_schedule, momentum, "
+                "optimizer, plots, precision, progress, select, sync_batchnorm, validation_samples, weight_decay")
 
 
 @pytest.mark.parametrize(("override", "says"), [
