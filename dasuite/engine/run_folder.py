@@ -20,7 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-import torch
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -47,6 +46,22 @@ def _json_safe(value):
     if isinstance(value, (list, tuple)):
         return [_json_safe(v) for v in value]
     return value
+
+
+def read_metrics(file: Path) -> list[dict]:
+    """metrics.jsonl's records, without a last line cut short by a crash mid-append (torch-free, for report)."""
+    if not file.is_file():
+        return []
+    with open(file, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise
+    return records
 
 
 class RunFolder:
@@ -81,18 +96,7 @@ class RunFolder:
 
     def read_metrics(self) -> list[dict]:
         """The records, without a last line cut short by a crash mid-append."""
-        if not self.metrics_file.exists():
-            return []
-        with open(self.metrics_file, encoding="utf-8") as f:
-            lines = [line for line in f if line.strip()]
-        records = []
-        for i, line in enumerate(lines):
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                if i < len(lines) - 1:
-                    raise
-        return records
+        return read_metrics(self.metrics_file)
 
     def truncate_metrics(self, epochs: int) -> int:
         """Keep the records of the first ``epochs`` epochs (rewritten atomically, without a torn last
@@ -124,6 +128,8 @@ class RunFolder:
 
     def save_checkpoint(self, state: dict, name: str = "last.pt") -> Path:
         path = self.checkpoints / name
+        import torch  # here, so that reading run folders (dasuite report) never loads torch
+
         atomic_write(path, lambda f: torch.save(state, f))
         return path
 

@@ -75,31 +75,18 @@ def _natural(path: Path) -> list:
 
 def load_run(path: Path) -> Run:
     """Read one run folder; unreadable files leave the run out of the tables with ``problem`` set."""
+    from dasuite.engine.run_folder import read_metrics  # torch-free; imported here so argument errors load no engine
+
     run = Run(path=path, status="unfinished")
     try:
         if (path / "summary.json").is_file():
             run.summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
             run.status = str(run.summary.get("status") or "unfinished")
-        run.metrics = _read_metrics(path / "metrics.jsonl")
+        run.metrics = read_metrics(path / "metrics.jsonl")
         run.config = _read_config(path, run.summary)
     except (OSError, ValueError, yaml.YAMLError) as error:
         run.status, run.problem = "unreadable", f"{type(error).__name__}: {error}"
     return run
-
-
-def _read_metrics(file: Path) -> list[dict]:
-    """metrics.jsonl's records, without a last line cut short by a crash mid-append."""
-    if not file.is_file():
-        return []
-    lines = [line for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    records = []
-    for i, line in enumerate(lines):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i < len(lines) - 1:
-                raise
-    return records
 
 
 def _read_config(path: Path, summary: dict) -> dict:
