@@ -19,8 +19,9 @@ from tests.conftest import read_summary, train_in_process
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 6  # moons: 4 steps per epoch
 PAUSE_AT = 13  # the second step of epoch 4
+EVAL_EVERY = 2  # metrics.jsonl lines and checkpoints at epochs 2, 4, 6
 PAUSING = ["method._target_=tests.helpers.PausesMidEpoch", f"+method.pause_at_step={PAUSE_AT}",
-           f"trainer.epochs={EPOCHS}", "trainer.deterministic=true", "seed=3"]
+           f"trainer.epochs={EPOCHS}", f"trainer.eval_every={EVAL_EVERY}", "trainer.deterministic=true", "seed=3"]
 
 
 def _values(run_dir: Path) -> list[dict]:
@@ -70,13 +71,16 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_final_metrics(reference, tmp
     process = _start_and_pause([*PAUSING, f"hydra.run.dir={run_dir}"], marker, tmp_path)
     process.kill()  # SIGKILL in the middle of epoch 4
     process.communicate()
-    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["epoch"] == 3
+    # the checkpoint of the last evaluated epoch: 2, not 3 (saved with each metrics.jsonl line)
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["epoch"] == 2
+    assert [row["epoch"] for row in _values(run_dir)] == [2]
     assert not (run_dir / "summary.json").exists()
 
     result = _resume(run_dir, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert read_summary(run_dir)["status"] == "completed" and read_summary(run_dir)["resumed_from_epoch"] == 3
-    assert _values(run_dir) == reference  # bitwise: every epoch once, same numbers
+    assert read_summary(run_dir)["status"] == "completed" and read_summary(run_dir)["resumed_from_epoch"] == 2
+    assert [row["epoch"] for row in reference] == [2, 4, 6]
+    assert _values(run_dir) == reference  # bitwise: every evaluated epoch once, same numbers
     assert "resuming from" in (run_dir / "train.log").read_text()
 
 

@@ -86,7 +86,7 @@ def test_semi_supervised_dann_beats_unsupervised_dann_on_moons(tmp_path):
         for seed in range(3):
             run_dir = tmp_path / f"k{k}_s{seed}"
             summary = train_in_process(run_dir, "method=dann", f"dataset.target_labels_per_class={k}", f"seed={seed}",
-                                       "trainer.epochs=60")
+                                       "trainer.epochs=60", "trainer.eval_every=60")
             assert summary["status"] == "completed", summary.get("error")
             accuracies.append(summary["target_acc"])
             metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -5,7 +5,7 @@ host with the device every step, so the first non-finite step and its loss terms
 the device and read back only every ``check_every`` steps and at the end of each epoch: the run
 then stops within ``check_every`` steps of the bad one, with that step's exact values. The trainer
 never saves the weights it holds when the guard trips, so ``checkpoints/last.pt`` keeps the last
-good epoch.
+epoch it saved (evaluated) before.
 """
 
 from __future__ import annotations
@@ -67,6 +67,6 @@ class DivergenceGuard:
         shown = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in terms.items())
         raise TrainingDiverged(
             f"training diverged at step {step} ({where}): a loss term is NaN or infinite: {shown}. "
-            + (f"checkpoints/last.pt keeps epoch {self.saved_epoch}, the last good one. " if self.saved_epoch else
+            + (f"checkpoints/last.pt keeps epoch {self.saved_epoch}, saved before it. " if self.saved_epoch else
                "No checkpoint was written. ") + self.hint,
             {"diverged_step": step, "diverged_at": where, "loss_terms": terms})

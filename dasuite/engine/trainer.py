@@ -4,8 +4,9 @@ For each stage the method declares, the trainer builds the optimizers from the m
 groups, then runs ``epochs`` epochs of steps. Each epoch starts with ``method.begin_epoch``; a step
 draws one batch from each set the stage names, calls ``method.step_losses`` (the method's
 ``training_step`` plus the shared target-label term) once per optimizer, sums the returned terms,
-back-propagates and steps. After every epoch it evaluates on source validation and target test, appends a line to
-metrics.jsonl and saves ``checkpoints/last.pt``.
+back-propagates and steps. After every ``trainer.eval_every``-th epoch of a stage and its last, it
+evaluates on source validation and target test, appends a line to metrics.jsonl and saves
+``checkpoints/last.pt`` (so the checkpoint always sits at the last line of metrics.jsonl).
 
 Reliability (DESIGN.md, "Resume and failures"): ``fit(resume=checkpoint)`` restores the model,
 optimizers, schedulers, samplers and random states and goes on from the checkpoint's position, to
@@ -286,11 +287,12 @@ class Trainer:
                         picked = stage_index == len(plan) - 1 and selection.offer(record)
                         extra["selection"] = selection.state_dict()
                         run.append_metrics(record)
-                    run.save_checkpoint(self._state(method, optimizers, schedules, streams, at, stage_index,
-                                                    stage_epoch + 1, start, extra))
+                    if evaluated or stop.signal is not None:
+                        run.save_checkpoint(self._state(method, optimizers, schedules, streams, at, stage_index,
+                                                        stage_epoch + 1, start, extra))
+                        guard.saved_epoch = at.epoch
                     if picked:
                         run.copy_checkpoint("last.pt", "best.pt")
-                    guard.saved_epoch = at.epoch
                     if evaluated:
                         bar.set_postfix_str(self._postfix(record), refresh=False)
                         if at.epoch == 1 or stage_epoch + 1 == epochs or at.epoch % log_every == 0:
