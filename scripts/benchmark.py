@@ -227,8 +227,10 @@ def main() -> None:
                         help="folder with mnist/ and usps/ (required, except with --speed: synthetic digits then)")
     parser.add_argument("--speed", action="store_true",
                         help="time training steps against plain PyTorch instead (speed.py; section 'speed')")
-    parser.add_argument("--steps", type=int, default=50, help="--speed: steps timed per row")
-    parser.add_argument("--resnet-steps", type=int, default=3, help="--speed: steps timed per ResNet-50 CPU row")
+    parser.add_argument("--steps", type=int, default=50, help="--speed: steps per timed block")
+    parser.add_argument("--resnet-steps", type=int, default=3, help="--speed: steps per block of a ResNet-50 CPU row")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="--speed: timed blocks per row, dasuite's and plain PyTorch's alternating")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--only", nargs="+", choices=list(ENTRIES), default=CORE)
     parser.add_argument("--epochs", type=int, default=None, help="override the experiment's trainer.epochs")

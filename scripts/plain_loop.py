@@ -70,10 +70,12 @@ class PlainLoop:
     """One method's training step on one backbone, in plain PyTorch."""
 
     def __init__(self, backbone: str, method: str, device: str, num_classes: int = 10, precision: str = "32",
-                 compiled: bool = False, mean: float = 0.5, std: float = 0.5):
+                 compiled: bool = False, channels_last: bool = False, mean: float = 0.5, std: float = 0.5):
         build, width = BACKBONES[backbone]
         self.method, self.device, self.mean, self.std = method, torch.device(device), mean, std
         self.features, self.head = build().to(device), nn.Linear(width, num_classes).to(device)
+        self.layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.features.to(memory_format=self.layout)
         self.disc = nn.Sequential(nn.Linear(width, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
                                   nn.Linear(256, 1)).to(device)
         if compiled:
@@ -86,7 +88,7 @@ class PlainLoop:
         self.total, self.step_count = 1000, 0
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.float() / 255 - self.mean) / self.std
+        return ((x.float() / 255 - self.mean) / self.std).contiguous(memory_format=self.layout)
 
     def loss(self, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
         """The step's summed loss (forward only)."""

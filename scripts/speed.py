@@ -1,21 +1,35 @@
 """``scripts/benchmark.py --speed``: training steps per second, dasuite against plain PyTorch.
 
 For LeNet on 28×28 digits (synthetic uint8 images, or MNIST test and USPS train with --data-root)
-and ResNet-50 on synthetic 224×224 RGB tensors, each of source-only, DANN and MMD is timed twice
-in this process: through dasuite's own trainer (``Trainer.fit`` on the data held in memory: its
-samplers, autocast, divergence guard and optimizer steps; the first epoch is the warm-up, where
-``torch.compile`` compiles, and the second is timed from the trainer's own ``train_seconds``) and
-as the same loop in plain PyTorch (:mod:`plain_loop`), in float32 and bfloat16 autocast, eager and
-(for DANN) compiled. Each row gives its share of the machine's compute limit: the FLOPs of a
-training step (counted by ``torch.utils.flop_counter.FlopCounterMode``, forward and backward) per
-second, over the measured matrix-multiply peak of the device. A last row runs LeNet DANN on 2 CPU
-processes with DistributedDataParallel (gloo, one thread each) against one process.
+and ResNet-50 on synthetic 224×224 RGB tensors, each of source-only, DANN and MMD is timed
+through dasuite's own trainer (``Trainer.fit`` on the data held in memory: its samplers, autocast,
+divergence guard, evaluation and optimizer steps, timed by the trainer's own ``train_seconds``)
+and as the same loop in plain PyTorch (:mod:`plain_loop`) in the same process, in float32 (and
+bfloat16 autocast for DANN, where the device's bfloat16 matrix multiply is not slower than its
+float32 one), eager and (for DANN) compiled.
+
+A shared CPU's speed drifts by ±10 % from one block of steps to the next, more than the overhead
+being measured, so the two are interleaved: the trainer runs ``repeats + 1`` epochs of ``steps``
+steps (the first is the warm-up, where ``torch.compile`` compiles), and after each epoch the plain
+loop runs one block of ``steps`` steps (the first is its warm-up). Each side's figure is the
+median over its ``repeats`` timed blocks; the table also gives the range of the per-pair ratios.
+Compiled rows give the compile time (first epoch minus a steady one) and the steps after which
+compiling has paid off against the plain eager loop. Both sides use the layout
+``trainer.channels_last=auto`` picks (NHWC for these convolutional models); one LeNet DANN row
+runs both in NCHW to show what the layout gains.
+
+Each row gives its share of the machine's compute limit: the FLOPs of a training step (counted by
+``torch.utils.flop_counter.FlopCounterMode``, forward and backward) per second, over the measured
+matrix-multiply peak of the device (float32's where the precision's own is lower). A last row
+runs LeNet DANN on 2 CPU processes with DistributedDataParallel (gloo, one thread each) against
+one process.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -37,20 +51,38 @@ class Row:
     device: str
     precision: str
     compiled: bool
+    channels_last: bool
     batch: int
     images_per_step: int
-    plain_s: float  # seconds per step
-    dasuite_s: float
+    plain: list[float]  # seconds per step of each timed block (compiled rows: the compiled plain loop)
+    dasuite: list[float]
     flops_per_image: float
     peak: float  # FLOP/s of the device's matrix multiply in this precision
+    eager_s: float = float("nan")  # the plain eager loop's median seconds per step (for compiled rows)
+    compile_s: float = float("nan")  # dasuite's compile time: first epoch minus a steady one
+
+    @property
+    def plain_s(self) -> float:
+        return statistics.median(self.plain)
+
+    @property
+    def dasuite_s(self) -> float:
+        return statistics.median(self.dasuite)
 
     def cells(self) -> list[str]:
         ours = self.images_per_step / self.dasuite_s
         share = self.flops_per_image * ours / self.peak
+        pairs = [p / d for p, d in zip(self.plain, self.dasuite)]
+        compiled = "–"
+        if self.compiled:
+            gain = self.eager_s - self.dasuite_s
+            paid = f"{self.compile_s / gain:.0f} steps" if gain > 0 else "never"
+            compiled = f"{self.eager_s / self.dasuite_s:.2f}× plain eager; compiles in {self.compile_s:.0f} s, pays off after {paid}"
         return [self.model, self.method, self.device, "bf16" if self.precision == "bf16" else "fp32",
-                "compile" if self.compiled else "eager", str(self.batch), f"{1 / self.plain_s:.2f}",
-                f"{1 / self.dasuite_s:.2f}", f"{ours:.0f}" if ours >= 100 else f"{ours:.1f}", f"{self.plain_s / self.dasuite_s:.2f}",
-                f"{self.flops_per_image / 1e6:.1f}", f"{100 * share:.0f}%"]
+                "compile" if self.compiled else "eager", "NHWC" if self.channels_last else "NCHW", str(self.batch), f"{1 / self.plain_s:.2f}",
+                f"{1 / self.dasuite_s:.2f}", f"{ours:.0f}" if ours >= 100 else f"{ours:.1f}",
+                f"**{self.plain_s / self.dasuite_s:.2f}**", f"{min(pairs):.2f}–{max(pairs):.2f}",
+                f"{self.flops_per_image / 1e6:.1f}", f"{100 * share:.0f}%", compiled]
 
 
 def matmul_peak(device: str, dtype: torch.dtype) -> float:
@@ -93,16 +125,19 @@ def _sync(device: str) -> None:
 
 
 class _Timing(RunFolder):
-    """A run folder that writes nothing and keeps the trainer's training seconds at each epoch's end."""
+    """A run folder that writes nothing, keeps the trainer's training seconds at each epoch's end and
+    then calls ``between()`` (the plain loop's block, interleaved with the trainer's epochs)."""
 
-    def __init__(self):
-        self.path, self.logger, self.seconds = Path(tempfile.gettempdir()), None, []
+    def __init__(self, between=None):
+        self.path, self.logger, self.seconds, self.between = Path(tempfile.gettempdir()), None, [], between
 
     def append_metrics(self, record: dict) -> None:
         pass
 
     def save_checkpoint(self, state: dict, name: str = "last.pt"):
         self.seconds.append(state["train_seconds"])
+        if self.between is not None:
+            self.between()
 
     def copy_checkpoint(self, source: str, name: str):
         pass
@@ -131,9 +166,10 @@ def _digits(data_root: Path):
     return _plain_data(data_root)
 
 
-def dasuite_seconds_per_step(model: str, method: str, device: str, precision: str, compiled: bool, batch: int,
-                             steps: int, data_root: Path | None) -> float:
-    """Seconds per training step of dasuite's trainer in the second epoch of ``steps`` steps."""
+def paired_seconds_per_step(model: str, method: str, device: str, precision: str, compiled: bool, layout: bool,
+                            batch: int, steps: int, repeats: int, data_root: Path | None) -> tuple[list, list, float]:
+    """Seconds per step of ``repeats`` interleaved blocks of ``steps`` steps: the plain loop's, dasuite's
+    (one trainer epoch each, after a warm-up epoch), and dasuite's compile time (0 when eager)."""
     from hydra import compose, initialize_config_dir
 
     from dasuite.catalog import config_dir
@@ -142,22 +178,24 @@ def dasuite_seconds_per_step(model: str, method: str, device: str, precision: st
 
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
         cfg = compose("config", overrides=[f"backbone={model}", f"method={method}"])
-    torch.manual_seed(0)
     pair = data_pair(model, steps, batch, data_root)
-    trainer = Trainer(epochs=2, batch_size=batch, device=device, progress=False, plots=False, precision=precision,
-                      compile=compiled, validation_samples=8, eval_batch_size=64)
-    run = _Timing()
-    trainer.fit(build_method(cfg, pair.input_shape, 10), pair, run, seed=0)
-    return (run.seconds[1] - run.seconds[0]) / steps
-
-
-def plain_seconds_per_step(model: str, method: str, device: str, precision: str, compiled: bool, batch: int,
-                           steps: int, data_root: Path | None) -> float:
     torch.manual_seed(0)
-    pair = data_pair(model, steps, batch, data_root)
-    loop = PlainLoop(model, method, device, precision=precision, compiled=compiled)
+    loop = PlainLoop(model, method, device, precision=precision, compiled=compiled, channels_last=layout)
     xs, ys, xt = (t.to(device) for t in (pair.source_train.x, pair.source_train.y, pair.target_train))
-    return time_plain(loop, xs, ys, xt, batch, steps, warmup=max(1, steps // 5) if not compiled else steps)
+    plain: list[float] = []
+
+    def plain_block() -> None:  # after the trainer's warm-up epoch, the plain loop's own (compiling after dasuite)
+        plain.append(time_plain(loop, xs, ys, xt, batch, steps, warmup=0 if plain else max(1, steps // 5)))
+
+    run = _Timing(plain_block)
+    torch.manual_seed(0)
+    trainer = Trainer(epochs=repeats + 1, batch_size=batch, device=device, progress=False, plots=False,
+                      precision=precision, compile=compiled, channels_last=layout, validation_samples=8,
+                      eval_batch_size=64)
+    trainer.fit(build_method(cfg, pair.input_shape, 10), pair, run, seed=0)
+    ours = [(b - a) / steps for a, b in zip(run.seconds, run.seconds[1:])]
+    compile_s = max(0.0, run.seconds[0] - steps * statistics.median(ours)) if compiled else 0.0
+    return plain[1:], ours, compile_s
 
 
 def _ddp_worker(rank: int, port: int, steps: int, batch: int, data_root, results) -> None:
@@ -208,19 +246,28 @@ def measure(args) -> tuple[list[Row], dict]:
             steps = args.steps if model == "lenet" or device == "cuda" else args.resnet_steps
             for method in METHODS:
                 flops.setdefault((model, method), flops_per_image(model, method, "cpu"))
-                variants = [("32", False), ("bf16", False)]
+                variants = [("32", False, True)]  # (precision, compiled, channels-last: trainer.channels_last=auto)
+                if method == "dann" and model == "lenet":
+                    variants.append(("32", False, False))  # what the default layout gains
+                if method == "dann" and (model == "lenet" or peaks[device, torch.bfloat16] >= peaks[device, torch.float32]):
+                    variants.append(("bf16", False, True))  # ResNet-50 in emulated bfloat16 would take hours on a CPU
                 if method == "dann" and (model == "lenet" or device == "cuda"):
-                    variants.append(("32", True))  # compiling ResNet-50 on a CPU takes minutes
-                for precision, compiled in variants:
-                    print(f"  {model} {method} {device} {precision} {'compile' if compiled else 'eager'}", flush=True)
-                    timing = (model, method, device, precision, compiled, batch, steps, args.data_root)
-                    plain, ours = plain_seconds_per_step(*timing), dasuite_seconds_per_step(*timing)
+                    variants.append(("32", True, True))  # compiling ResNet-50 on a CPU takes minutes
+                for precision, compiled, layout in variants:
+                    print(f"  {model} {method} {device} {precision} {'compile' if compiled else 'eager'} "
+                          f"{'NHWC' if layout else 'NCHW'}", flush=True)
+                    plain, ours, compile_s = paired_seconds_per_step(model, method, device, precision, compiled, layout,
+                                                                     batch, steps, args.repeats, args.data_root)
                     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-                    rows.append(Row(model, method, device, precision, compiled, batch,
+                    rows.append(Row(model, method, device, precision, compiled, layout, batch,
                                     batch * (1 if method == "source_only" else 2), plain, ours,
-                                    flops[model, method], peaks[device, dtype]))
-    single = next(r for r in rows if (r.model, r.method, r.device, r.precision, r.compiled)
-                  == ("lenet", "dann", "cpu", "32", False))
+                                    flops[model, method], max(peaks[device, dtype], peaks[device, torch.float32]),
+                                    compile_s=compile_s))
+                    if compiled:
+                        rows[-1].eager_s = next(r.plain_s for r in rows if (r.model, r.method, r.device, r.precision,
+                                                r.compiled, r.channels_last) == (model, method, device, "32", False, True))
+    single = next(r for r in rows if (r.model, r.method, r.device, r.precision, r.compiled, r.channels_last)
+                  == ("lenet", "dann", "cpu", "32", False, True))
     print("  lenet dann cpu: 2 DDP processes", flush=True)
     ddp = ddp_seconds_per_step(args.steps, single.batch, args.data_root)
     scaling = {"single_samples_per_second": single.images_per_step / single.dasuite_s,
@@ -233,22 +280,27 @@ def render(rows: list[Row], scaling: dict, args, command: str, started: str, mac
 
     begin, end = markers(args.section)
     peaks = scaling["peaks"]
-    peak_text = "; ".join(f"{device} {'bf16' if dtype == torch.bfloat16 else 'fp32'} {value / 1e9:.0f} GFLOP/s"
+    peak_text = "; ".join(f"{device} {'bf16' if dtype == torch.bfloat16 else 'fp32'} {value / 1e9:.3g} GFLOP/s"
                           for (device, dtype), value in peaks.items())
     gpu = f" GPU: {torch.cuda.get_device_name()}." if torch.cuda.is_available() else " No GPU on this machine."
     lines = [begin, f"## {args.title}", "", f"Measured {started} on: {machine}.{gpu}", "",
              *([args.note, ""] if args.note else []), "```", command, "```", "",
              f"Steps per second of training (data in memory on the device, after warm-up; dasuite's from its "
-             f"trainer's own training-step clock), the same loop in plain PyTorch in the same process. "
+             f"trainer's own training-step clock), the same loop in plain PyTorch in the same process, "
+             f"interleaved: {args.repeats} blocks of each, alternating; each figure is the median over its "
+             f"blocks, 'pairs' the range of the {args.repeats} per-pair ratios. Compiled rows: plain = the "
+             f"compiled plain loop; the last column compares with the plain eager loop (the fp32 eager row). "
              f"Images per step: the batch (per domain) × 2 for DANN and MMD (source and target), × 1 for "
              f"source-only. {'LeNet on MNIST test / USPS train' if args.data_root else 'LeNet on synthetic 28×28 images'}"
              f", ResNet-50 on synthetic 224×224 RGB tensors, from scratch. "
              f"Compute share: training FLOPs (forward + backward, FlopCounterMode) per second over the "
-             f"measured matrix-multiply peak of the device in that precision ({peak_text}). Steps timed: "
-             f"{args.steps} (ResNet-50 on the CPU: {args.resnet_steps}).", "",
-             "| model | method | device | precision | mode | batch | plain steps/s | dasuite steps/s | "
-             "dasuite images/s | dasuite / plain | MFLOP/image | compute share |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"measured matrix-multiply peak of the device in that precision, or in float32 where that is "
+             f"faster ({peak_text}). Layout: NHWC is trainer.channels_last=auto, the default for convolutional "
+             f"models; the plain loop uses the same layout as dasuite in each row. Steps timed: "
+             f"{args.steps} per block (ResNet-50 on the CPU: {args.resnet_steps}).", "",
+             "| model | method | device | precision | mode | layout | batch | plain steps/s | dasuite steps/s | "
+             "dasuite images/s | dasuite / plain | pairs | MFLOP/image | compute share | compiling |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     ratio = scaling["ddp_samples_per_second"] / scaling["single_samples_per_second"]
     lines += ["", f"DistributedDataParallel, LeNet DANN, fp32 eager, batch {scaling['batch']} per domain per "

@@ -177,7 +177,7 @@ class Trainer:
         sets = self._training_sets(method, stages, pair)
         method.to(self.device)
         self.dist.prepare(method, self.device)
-        layout = use_channels_last(self.channels_last_setting, method, self.device)
+        layout = use_channels_last(self.channels_last_setting, method)
         if layout:
             method.to(memory_format=torch.channels_last)
         precision = Precision(self.precision_setting, self.device)
