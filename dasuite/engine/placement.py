@@ -2,8 +2,8 @@
 
 ``auto`` (the default) stores the weights of a model with 2-D convolutions, and each training
 batch of images, channels-last (NHWC), on CUDA (cuDNN's convolutions, and tensor cores under
-bf16/16-mixed, are fastest in it) and on the CPU (oneDNN's are: a LeNet DANN step ran 1.5-1.8×
-faster, a ResNet-50 step 1.05-1.13×, on the 2-core AMD EPYC development machine; BENCHMARKS.md).
+bf16/16-mixed, are fastest in it) and on the CPU (oneDNN's are: LeNet DANN steps ran 1.51× faster
+than NCHW on the 2-core AMD EPYC development machine; BENCHMARKS.md, "Training speed").
 Models without convolutions stay as they are. ``true`` asks for it (a model without convolutions
 then stays as it is, with one warning); ``false`` never. The layout changes no result beyond
 floating-point rounding, and no ``state_dict``.

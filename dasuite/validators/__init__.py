@@ -40,9 +40,9 @@ VALIDATORS: dict[str, Callable[[Outputs], float]] = {
 def score(outputs: Outputs) -> dict[str, float]:
     """Every validator's score (NaN where a set is too small to compute it).
 
-    BLAS and OpenMP run single-threaded here: on a few thousand samples their thread start-ups
-    cost more than they save (all eight took 0.17 s instead of 0.45 s on 2,000 × 500 target
-    features, 2-core AMD EPYC machine)."""
+    BLAS and OpenMP run single-threaded here: on a few thousand samples their threads cost more
+    than they save (all eight took about 0.17 s instead of 0.45 s on 2,000 × 500 target features
+    on the 2-core development CPU)."""
     with threadpool_limits(1):
         return {name: validator(outputs) if outputs.usable else math.nan for name, validator in VALIDATORS.items()}
 
