@@ -62,6 +62,10 @@ class Row:
     compile_s: float = float("nan")  # dasuite's compile time: first epoch minus a steady one
 
     @property
+    def key(self) -> tuple:
+        return self.model, self.method, self.device, self.precision, self.compiled, self.channels_last
+
+    @property
     def plain_s(self) -> float:
         return statistics.median(self.plain)
 
@@ -77,10 +81,11 @@ class Row:
         if self.compiled:
             gain = self.eager_s - self.dasuite_s
             paid = f"{self.compile_s / gain:.0f} steps" if gain > 0 else "never"
-            compiled = f"{self.eager_s / self.dasuite_s:.2f}× plain eager; compiles in {self.compile_s:.0f} s, pays off after {paid}"
+            compiled = (f"{self.eager_s / self.dasuite_s:.2f}× plain eager; compiles in {self.compile_s:.0f} s, "
+                        f"pays off after {paid}")
         return [self.model, self.method, self.device, "bf16" if self.precision == "bf16" else "fp32",
-                "compile" if self.compiled else "eager", "NHWC" if self.channels_last else "NCHW", str(self.batch), f"{1 / self.plain_s:.2f}",
-                f"{1 / self.dasuite_s:.2f}", f"{ours:.0f}" if ours >= 100 else f"{ours:.1f}",
+                "compile" if self.compiled else "eager", "NHWC" if self.channels_last else "NCHW", str(self.batch),
+                f"{1 / self.plain_s:.2f}", f"{1 / self.dasuite_s:.2f}", f"{ours:.0f}" if ours >= 100 else f"{ours:.1f}",
                 f"**{self.plain_s / self.dasuite_s:.2f}**", f"{min(pairs):.2f}–{max(pairs):.2f}",
                 f"{self.flops_per_image / 1e6:.1f}", f"{100 * share:.0f}%", compiled]
 
@@ -249,7 +254,8 @@ def measure(args) -> tuple[list[Row], dict]:
                 variants = [("32", False, True)]  # (precision, compiled, channels-last: trainer.channels_last=auto)
                 if method == "dann" and model == "lenet":
                     variants.append(("32", False, False))  # what the default layout gains
-                if method == "dann" and (model == "lenet" or peaks[device, torch.bfloat16] >= peaks[device, torch.float32]):
+                bf16_not_slower = peaks[device, torch.bfloat16] >= peaks[device, torch.float32]
+                if method == "dann" and (model == "lenet" or bf16_not_slower):
                     variants.append(("bf16", False, True))  # ResNet-50 in emulated bfloat16 would take hours on a CPU
                 if method == "dann" and (model == "lenet" or device == "cuda"):
                     variants.append(("32", True, True))  # compiling ResNet-50 on a CPU takes minutes
@@ -264,10 +270,9 @@ def measure(args) -> tuple[list[Row], dict]:
                                     flops[model, method], max(peaks[device, dtype], peaks[device, torch.float32]),
                                     compile_s=compile_s))
                     if compiled:
-                        rows[-1].eager_s = next(r.plain_s for r in rows if (r.model, r.method, r.device, r.precision,
-                                                r.compiled, r.channels_last) == (model, method, device, "32", False, True))
-    single = next(r for r in rows if (r.model, r.method, r.device, r.precision, r.compiled, r.channels_last)
-                  == ("lenet", "dann", "cpu", "32", False, True))
+                        rows[-1].eager_s = next(r.plain_s for r in rows
+                                                if r.key == (model, method, device, "32", False, True))
+    single = next(r for r in rows if r.key == ("lenet", "dann", "cpu", "32", False, True))
     print("  lenet dann cpu: 2 DDP processes", flush=True)
     ddp = ddp_seconds_per_step(args.steps, single.batch, args.data_root)
     scaling = {"single_samples_per_second": single.images_per_step / single.dasuite_s,
