@@ -2,7 +2,7 @@
 
 Each component's settings are a dataclass made from the signature of its ``_target_`` (one source
 of truth: the constructor's parameters, types and defaults), plus the keys dasuite itself reads
-(the dataset split keys, ``method.target_label_weight``). :func:`validate` merges the composed
+(the dataset split keys, ``method.target_label_weight`` and ``head_hidden``). :func:`validate` merges the composed
 config into them with OmegaConf, so a misspelled key or a value of the wrong type fails before any
 data is loaded, with one paragraph naming the key, the value and the valid keys.
 """
@@ -41,6 +41,7 @@ class MethodSettings:
     """Keys of every method, read by :func:`dasuite.model.build_method`."""
 
     target_label_weight: float = 1.0
+    head_hidden: List[int] = dataclasses.field(default_factory=list)
 
 
 #: group -> the dataclass of the keys it has besides its ``_target_``'s parameters.

@@ -14,9 +14,10 @@ from dasuite.errors import ConfigError
 from dasuite.train import run_train
 from tests.conftest import read_summary, train_in_process
 
-TRAINER_KEYS = ("batch_size, channels_last, collapse_min_classes, collapse_min_entropy, compile, deterministic, device, "
-                "distributed, epochs, eval_batch_size, eval_every, lr, lr_alpha, lr_beta, lr_schedule, momentum, "
-                "optimizer, plots, precision, progress, select, sync_batchnorm, validation_samples, weight_decay")
+TRAINER_KEYS = ("backbone_lr_mult, batch_size, betas, channels_last, collapse_min_classes, collapse_min_entropy, compile, "
+                "deterministic, device, distributed, epochs, eval_batch_size, eval_every, lr, lr_alpha, lr_beta, "
+                "lr_schedule, momentum, optimizer, plots, precision, progress, select, steps_per_epoch, sync_batchnorm, "
+                "validation_samples, weight_decay")
 
 
 @pytest.mark.parametrize(("override", "says"), [
@@ -51,8 +52,8 @@ def test_key_errors_answer_without_importing_torch(tmp_path):
     ("trainer.epochs=2.5", "trainer.epochs=2.5 is not a valid integer."),
     ("+trainer.epoch=3", "trainer.epoch is not a trainer setting. Did you mean trainer.epochs?"),
     ("+method.trade_of=1", "method.trade_of is not a method setting. Did you mean method.trade_off? Valid method "
-                           "keys (dasuite.methods.dann.DANN): discriminator_hidden, gamma, label_smoothing, "
-                           "target_label_weight, trade_off."),
+                           "keys (dasuite.methods.dann.DANN): discriminator_bn, discriminator_hidden, gamma, "
+                           "head_hidden, label_smoothing, target_label_weight, trade_off, warmup_steps."),
     ("method.discriminator_hidden=[a]", "method.discriminator_hidden=['a'] is not a valid list of integers."),
     ("dataset.val_fraction=x", "dataset.val_fraction='x' is not a valid number."),
     ("trainer.progress=maybe", "trainer.progress='maybe' is not a valid true/false value."),

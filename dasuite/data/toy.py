@@ -31,21 +31,28 @@ def _moons(n: int, noise: float, generator: torch.Generator) -> Labeled:
 def _rotate(x: torch.Tensor, degrees: float, centre: Sequence[float]) -> torch.Tensor:
     angle = math.radians(degrees)
     rotation = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    c = torch.tensor(centre)
+    c = torch.tensor(list(centre), dtype=torch.float32)
     return (x - c) @ rotation.T + c
 
 
 def moons(n_per_domain: int = 150, n_target_test: int = 1000, noise: float = 0.05,
-          rotation_deg: float = 35.0, seed: int = 0) -> Domains:
-    """Source: two moons. Target: fresh moons rotated by ``rotation_deg`` around their centre."""
+          rotation_deg: float = 35.0, seed: int = 0, centre: Sequence[float] = MOONS_CENTRE,
+          target_from_source: bool = False) -> Domains:
+    """Source: two moons. Target: fresh moons rotated by ``rotation_deg`` (counter-clockwise) around
+    ``centre``; with ``target_from_source`` the target train set is the source pool itself, rotated (as
+    in ADAPT's two-moons example). The target test set is always a fresh draw."""
     _check_sizes(n_per_domain=n_per_domain, n_target_test=n_target_test)
     if noise < 0:
         raise ConfigError(f"dataset.noise={noise} must be >= 0.")
+    if len(centre) != 2:
+        raise ConfigError(f"dataset.centre={list(centre)} must be two numbers (x, y).")
     g = torch.Generator().manual_seed(int(seed))
     source = _moons(n_per_domain, noise, g)
     target = _moons(n_per_domain, noise, g)
     test = _moons(n_target_test, noise, g)
-    rotated = [Labeled(_rotate(d.x, rotation_deg, MOONS_CENTRE), d.y) for d in (target, test)]
+    if target_from_source:
+        target = source
+    rotated = [Labeled(_rotate(d.x, rotation_deg, centre), d.y) for d in (target, test)]
     return Domains(source, rotated[0], rotated[1], num_classes=2, input_shape=(2,),
                    class_names=["upper", "lower"])
 

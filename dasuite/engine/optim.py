@@ -7,28 +7,56 @@ import torch
 from dasuite.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("dann", "constant")
+SCHEDULES = ("dann", "inv", "constant")
 
 
-def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float,
-                    weight_decay: float) -> torch.optim.Optimizer:
-    """``lr_mult`` in a group scales ``lr`` for that group."""
+def check_betas(betas) -> tuple[float, float]:
+    """``trainer.betas``, Adam's two moment decay rates, each in [0, 1)."""
+    values = None if isinstance(betas, (str, int, float)) or betas is None else list(betas)
+    if (values is None or len(values) != 2 or any(isinstance(b, bool) or not isinstance(b, (int, float))
+                                                   or not 0 <= b < 1 for b in values)):
+        raise ConfigError(f"trainer.betas={betas!r} must be two numbers in [0, 1), e.g. [0.9, 0.999] (Adam's).")
+    return float(values[0]), float(values[1])
+
+
+def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float, weight_decay: float,
+                    betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
+    """``lr_mult`` in a group scales ``lr`` for that group; ``betas`` are Adam's."""
     groups = [{**{k: v for k, v in g.items() if k != "lr_mult"}, "lr": lr * g.get("lr_mult", 1.0)}
               for g in groups]
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
                                nesterov=momentum > 0)
     if name == "adam":
-        return torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(groups, lr=lr, betas=betas, weight_decay=weight_decay)
     raise ConfigError(f"trainer.optimizer={name!r} is not one of {', '.join(OPTIMIZERS)}.")
+
+
+def scale_backbone(groups: list[dict], backbone: set[int], mult: float) -> list[dict]:
+    """Param groups with the parameters whose ``id`` is in ``backbone`` split off at ``lr_mult`` × ``mult``
+    (``trainer.backbone_lr_mult``: 0.1 for a pretrained backbone under new layers, as TLL and SHOT train)."""
+    if mult == 1:
+        return groups
+    split = []
+    for group in groups:
+        params = list(group["params"])
+        for part, factor in (([p for p in params if id(p) not in backbone], 1.0),
+                             ([p for p in params if id(p) in backbone], mult)):
+            if part:
+                split.append({**group, "params": part, "lr_mult": group.get("lr_mult", 1.0) * factor})
+    return split
 
 
 def build_schedule(name: str, optimizer: torch.optim.Optimizer, total_steps: int, alpha: float,
                    beta: float) -> torch.optim.lr_scheduler.LambdaLR:
-    """``dann``: lr_p = lr / (1 + alpha * p) ** beta with p = step / total_steps (Ganin et al. 2016)."""
+    """``dann``: lr_p = lr / (1 + alpha * p) ** beta with p = step / total_steps (Ganin et al. 2016);
+    ``inv``: lr_i = lr / (1 + alpha * i) ** beta with i the stage's step (Caffe's "inv" policy, which the
+    CDAN and Transfer-Learning-Library recipes use with alpha = 0.001, beta = 0.75)."""
     if name == "dann":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: (1.0 + alpha * min(step / total_steps, 1.0)) ** (-beta))
+    if name == "inv":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: (1.0 + alpha * step) ** (-beta))
     if name == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     raise ConfigError(f"trainer.lr_schedule={name!r} is not one of {', '.join(SCHEDULES)}.")

@@ -37,8 +37,9 @@ from dasuite.engine.determinism import deterministic_algorithms
 from dasuite.engine.distributed import Distributed
 from dasuite.engine.divergence import DivergenceGuard, TrainingDiverged
 from dasuite.engine.evaluate import embed, evaluate, inputs
-from dasuite.engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule
+from dasuite.engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule, check_betas, scale_backbone
 from dasuite.engine.placement import channels_last, check_channels_last, use_channels_last
+from dasuite.engine.plan import check_plan
 from dasuite.engine.precision import Precision, check_precision
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.sampler import BatchStream, subset
@@ -120,19 +121,26 @@ class Trainer:
     """Runs a method's stages on a dataset pair and writes the run folder's metrics and checkpoints."""
 
     def __init__(self, epochs: int = 300, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
-                 momentum: float = 0.9, weight_decay: float = 5e-4, lr_schedule: str = "dann",
+                 momentum: float = 0.9, weight_decay: float = 5e-4, betas: tuple = (0.9, 0.999),
+                 lr_schedule: str = "dann",
                  lr_alpha: float = 10.0, lr_beta: float = 0.75, device: str = "auto",
                  eval_batch_size: int = 1024, progress: bool = True, plots: bool = True,
                  deterministic: bool = False, select: str = "source_acc", validation_samples: int = 2000,
                  collapse_min_classes: float = 0.5, collapse_min_entropy: float = 0.5, precision: str | int = 32,
                  compile: bool = False, channels_last: str | bool = "auto", distributed: str | bool = "auto",
-                 sync_batchnorm: bool = False, eval_every: int | str = "auto"):
+                 sync_batchnorm: bool = False, eval_every: int | str = "auto", steps_per_epoch: int | None = None,
+                 backbone_lr_mult: float = 1.0):
         for key, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if not (isinstance(value, int) and value >= 1):
+            if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"trainer.{key}={value} must be an integer >= 1.")
+        if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int)
+                                            or steps_per_epoch < 1):
+            raise ConfigError(f"trainer.steps_per_epoch={steps_per_epoch!r} must be null (one pass over the "
+                              "stage's first drawn set) or an integer >= 1.")
+        self.steps_per_epoch = steps_per_epoch
         for key, value in (("lr", lr), ("lr_alpha", lr_alpha), ("lr_beta", lr_beta)):
             check_number(f"trainer.{key}", value)
-        for key, value in (("momentum", momentum), ("weight_decay", weight_decay)):
+        for key, value in (("momentum", momentum), ("weight_decay", weight_decay), ("backbone_lr_mult", backbone_lr_mult)):
             check_number(f"trainer.{key}", value, minimum=0)
         if not lr > 0:
             raise ConfigError(f"trainer.lr={lr} must be > 0.")
@@ -145,6 +153,7 @@ class Trainer:
             raise ConfigError(f"trainer.lr_schedule={lr_schedule!r} is not one of {', '.join(SCHEDULES)}.")
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
+        self.betas, self.backbone_lr_mult = check_betas(betas), backbone_lr_mult
         self.lr_schedule, self.lr_alpha, self.lr_beta = lr_schedule, lr_alpha, lr_beta
         if select not in VALIDATORS:
             raise ConfigError(f"trainer.select={select!r} is not a validator; valid choices: {', '.join(VALIDATORS)}.")
@@ -188,8 +197,8 @@ class Trainer:
                                      self.device, self.dist.rank, self.dist.world_size)
                    for i, (name, parts) in enumerate(sets.items())}
         plan = [(stage, self.epochs if stage.epochs is None else stage.epochs,
-                 streams[stage.draws[0]].batches_per_pass) for stage in stages]
-        total = sum(epochs * steps for _, epochs, steps in plan)
+                 self.steps_per_epoch or streams[stage.draws[0]].batches_per_pass) for stage in stages]
+        total = check_plan(plan, self.batch_size)
         log_every = max(1, sum(epochs for _, epochs, _ in plan) // 10)
         at = _Position.of(resume, plan, self.epochs)
         if resume is not None:
@@ -217,8 +226,9 @@ class Trainer:
                     continue
                 bar.set_description(stage.name)
                 stage_steps = epochs * steps_per_epoch
-                optimizers = {name: build_optimizer(self.optimizer, groups, self.lr, self.momentum,
-                                                    self.weight_decay)
+                backbone = {id(p) for name, p in method.backbone.named_parameters() if not name.startswith("bottleneck")}
+                optimizers = {name: build_optimizer(self.optimizer, scale_backbone(groups, backbone, self.backbone_lr_mult),
+                                                    self.lr, self.momentum, self.weight_decay, self.betas)
                               for name, groups in method.param_groups(stage).items()}
                 schedules = {name: build_schedule(self.lr_schedule, opt, stage_steps, self.lr_alpha,
                                                   self.lr_beta) for name, opt in optimizers.items()}

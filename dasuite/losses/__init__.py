@@ -21,7 +21,7 @@ from dasuite.losses.cdan import ConditionalDomainAdversarialLoss, MultilinearMap
 from dasuite.losses.coral import CORALLoss, covariance
 from dasuite.losses.domain_adversarial import DomainAdversarialLoss
 from dasuite.losses.entropy import EntropyLoss, InformationMaximizationLoss, entropy
-from dasuite.losses.grl import GradientReversal, grad_reverse, progressive_coeff
+from dasuite.losses.grl import GradientReversal, grad_reverse, progressive_coeff, reversal_coeff, warm_start_coeff
 from dasuite.losses.jan import JointMMD
 from dasuite.losses.mcc import MinimumClassConfusionLoss, class_confusion
 from dasuite.losses.mmd import MultiKernelMMD, mmd_from_kernel, multi_gaussian_kernel
@@ -31,6 +31,7 @@ __all__ = [
     "CORALLoss", "ConditionalDomainAdversarialLoss", "ConfidentPseudoLabelLoss", "DomainAdversarialLoss",
     "EntropyLoss", "GradientReversal", "InformationMaximizationLoss", "JointMMD", "MinimumClassConfusionLoss",
     "MultiKernelMMD", "MultilinearMap", "class_confusion", "covariance", "entropy", "grad_reverse",
-    "mmd_from_kernel", "multi_gaussian_kernel", "multilinear_map", "progressive_coeff", "class_centroids",
+    "mmd_from_kernel", "multi_gaussian_kernel", "multilinear_map", "progressive_coeff", "reversal_coeff",
+    "warm_start_coeff", "class_centroids",
     "nearest_centroid",
 ]

@@ -29,7 +29,7 @@ What a method can rely on:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dasuite.errors import ConfigError, check_number
+from dasuite.models.heads import mlp_head
 
 #: The sets a stage can draw from each step (see :class:`Stage`).
 DRAWS = ("source", "target", "target_labeled")
@@ -170,9 +171,16 @@ class Method(nn.Module):
     def classification_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
 
+    def set_head(self, hidden: Sequence[int]) -> None:
+        """Make the classifier head a ReLU MLP with hidden sizes ``hidden`` (``method.head_hidden``, applied by
+        :func:`dasuite.model.build_method`); ``[]`` keeps the linear head."""
+        if hidden:
+            self.head = mlp_head(self.head.in_features, hidden, self.head.out_features)
+
     def frozen_head(self, features: torch.Tensor) -> torch.Tensor:
         """Logits of the classifier head with its weights held fixed (gradients reach only ``features``)."""
-        return F.linear(features, self.head.weight.detach(), self.head.bias.detach())
+        fixed = {name: p.detach() for name, p in self.head.named_parameters()}
+        return torch.func.functional_call(self.head, fixed, (features,))
 
     def features_of_both(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Backbone features of the source and target batch, computed in one forward pass."""
@@ -190,6 +198,13 @@ def check_epochs(key: str, epochs: int | None) -> int | None:
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ConfigError(f"method.{key}={epochs!r} must be null (use trainer.epochs) or an integer >= 1.")
     return epochs
+
+
+def check_steps(key: str, steps: int | None) -> int | None:
+    """Validate an optional step count (null: not used)."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigError(f"method.{key}={steps!r} must be null or an integer >= 1 (optimisation steps).")
+    return steps
 
 
 def check_flag(key: str, value) -> bool:

@@ -5,7 +5,8 @@ class probabilities g, so the features are aligned jointly with the predictions 
 rather than only as a whole. When d·C exceeds ``multilinear_max_dim`` the map is replaced by its
 randomized approximation (R_f f) ⊙ (R_g g) / sqrt(k), k = ``randomized_dim``, with fixed random
 matrices. ``entropy=true`` (CDAN+E) weights each sample by 1 + exp(-H(g)). The reversal weight
-ramps up with progress p as in DANN: λ_p = trade_off · (2 / (1 + exp(-γ p)) - 1).
+ramps up as in DANN: over progress p, λ_p = trade_off · (2 / (1 + exp(-γ p)) - 1), or over steps with
+``warmup_steps``.
 """
 
 from __future__ import annotations
@@ -13,35 +14,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dasuite.errors import ConfigError, check_number
-from dasuite.losses import ConditionalDomainAdversarialLoss, MultilinearMap, progressive_coeff
-from dasuite.methods.base import Batch, Method, StepContext, check_flag, check_sizes, check_trade_off
+from dasuite.losses import ConditionalDomainAdversarialLoss, MultilinearMap, reversal_coeff
+from dasuite.methods.base import Batch, Method, StepContext, check_flag, check_sizes, check_steps, check_trade_off
 from dasuite.models.heads import domain_discriminator
 
 
 class CDAN(Method):
     """Source cross-entropy + conditional domain adversarial loss on features ⊗ predictions."""
 
-    def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, gamma: float = 10.0,
+    def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, gamma: float | None = 10.0,
                  entropy: bool = False, discriminator_hidden: Sequence[int] = (256, 256),
-                 multilinear_max_dim: int = 4096, randomized_dim: int = 1024, label_smoothing: float = 0.0):
+                 multilinear_max_dim: int = 4096, randomized_dim: int = 1024, label_smoothing: float = 0.0,
+                 warmup_steps: int | None = None, discriminator_bn: bool = False):
         super().__init__(backbone, num_classes, label_smoothing)
         self.trade_off = check_trade_off(trade_off)
-        self.gamma = check_number("method.gamma", gamma, minimum=0)
+        self.gamma = None if gamma is None else check_number("method.gamma", gamma, minimum=0)
+        self.warmup_steps = check_steps("warmup_steps", warmup_steps)
         for key, value, minimum in (("multilinear_max_dim", multilinear_max_dim, 0), ("randomized_dim", randomized_dim, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"method.{key}={value!r} must be an integer >= {minimum}.")
         conditioning = MultilinearMap(backbone.out_features, num_classes, multilinear_max_dim, randomized_dim)
         self.domain_loss = ConditionalDomainAdversarialLoss(
-            domain_discriminator(conditioning.out_features, check_sizes("discriminator_hidden", discriminator_hidden)),
+            domain_discriminator(conditioning.out_features, check_sizes("discriminator_hidden", discriminator_hidden),
+                                 check_flag("discriminator_bn", discriminator_bn)),
             conditioning, entropy_conditioning=check_flag("entropy", entropy))
 
-    def reversal_coeff(self, progress: float) -> float:
-        return self.trade_off * progressive_coeff(progress, self.gamma)
+    def reversal_coeff(self, progress: float, step: int = 0) -> float:
+        return reversal_coeff(self.trade_off, progress, step, self.gamma, self.warmup_steps)
 
     def training_step(self, batch: Batch, ctx: StepContext):
         f_s, f_t = self.features_of_both(batch)
         logits_s, logits_t = self.head(f_s), self.head(f_t)
         return {
             "cls": self.classification_loss(logits_s, batch.ys),
-            "domain": self.domain_loss(f_s, logits_s, f_t, logits_t, self.reversal_coeff(ctx.progress)),
+            "domain": self.domain_loss(f_s, logits_s, f_t, logits_t, self.reversal_coeff(ctx.progress, ctx.step)),
         }

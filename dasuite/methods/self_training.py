@@ -58,7 +58,7 @@ def _check_keys(name: str, target: str, overrides: dict, key: str) -> None:
     from dasuite.schema import settings_class
 
     settings, open_ended = settings_class("method", target)
-    valid = [f.name for f in dataclasses.fields(settings) if f.name not in ("_target_", "target_label_weight")]
+    valid = [f.name for f in dataclasses.fields(settings) if f.name not in ("_target_", "target_label_weight", "head_hidden")]
     unknown = [k for k in overrides if k not in valid]
     if unknown and not open_ended:
         raise ConfigError(f"{key}_args.{unknown[0]} is not a setting of method {name}; its keys are "
@@ -104,6 +104,10 @@ class SelfTraining(Method):
         if ctx.optimizer == MAIN and batch.xt is not None:
             terms["pseudo"] = self.trade_off * self.pseudo_label_loss(self.base.predict(batch.xt))
         return terms
+
+    def set_head(self, hidden) -> None:
+        self.base.set_head(hidden)
+        self.head = self.base.head
 
     def features(self, x):
         return self.base.features(x)

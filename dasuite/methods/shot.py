@@ -19,17 +19,21 @@ those features and predictions; each step labels its batch by the nearest centro
 centroids therefore come from the source model; checkpoints keep the epoch's centroids, so a run
 resumed mid-epoch labels with the same ones.
 
-Not reproduced: the paper's weight-normalised classifier and its bottleneck (use
-``backbone.bottleneck_dim`` for one).
+The paper's network (tim-learn/SHOT, ``digit/network.py``): ``bottleneck_dim`` puts SHOT's bottleneck
+(Linear -> BatchNorm -> dropout ``bottleneck_dropout``, no activation; ``feat_bootleneck`` of type
+``bn``) between the backbone and the head, adapted with the backbone; ``weight_norm=true`` makes the
+head weight-normalised (``feat_classifier`` of type ``wn``).
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm as weight_normalised
 
-from dasuite.errors import check_number
+from dasuite.errors import ConfigError, check_number
 from dasuite.losses import InformationMaximizationLoss, class_centroids, nearest_centroid
-from dasuite.methods.base import MAIN, Batch, Method, Stage, StepContext, check_epochs, check_trade_off
+from dasuite.methods.base import MAIN, Batch, Method, Stage, StepContext, check_epochs, check_flag, check_trade_off
 
 
 class SHOT(Method):
@@ -37,8 +41,21 @@ class SHOT(Method):
 
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, beta: float = 0.3,
                  diversity_weight: float = 1.0, source_epochs: int | None = None, adapt_lr_mult: float = 0.1,
-                 label_smoothing: float = 0.1):
+                 label_smoothing: float = 0.1, bottleneck_dim: int | None = None, bottleneck_dropout: float = 0.0,
+                 weight_norm: bool = False):
         super().__init__(backbone, num_classes, label_smoothing)
+        if bottleneck_dim is not None and (isinstance(bottleneck_dim, bool) or not isinstance(bottleneck_dim, int)
+                                           or bottleneck_dim < 1):
+            raise ConfigError(f"method.bottleneck_dim={bottleneck_dim!r} must be null or an integer >= 1.")
+        if not 0 <= check_number("method.bottleneck_dropout", bottleneck_dropout) < 1:
+            raise ConfigError(f"method.bottleneck_dropout={bottleneck_dropout} must lie in [0, 1).")
+        self.bottleneck = nn.Identity() if bottleneck_dim is None else nn.Sequential(
+            nn.Linear(backbone.out_features, bottleneck_dim), nn.BatchNorm1d(bottleneck_dim),
+            nn.Dropout(bottleneck_dropout))
+        self.head = nn.Linear(bottleneck_dim or backbone.out_features, num_classes)
+        self.weight_norm = check_flag("weight_norm", weight_norm)
+        if self.weight_norm:
+            self.head = weight_normalised(self.head)
         self.trade_off = check_trade_off(trade_off)
         self.beta = check_number("method.beta", beta, minimum=0, hint=" (it weights the pseudo-label loss)")
         diversity_weight = check_number("method.diversity_weight", diversity_weight, minimum=0)
@@ -54,12 +71,22 @@ class SHOT(Method):
     def param_groups(self, stage: Stage):
         if stage.name == "source":
             return super().param_groups(stage)
-        return {MAIN: [{"params": list(self.backbone.parameters()), "lr_mult": self.adapt_lr_mult}]}
+        return {MAIN: [{"params": [*self.backbone.parameters(), *self.bottleneck.parameters()],
+                        "lr_mult": self.adapt_lr_mult}]}
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bottleneck(self.backbone(x))
+
+    def set_head(self, hidden) -> None:
+        if hidden and self.weight_norm:
+            raise ConfigError(f"method.head_hidden={list(hidden)} and method.weight_norm=true: SHOT's "
+                              "weight-normalised head is one linear layer; set one of them only.")
+        super().set_head(hidden)
 
     def training_step(self, batch: Batch, ctx: StepContext):
         if ctx.stage == "source":
             return {"cls": self.classification_loss(self.predict(batch.xs), batch.ys)}
-        features = self.backbone(batch.xt)
+        features = self.features(batch.xt)
         logits = self.frozen_head(features)
         terms = {"im": self.trade_off * self.information_maximization(logits)}
         if self.beta > 0:
@@ -74,7 +101,7 @@ class SHOT(Method):
         was_training = self.training
         self.eval()
         with torch.no_grad():
-            features = [self.backbone(x) for x in inputs("target")]
+            features = [self.features(x) for x in inputs("target")]
             probabilities = [self.head(f).softmax(1) for f in features]
         self.train(was_training)
         self.centroids = class_centroids(torch.cat(features), torch.cat(probabilities))

@@ -8,41 +8,54 @@ from collections.abc import Sequence
 from torch import nn
 
 from dasuite.errors import ConfigError
+from dasuite.models.feature_extractor import bottleneck
+
+#: backbone.activation of the MLP's hidden layers
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
 
 
 class Linear(nn.Module):
-    """One linear map of the flattened input: with a linear head the whole model stays linear."""
+    """One linear map of the flattened input: with a linear head (and no bottleneck) the whole model stays linear."""
 
-    def __init__(self, input_shape: Sequence[int], out_features: int = 16):
+    def __init__(self, input_shape: Sequence[int], out_features: int = 16, bottleneck_dim: int | None = None):
         super().__init__()
         if out_features < 1:
             raise ConfigError(f"backbone.out_features={out_features} must be >= 1.")
-        self.out_features = out_features
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), out_features))
+        self.bottleneck = bottleneck(out_features, bottleneck_dim)
+        self.out_features = bottleneck_dim or out_features
 
     def forward(self, x):
-        return self.net(x)
+        x = self.net(x)
+        return x if self.bottleneck is None else self.bottleneck(x)
 
 
 class MLP(nn.Module):
-    """Fully connected ReLU layers of sizes ``hidden`` on the flattened input."""
+    """Fully connected layers of sizes ``hidden`` on the flattened input (ReLU, sigmoid or tanh units),
+    optionally topped by the Linear-BN-ReLU bottleneck of the image backbones."""
 
-    def __init__(self, input_shape: Sequence[int], hidden: Sequence[int] = (64, 64), dropout: float = 0.0):
+    def __init__(self, input_shape: Sequence[int], hidden: Sequence[int] = (64, 64), dropout: float = 0.0,
+                 activation: str = "relu", bottleneck_dim: int | None = None):
         super().__init__()
         hidden = list(hidden)
         if not hidden or min(hidden) < 1:
             raise ConfigError(f"backbone.hidden={hidden} must be a non-empty list of positive sizes.")
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"backbone.dropout={dropout} must lie in [0, 1).")
+        if activation not in ACTIVATIONS:
+            raise ConfigError(f"backbone.activation={activation!r} is not one of {', '.join(ACTIVATIONS)}.")
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU()]
+            layers += [nn.Linear(width, size), ACTIVATIONS[activation]()]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = size
-        self.out_features = width
         self.net = nn.Sequential(*layers)
+        self.bottleneck = bottleneck(width, bottleneck_dim)
+        self.out_features = bottleneck_dim or width
 
     def forward(self, x):
-        return self.net(x)
+        x = self.net(x)
+        return x if self.bottleneck is None else self.bottleneck(x)

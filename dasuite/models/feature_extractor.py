@@ -24,6 +24,15 @@ from torch import nn
 from dasuite.errors import ConfigError
 
 
+def bottleneck(in_features: int, dim: int | None) -> nn.Module | None:
+    """Linear -> BatchNorm -> ReLU to ``dim`` features on top of a backbone (None when ``dim`` is None)."""
+    if dim is None:
+        return None
+    if isinstance(dim, bool) or not (isinstance(dim, int) and dim >= 1):
+        raise ConfigError(f"backbone.bottleneck_dim={dim!r} must be null or an integer >= 1.")
+    return nn.Sequential(nn.Linear(in_features, dim), nn.BatchNorm1d(dim), nn.ReLU())
+
+
 class FeatureExtractor(nn.Module):
     """``body`` (images -> features) with input adaptation, freezing and an optional bottleneck."""
 
@@ -36,8 +45,6 @@ class FeatureExtractor(nn.Module):
                               f"gives inputs of shape {input_shape}; use backbone=mlp for vectors.")
         if resize is not None and not (isinstance(resize, int) and resize >= 8):
             raise ConfigError(f"backbone.resize={resize!r} must be null or an image size >= 8.")
-        if bottleneck_dim is not None and not (isinstance(bottleneck_dim, int) and bottleneck_dim >= 1):
-            raise ConfigError(f"backbone.bottleneck_dim={bottleneck_dim!r} must be null or an integer >= 1.")
         channels = input_shape[0]
         if body_channels is not None and channels not in (1, body_channels):
             raise ConfigError(f"backbone {name} takes {body_channels}-channel images, the pair gives {channels}; "
@@ -47,11 +54,8 @@ class FeatureExtractor(nn.Module):
         if freeze:
             self.body.requires_grad_(False)
         width = self._probe(input_shape)
-        self.bottleneck = None
-        if bottleneck_dim is not None:
-            self.bottleneck = nn.Sequential(nn.Linear(width, bottleneck_dim), nn.BatchNorm1d(bottleneck_dim), nn.ReLU())
-            width = bottleneck_dim
-        self.out_features = width
+        self.bottleneck = bottleneck(width, bottleneck_dim)
+        self.out_features = width if bottleneck_dim is None else bottleneck_dim
 
     def _probe(self, input_shape: tuple[int, ...]) -> int:
         was_training = self.body.training

@@ -1,4 +1,9 @@
-"""LeNet for digits, as in DESIGN.md: conv 20 5×5 - pool - conv 50 5×5 - pool - fc 500."""
+"""LeNet for digits, as in DESIGN.md: conv 20 5×5 - pool - conv 50 5×5 - pool - fc 500.
+
+``out_features=null`` drops the fc layer: the flattened conv features (800 at 28×28) feed the bottleneck
+or the head directly, the LeNet of Transfer-Learning-Library (``tllib/vision/models/digits.py``, with
+``--no-pool``) and of SHOT (``digit/network.py``, ``LeNetBase``).
+"""
 
 from __future__ import annotations
 
@@ -23,18 +28,22 @@ class LeNetBody(nn.Module):
         return self.conv(x)
 
 
-def lenet(input_shape: Sequence[int], out_features: int = 500, dropout: float = 0.5, freeze: bool = False,
+def lenet(input_shape: Sequence[int], out_features: int | None = 500, dropout: float = 0.5, freeze: bool = False,
           bottleneck_dim: int | None = None) -> FeatureExtractor:
-    """LeNet feature extractor: conv layers, then ``out_features`` ReLU units with dropout."""
+    """LeNet feature extractor: conv layers, then ``out_features`` ReLU units with dropout (none if null)."""
     check_number("backbone.dropout", dropout, minimum=0)
     if not dropout < 1:
         raise ConfigError(f"backbone.dropout={dropout} must lie in [0, 1).")
-    if not (isinstance(out_features, int) and out_features >= 1):
-        raise ConfigError(f"backbone.out_features={out_features!r} must be an integer >= 1.")
+    if out_features is not None and (isinstance(out_features, bool) or not isinstance(out_features, int)
+                                     or out_features < 1):
+        raise ConfigError(f"backbone.out_features={out_features!r} must be null (the conv features) or an integer "
+                          ">= 1.")
     if len(input_shape) != 3:
         raise ConfigError(f"backbone lenet takes images (channels, height, width), but this dataset pair gives "
                           f"inputs of shape {tuple(input_shape)}; use backbone=mlp for vectors.")
     conv = LeNetBody(input_shape[0], dropout)
-    probe = FeatureExtractor("lenet", conv, input_shape)
-    body = nn.Sequential(conv, nn.Linear(probe.out_features, out_features), nn.ReLU(), nn.Dropout(dropout))
+    body = conv
+    if out_features is not None:
+        probe = FeatureExtractor("lenet", conv, input_shape)
+        body = nn.Sequential(conv, nn.Linear(probe.out_features, out_features), nn.ReLU(), nn.Dropout(dropout))
     return FeatureExtractor("lenet", body, input_shape, freeze=freeze, bottleneck_dim=bottleneck_dim)
