@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-GROUPS = ("dataset", "backbone", "method", "trainer", "logger", "experiment")
+GROUPS = ("dataset", "backbone", "method", "trainer", "logger", "experiment", "family", "recipe")
 
 
 def config_dir() -> Path:
@@ -37,7 +37,9 @@ def describe(group: str, name: str) -> str:
 def format_catalog() -> str:
     """The text ``dasuite list`` prints."""
     titles = {"dataset": "Dataset pairs", "backbone": "Backbones", "method": "Methods", "trainer": "Trainers",
-              "logger": "Loggers", "experiment": "Experiments"}
+              "logger": "Loggers", "experiment": "Experiments",
+              "family": "Pair families (chosen by the pair: its published protocol)",
+              "recipe": "Recipes (chosen by family and method: the method's published settings)"}
     lines = []
     for group in GROUPS:
         lines.append(f"{titles[group]} ({group}=NAME):")
@@ -72,3 +74,20 @@ def check_choices(overrides: list[str]) -> None:
                 raise ConfigError(f"unknown {group} {value!r} in '{override.input_line}'. "
                                   f"Valid {group} choices: {', '.join(valid)}. "
                                   f"(`dasuite list` describes them; a new configs/{group}/<name>.yaml adds one.)")
+
+
+def preset_keys(choices) -> set[str]:
+    """Dotted keys (``backbone.bottleneck_dim``) that the chosen ``family`` and ``recipe`` files set, with the
+    files they include: settings written for the family's usual backbone, which another backbone may lack."""
+    import yaml
+
+    keys: set[str] = set()
+    pending = [f"{group}/{choices[group]}" for group in ("family", "recipe") if choices.get(group)]
+    while pending:
+        file = config_dir() / f"{pending.pop()}.yaml"
+        if not file.is_file():
+            continue
+        content = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        pending += [f"{file.parent.name}/{name}" for name in content.pop("defaults", []) if isinstance(name, str)]
+        keys |= {f"{group}.{key}" for group, node in content.items() if isinstance(node, dict) for key in node}
+    return keys

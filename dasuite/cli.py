@@ -25,7 +25,7 @@ commands:
   eval run_dir=DIR [dataset=PAIR] [checkpoint=last|best]
                                accuracy, per-class accuracy and confusion matrix of a run's model on
                                its target test set or another pair's (JSON in DIR/eval/)
-  report PATH... [--by KEYS] [--select VALIDATOR]
+  report PATH... [--by KEYS] [--select ensv|VALIDATOR]
                                one table and plots over run folders and sweeps: accuracy per
                                configuration, each validator's label-free pick beside the oracle
   list                         the available dataset pairs, backbones, methods and trainers

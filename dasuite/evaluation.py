@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 from dasuite.errors import ConfigError
-from dasuite.options import parse_options
+from dasuite.options import parse_flag, parse_options
 
 USAGE = """\
 usage: dasuite eval run_dir=DIR [dataset=PAIR] [checkpoint=last] [dataset.KEY=VALUE ...]
-                    [data_root=DIR] [output=FILE] [device=auto]
+                    [data_root=DIR] [output=FILE] [device=auto] [trust_checkpoint=false]
 
 Evaluate a trained run's model on the target test set of its own dataset pair (default) or of
 another pair: accuracy, per-class accuracy and the confusion matrix (rows: true class, columns:
@@ -33,10 +33,14 @@ predicted class), written as JSON (default DIR/eval/<pair>_<checkpoint>.json).
   data_root    where real datasets are read from (default: the run's own setting)
   output       the JSON file to write
   device       auto | cpu | cuda (auto)
+  trust_checkpoint
+               true: read a checkpoint that holds Python objects beyond tensors and plain data
+               (older dasuite versions), which can run code: only for files from a trusted source
 """
 
 _MISSING = object()
-DEFAULTS = {"run_dir": None, "dataset": "", "checkpoint": "last", "data_root": "", "output": "", "device": "auto"}
+DEFAULTS = {"run_dir": None, "dataset": "", "checkpoint": "last", "data_root": "", "output": "", "device": "auto",
+            "trust_checkpoint": "false"}
 
 
 def main(args: list[str]) -> int:
@@ -49,7 +53,8 @@ def main(args: list[str]) -> int:
         path, result = evaluate_run(options["run_dir"], dataset=options["dataset"] or None,
                                     checkpoint=options["checkpoint"], settings=settings,
                                     data_root=options["data_root"] or None, output=options["output"] or None,
-                                    device=options["device"])
+                                    device=options["device"],
+                                    trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]))
     except ConfigError as error:
         print(f"dasuite eval: error: {error}", file=sys.stderr)
         return 2
@@ -58,7 +63,8 @@ def main(args: list[str]) -> int:
 
 
 def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", settings=(),
-                 data_root: str | None = None, output=None, device: str = "auto") -> tuple[Path, dict]:
+                 data_root: str | None = None, output=None, device: str = "auto",
+                 trust_checkpoint: bool = False) -> tuple[Path, dict]:
     """Evaluate ``run_dir``'s checkpoint on a target test set; write and return the result."""
     from dasuite.catalog import choices
 
@@ -76,7 +82,7 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
     from dasuite.trained import load_trained
 
     device = resolve_device(device, key="device")
-    model = load_trained(run_dir, checkpoint, device)
+    model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint)
     name, dataset_cfg = _pair_config(run_dir, model.config, dataset, settings, data_root)
     pair = build_pair(dataset_cfg)
     _check_fits(model, pair, name)

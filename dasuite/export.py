@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 from dasuite.errors import ConfigError
-from dasuite.options import parse_options
+from dasuite.options import parse_flag, parse_options
 
 FORMATS = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
 
 USAGE = """\
-usage: dasuite export run_dir=DIR [format=torchscript] [output=FILE] [checkpoint=last]
+usage: dasuite export run_dir=DIR [format=torchscript] [output=FILE] [checkpoint=last] [trust_checkpoint=false]
 
 Write a trained run's model as one file that needs no dasuite, with a JSON description beside it.
 
@@ -26,9 +26,12 @@ Write a trained run's model as one file that needs no dasuite, with a JSON descr
   output       the model file, or a folder for it (default: <run_dir>/export/model.torchscript.pt or
                model.onnx); the description goes beside it, its last suffix replaced by .json
   checkpoint   last (default) or best
+  trust_checkpoint
+               true: read a checkpoint that holds Python objects beyond tensors and plain data
+               (older dasuite versions), which can run code: only for files from a trusted source
 """
 
-DEFAULTS = {"run_dir": None, "format": "torchscript", "output": "", "checkpoint": "last"}
+DEFAULTS = {"run_dir": None, "format": "torchscript", "output": "", "checkpoint": "last", "trust_checkpoint": "false"}
 
 
 def main(args: list[str]) -> int:
@@ -38,7 +41,8 @@ def main(args: list[str]) -> int:
     try:
         options = parse_options("export", args, DEFAULTS)
         model_file, description = export(options["run_dir"], options["format"], options["output"] or None,
-                                         options["checkpoint"])
+                                         options["checkpoint"],
+                                         parse_flag("trust_checkpoint", options["trust_checkpoint"]))
     except ConfigError as error:
         print(f"dasuite export: error: {error}", file=sys.stderr)
         return 2
@@ -46,7 +50,8 @@ def main(args: list[str]) -> int:
     return 0
 
 
-def export(run_dir, format: str = "torchscript", output=None, checkpoint: str = "last") -> tuple[Path, Path]:
+def export(run_dir, format: str = "torchscript", output=None, checkpoint: str = "last",
+           trust_checkpoint: bool = False) -> tuple[Path, Path]:
     """Write the model file and its JSON description; returns both paths."""
     import json
 
@@ -62,7 +67,7 @@ def export(run_dir, format: str = "torchscript", output=None, checkpoint: str = 
     if path.suffix.lower() == ".json":
         raise ConfigError(f"output={output} ends in .json, the suffix of the description written beside the model; "
                           f"name the model file e.g. {path.with_suffix(FORMATS[format]).name}.")
-    model = load_trained(run_dir, checkpoint, "cpu")
+    model = load_trained(run_dir, checkpoint, "cpu", trust=trust_checkpoint)
     path.parent.mkdir(parents=True, exist_ok=True)
     traced = _trace(RawInputModel(model).eval(), _example(model, 2))
     if format == "torchscript":

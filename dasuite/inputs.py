@@ -1,7 +1,9 @@
 """The inputs of ``dasuite predict``: image files or an array file, checked against the model's input.
 
 Returns the input ids and a stream of raw batches (in the form the pair stores its data, before
-the pair's preprocessing): uint8 (N, C, H, W) images, or float (N, features) rows.
+the pair's preprocessing): uint8 (N, C, H, W) images, or float (N, features) rows. A .csv's first
+row names its columns, unless ``header=false``; with ``header=auto`` a first row of numbers only is
+an error (it is data, which a header row would silently drop).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from dasuite.errors import ConfigError
 from dasuite.trained import TrainedModel
 
 
-def read_inputs(source: Path, model: TrainedModel, batch_size: int) -> tuple[list[str], Iterator[torch.Tensor]]:
-    """Ids (image paths relative to the folder, or row numbers) and raw batches of ``source``."""
+def read_inputs(source: Path, model: TrainedModel, batch_size: int,
+                header: str = "auto") -> tuple[list[str], Iterator[torch.Tensor]]:
+    """Ids (image paths relative to the folder, or row numbers) and raw batches of ``source``; ``header``
+    (auto, true, false): whether a .csv's first row names its columns."""
     if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
         return _images(source, model, batch_size)
-    return _array(source, model, batch_size)
+    return _array(source, model, batch_size, header)
 
 
 def _images(source: Path, model: TrainedModel, batch_size: int):
@@ -52,12 +56,18 @@ def _images(source: Path, model: TrainedModel, batch_size: int):
     return ids, batches()
 
 
-def _array(source: Path, model: TrainedModel, batch_size: int):
+def _array(source: Path, model: TrainedModel, batch_size: int, header: str):
     if source.suffix.lower() not in ARRAY_SUFFIXES:
         raise ConfigError(f"input={source}: unknown file type {source.suffix or '(none)'!r}; give an image folder, an "
                           f"image file ({', '.join(IMAGE_SUFFIXES)}) or an array file ({', '.join(ARRAY_SUFFIXES)}).")
-    table = read_table(source, "input", model.config.dataset.get("label_column", "label"))
-    x = table.x if table.columns is None else _by_name(source, table, model.feature_names)
+    is_csv = source.suffix.lower() == ".csv"
+    if is_csv and header == "false":
+        x = _headerless(source)
+    else:
+        if is_csv and header == "auto":
+            _check_header(source, model.feature_names)
+        table = read_table(source, "input", model.config.dataset.get("label_column", "label"))
+        x = table.x if table.columns is None else _by_name(source, table, model.feature_names)
     shape = model.input_shape
     if model.takes_images and x.ndim == 3 and shape[0] == 1:  # (N, H, W) grayscale
         x = x.unsqueeze(1)
@@ -70,6 +80,50 @@ def _array(source: Path, model: TrainedModel, batch_size: int):
                               "array (e.g. x * 255 for values in [0, 1]).")
         x = x.to(torch.uint8)
     return [str(i) for i in range(len(x))], (x[i: i + batch_size] for i in range(0, len(x), batch_size))
+
+
+def _check_header(source: Path, names: list[str] | None) -> None:
+    """A ConfigError when the first row holds only numbers (and is not the training columns' names)."""
+    import csv
+
+    with open(source, newline="", encoding="utf-8-sig") as f:
+        first = [cell.strip() for cell in next(csv.reader(f), [])]
+    if first and first != names and all(map(_is_number, first)):
+        shown = ", ".join(first[:6]) + (", ..." if len(first) > 6 else "")
+        raise ConfigError(f"input={source}: its first row ({shown}) holds only numbers, so it looks like data, not a "
+                          "header of column names; read as a header it would be dropped and its numbers taken for "
+                          "names. Give header=false to read every row as an input, columns in the order the model "
+                          "was trained on" + (f" ({', '.join(names)[:200]})" if names else "")
+                          + ", or add a header row naming the columns.")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _headerless(source: Path) -> torch.Tensor:
+    """A .csv without a header row: every row an input, every column a feature."""
+    import warnings
+
+    import numpy as np
+
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
+            x = torch.from_numpy(np.loadtxt(source, delimiter=",", dtype=np.float32, ndmin=2, encoding="utf-8-sig"))
+    except ValueError as error:
+        raise ConfigError(f"input={source} (header=false): {str(error).rstrip('.')} (rows counted from 0). Every cell "
+                          "must be a number; an empty cell is a missing value: fill or drop that row.") from None
+    if len(x) == 0:
+        raise ConfigError(f"input={source} holds no rows.")
+    if not torch.isfinite(x).all():
+        raise ConfigError(f"input={source} has NaN or infinite values (first in row "
+                          f"{int(torch.nonzero(~torch.isfinite(x).all(1))[0])}); fill or drop them first.")
+    return x
 
 
 def _by_name(source: Path, table, names: list[str] | None) -> torch.Tensor:

@@ -16,7 +16,7 @@ from dasuite.options import parse_flag, parse_options, parse_positive_int
 
 USAGE = """\
 usage: dasuite predict run_dir=DIR input=PATH [checkpoint=last] [output=FILE] [batch_size=256]
-                       [device=auto] [progress=true]
+                       [device=auto] [progress=true] [header=auto] [trust_checkpoint=false]
 
 Predict with a trained run's model; writes one CSV row per input: its id, the predicted class and
 the probability of each class.
@@ -30,10 +30,16 @@ the probability of each class.
   batch_size   inputs per forward pass (256)
   device       auto | cpu | cuda (auto)
   progress     true | false: the progress bar (true)
+  header       a .csv input's first row: auto (default: column names, unless it holds only numbers,
+               which is an error), true (column names), false (data: columns in the training order)
+  trust_checkpoint
+               true: read a checkpoint that holds Python objects beyond tensors and plain data
+               (older dasuite versions), which can run code: only for files from a trusted source
 """
 
 DEFAULTS = {"run_dir": None, "input": None, "checkpoint": "last", "output": "", "batch_size": "256",
-            "device": "auto", "progress": "true"}
+            "device": "auto", "progress": "true", "header": "auto", "trust_checkpoint": "false"}
+HEADERS = ("auto", "true", "false")
 
 
 def main(args: list[str]) -> int:
@@ -42,10 +48,14 @@ def main(args: list[str]) -> int:
         return 0
     try:
         options = parse_options("predict", args, DEFAULTS)
+        if options["header"] not in HEADERS:
+            raise ConfigError(f"header={options['header']!r} is not one of {', '.join(HEADERS)}.")
         path, count = predict(options["run_dir"], options["input"], checkpoint=options["checkpoint"],
                               output=options["output"] or None,
                               batch_size=parse_positive_int("batch_size", options["batch_size"]),
-                              device=options["device"], progress=parse_flag("progress", options["progress"]))
+                              device=options["device"], progress=parse_flag("progress", options["progress"]),
+                              header=options["header"],
+                              trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]))
     except ConfigError as error:
         print(f"dasuite predict: error: {error}", file=sys.stderr)
         return 2
@@ -54,8 +64,9 @@ def main(args: list[str]) -> int:
 
 
 def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_size: int = 256, device: str = "auto",
-            progress: bool = True) -> tuple[Path, int]:
-    """Write the predictions CSV for ``input``; returns its path and the number of rows."""
+            progress: bool = True, header: str = "auto", trust_checkpoint: bool = False) -> tuple[Path, int]:
+    """Write the predictions CSV for ``input``; returns its path and the number of rows. ``header``: whether a
+    .csv input's first row names the columns (auto: yes, unless it holds only numbers)."""
     source = Path(input_path).expanduser()
     if not source.exists():  # before the heavy imports: a mistyped path answers at once
         raise ConfigError(f"input={input_path} does not exist.")
@@ -71,8 +82,8 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
     from dasuite.trained import load_trained
 
     device = resolve_device(device, key="device")
-    model = load_trained(run_dir, checkpoint, device)
-    ids, batches = read_inputs(source, model, batch_size)
+    model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint)
+    ids, batches = read_inputs(source, model, batch_size, header)
     target = _output_path(source, output)
 
     def write(f) -> None:

@@ -8,7 +8,9 @@ continues from its ``checkpoints/last.pt`` (:func:`dasuite.train.run_experiment`
 
 Only keys that cannot change the numbers already computed may be given with ``resume=``:
 ``trainer.epochs`` (to extend a run), ``trainer.progress`` and ``trainer.plots``. Anything else
-is a new experiment and fails with a clear error. Imports no torch.
+is a new experiment and fails with a clear error. The saved overrides are a file like any other: one
+that does not parse, names an unknown key or choice, or sets Hydra's own settings (whose callbacks
+could run code) fails with a paragraph naming the file. Imports no torch.
 """
 
 from __future__ import annotations
@@ -39,13 +41,14 @@ def resume_arguments(args: list[str]) -> list[str] | None:
                               f"given with it; only {', '.join(ALLOWED)} may be (trainer.epochs=N extends the run). "
                               "Start a new run to change anything else.")
     if (folder / "multirun.yaml").is_file():
-        saved = _load(folder / "multirun.yaml")["hydra"]["overrides"]["task"]
+        saved = _saved(folder / "multirun.yaml", lambda loaded: loaded["hydra"]["overrides"]["task"])
         clash = [a for a in extra if _key(a) in _swept_keys(saved)]
         if clash:
             raise ConfigError(f"{clash[0]!r} changes a key this sweep sweeps over; resume the sweep as it was.")
         return ["-m", *_merge(saved, extra), f"hydra.sweep.dir={_quote(folder)}"]
     if (folder / ".hydra" / "overrides.yaml").is_file():
-        return [*_merge(_load(folder / ".hydra" / "overrides.yaml"), extra), f"hydra.run.dir={_quote(folder)}"]
+        return [*_merge(_saved(folder / ".hydra" / "overrides.yaml", lambda loaded: loaded), extra),
+                f"hydra.run.dir={_quote(folder)}"]
     jobs = sorted(p.parent.parent.name for p in folder.glob("*/.hydra/overrides.yaml"))
     hint = (f"; it holds job folders ({', '.join(jobs[:5])}) but no multirun.yaml: resume them one by one"
             if jobs else "")
@@ -53,9 +56,37 @@ def resume_arguments(args: list[str]) -> list[str] | None:
                       f"sweep folder (no multirun.yaml){hint}.")
 
 
-def _load(path: Path):
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f) or []
+def _saved(path: Path, overrides) -> list[str]:
+    """The run's saved overrides, ``overrides(YAML content of path)``, checked as a new run's would be."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from dasuite.catalog import check_choices
+    from dasuite.override_keys import check_keys
+
+    damaged = "the file was damaged or edited; restore it, or start a new run"
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = overrides(yaml.safe_load(f) or [])
+    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError) as error:
+        detail = " ".join(str(error).split())[:300]
+        raise ConfigError(f"cannot read the run's saved overrides from {path} ({type(error).__name__}: {detail}): "
+                          f"{damaged}.") from None
+    if not isinstance(saved, list) or not all(isinstance(o, str) for o in saved):
+        raise ConfigError(f"{path} does not hold a list of overrides (key=value strings): {damaged}.")
+    hydra = [o for o in saved if _key(o) == "hydra" or _key(o).startswith(("hydra.", "hydra/"))]
+    if hydra:
+        raise ConfigError(f"{path} sets {hydra[0]!r}, a setting of Hydra itself, which `dasuite train` never saves "
+                          f"there (Hydra callbacks and launchers set this way could run any code): {damaged}.")
+    try:
+        OverridesParser.create().parse_overrides(saved)
+        check_choices(saved)
+        check_keys(saved)
+    except ConfigError as error:
+        raise ConfigError(f"{path}, the run's saved overrides: {error} The file was damaged or edited.") from None
+    except Exception as error:  # noqa: BLE001 - Hydra's parse errors
+        raise ConfigError(f"cannot read {path}, the run's saved overrides ({' '.join(str(error).split())[:300]}): "
+                          f"{damaged}.") from None
+    return saved
 
 
 def _key(override: str) -> str:

@@ -13,8 +13,10 @@ import collections.abc
 import dataclasses
 import difflib
 import inspect
+import logging
 import types
 import typing
+from collections.abc import Collection
 from typing import Any, Dict, List, Optional  # noqa: UP035 - OmegaConf reads these typing forms
 
 from hydra.utils import get_method
@@ -22,6 +24,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from dasuite.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 #: Constructor arguments dasuite passes itself, per group, never read from the config.
 INJECTED = {"backbone": {"input_shape"}, "method": {"backbone", "num_classes"}}
@@ -104,8 +108,13 @@ def settings_class(group: str, target_path: str) -> tuple[type, bool]:
     return cls, open_ended
 
 
-def validate(cfg: DictConfig) -> DictConfig:
-    """``cfg`` with each group's settings checked against (and completed from) its dataclass."""
+def validate(cfg: DictConfig, presets: Collection[str] = ()) -> DictConfig:
+    """``cfg`` with each group's settings checked against (and completed from) its dataclass.
+
+    ``presets`` (:func:`dasuite.catalog.preset_keys`) are keys a pair family or a recipe sets for its usual
+    component: where the chosen one has no such parameter (``backbone=mlp`` on a family that sets
+    ``backbone.pretrained``) the key is dropped, with a line in the log, instead of failing the run.
+    """
     for group in GROUPS:
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "_target_" not in node:
@@ -116,6 +125,10 @@ def validate(cfg: DictConfig) -> DictConfig:
             raise ConfigError(f"{group}._target_={node._target_!r} cannot be imported ({error}).") from error
         values = OmegaConf.create(OmegaConf.to_container(node, resolve=True))  # ${data_root} needs the root
         known = {f.name for f in dataclasses.fields(cls)}
+        for key in [k for k in values if k not in known and f"{group}.{k}" in presets and not open_ended]:
+            log.info("%s.%s=%s (a recipe setting for another %s) does not apply to %s; ignored", group, key,
+                     values[key], group, node._target_)
+            del values[key]
         unknown = [key for key in values if key not in known]
         if unknown and not open_ended:
             raise _explain(group, values, cls, str(unknown[0]))

@@ -2,10 +2,17 @@
 
 ``dasuite train resume=DIR`` relaunches a run or sweep in its own folder (:mod:`dasuite.resume`);
 each job then continues from its checkpoint, or is skipped when its summary says "completed".
+``trust_checkpoint=true`` (with ``resume=`` only) reads a checkpoint that holds arbitrary Python objects
+and builds components its saved config names beyond dasuite's own (:mod:`dasuite.engine.checkpoint`).
+
+One process writes a run folder at a time (:func:`~dasuite.engine.run_folder.exclusive`): the folder
+``hydra.run.dir`` (or, with ``-m``, ``hydra.sweep.dir``) names is locked before Hydra writes into it,
+and each job's folder while the job runs; a folder another live process holds is left untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -19,7 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from dasuite import __version__
-from dasuite.catalog import check_choices, config_dir
+from dasuite.catalog import check_choices, config_dir, preset_keys
 from dasuite.errors import ConfigError
 
 log = logging.getLogger("dasuite")
@@ -30,18 +37,26 @@ JOBS: list[str] = []
 FAILED: list[str] = []
 #: True while ``dasuite train resume=DIR`` runs: jobs continue from their checkpoints.
 RESUMING = [False]
+#: True while ``dasuite train resume=DIR trust_checkpoint=true`` runs.
+TRUSTING = [False]
 
 
 def run_train(args: list[str]) -> int:
     """Entry point of ``dasuite train ARGS``: check group names, then hand over to Hydra."""
+    from dasuite.options import parse_flag
     from dasuite.override_keys import check_keys
     from dasuite.plugins import check_plugins
     from dasuite.resume import resume_arguments
 
+    trust = [a for a in args if a.startswith("trust_checkpoint=")]
+    args = [a for a in args if a not in trust]
     custom_search_path = any(a.startswith(("hydra.searchpath", "--config-dir", "-cd")) for a in args)
     try:
+        trusted = any(parse_flag("trust_checkpoint", a.split("=", 1)[1]) for a in trust)
         check_plugins(args)
         resumed = resume_arguments(args)
+        if trusted and resumed is None:
+            raise ConfigError("trust_checkpoint=true goes with resume=DIR only: a new run reads no checkpoint.")
         if resumed is None and not custom_search_path and not any(a in ("--help", "-h", "--cfg", "-c") for a in args):
             overrides = [a for a in args if "=" in a and not a.startswith("-")]
             check_choices(overrides)
@@ -51,19 +66,41 @@ def run_train(args: list[str]) -> int:
         return 2
     JOBS.clear()
     FAILED.clear()
-    from dasuite.engine.distributed import launch_arguments, shutdown
+    from dasuite.engine.distributed import is_main, launch_arguments, shutdown
+    from dasuite.engine.run_folder import RunFolderBusy, exclusive
 
     sys.argv = ["dasuite train", *launch_arguments(args if resumed is None else resumed)]
-    RESUMING[0] = resumed is not None
+    folder = _output_folder(sys.argv[1:]) if is_main() else None
+    RESUMING[0], TRUSTING[0] = resumed is not None, trusted
     try:
-        _hydra_app()
+        with exclusive(folder) if folder is not None else contextlib.nullcontext():
+            _hydra_app()
+    except RunFolderBusy as busy:
+        print(f"dasuite train: error: {busy}", file=sys.stderr)
+        return 2
     finally:
-        RESUMING[0] = False
+        RESUMING[0] = TRUSTING[0] = False
         shutdown()
     if len(JOBS) > 1 and FAILED:
         print(f"dasuite train: {len(FAILED)} run(s) failed; see summary.json and train.log in: "
               + ", ".join(FAILED), file=sys.stderr)
     return 1 if FAILED else 0
+
+
+def _output_folder(args: list[str]) -> Path | None:
+    """The folder Hydra writes, when the arguments name it: ``hydra.sweep.dir`` with -m, else ``hydra.run.dir``
+    (None for --help, --cfg and --info, which write nothing)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in args) else "hydra.run.dir"
+    named = [a for a in args if a.startswith(f"{key}=")]
+    if any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i") for a in args):
+        return None
+    try:
+        value = OverridesParser.create().parse_override(named[-1]).value() if named else None
+    except Exception:  # noqa: BLE001 - a malformed value: Hydra reports it
+        return None
+    return Path(value) if isinstance(value, str) and "${" not in value else None
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -73,18 +110,34 @@ def _hydra_app(cfg: DictConfig) -> float:
     one, e.g. a failed run: Optuna records that trial as failed and goes on)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    summary = run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task, resume=RESUMING[0])
+    summary = run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task, resume=RESUMING[0],
+                             trust_checkpoint=TRUSTING[0])
     value = summary.get("best_value")
     return float("nan") if value is None else float(value)
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool = False) -> dict:
+def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool = False,
+                   trust_checkpoint: bool = False) -> dict:
     """Build the pair, model, method and trainer from ``cfg``, train, and write summary.json.
 
     Any error ends in a summary.json with status "failed" (or "interrupted" on Ctrl-C/SIGTERM) and
     never removes files written before it. With ``resume``, training continues from
-    ``checkpoints/last.pt`` when there is one, and a completed run is left as it is.
+    ``checkpoints/last.pt`` when there is one, and a completed run is left as it is. A run folder
+    that another live process writes is not touched: the returned summary says "busy" and is not written.
     """
+    from dasuite.engine.distributed import is_main
+    from dasuite.engine.run_folder import RunFolderBusy, exclusive
+
+    try:
+        with exclusive(run_dir) if is_main() else contextlib.nullcontext():
+            return _run_experiment(cfg, run_dir, choices, overrides, resume, trust_checkpoint)
+    except RunFolderBusy as busy:
+        print(f"dasuite train: error: {busy}", file=sys.stderr)
+        FAILED.append(str(run_dir))
+        return {"status": "busy", "error": str(busy)}
+
+
+def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool, trust_checkpoint: bool) -> dict:
     from dasuite.engine.distributed import is_main, run_folder
 
     run = run_folder(run_dir)  # rank 0's under torchrun; the other ranks only read it
@@ -95,10 +148,16 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
     meta = {"dataset": choices.get("dataset"), "method": choices.get("method"),
             "backbone": choices.get("backbone"), "overrides": list(overrides), "run_dir": str(run_dir),
             "dasuite_version": __version__}
+    typed = {str(o).split("=", 1)[0].lstrip("+~") for o in overrides}
+    presets = preset_keys(choices) - typed  # a key the user typed is checked, never dropped
     try:
         meta.update(seed=cfg.get("seed"), trade_off=cfg.method.get("trade_off"),
                     target_labels_per_class=cfg.dataset.get("target_labels_per_class", 0))
-        checkpoint = _load_checkpoint(run, meta) if resume else None
+        if resume and not trust_checkpoint:
+            from dasuite.engine.checkpoint import check_targets
+
+            check_targets(OmegaConf.to_container(cfg), f"the saved config of {run_dir}")
+        checkpoint = _load_checkpoint(run, meta, trust_checkpoint) if resume else None
         # completed, and last.pt is that completed run's (an extension killed or failed later leaves the
         # summary "completed" but last.pt further on, with the extension's trainer.epochs)
         if checkpoint is not None and previous and previous.get("status") == "completed" \
@@ -112,13 +171,16 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
                   "no checkpoints/last.pt, so it cannot be extended: start a new run for more epochs)")
             return previous
         if resume:
-            _prepare_resume(cfg, run, checkpoint)
-        summary = _train(cfg, run, meta, checkpoint)
+            _prepare_resume(cfg, run, checkpoint, presets)
+        summary = _train(cfg, run, meta, presets, checkpoint)
+        summary.update(started_at=started.isoformat(), finished_at=dt.datetime.now().astimezone().isoformat(),
+                       duration_s=time.perf_counter() - wall)
+        run.write_summary(summary)
     except KeyboardInterrupt as error:
         # a completed run keeps its summary unless training itself stopped (TrainingInterrupted: a newer last.pt)
         if not (previous and previous.get("status") == "completed" and not hasattr(error, "signal_name")):
-            run.write_summary({"status": "interrupted", **meta, **_stop_fields(error, run),
-                               "started_at": started.isoformat()})
+            _write_failure(run, {"status": "interrupted", **meta, **_stop_fields(error, run),
+                                 "started_at": started.isoformat()})
         raise
     except Exception as error:  # noqa: BLE001 - every failure must leave a summary
         cause = _root_cause(error)
@@ -126,7 +188,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
                    **getattr(cause, "fields", {}),
                    "started_at": started.isoformat(), "duration_s": time.perf_counter() - wall}
         if not (previous and previous.get("status") == "completed"):  # a finished run keeps its summary
-            run.write_summary(summary)
+            _write_failure(run, summary)
         if isinstance(cause, ConfigError):
             log.error("error: %s", cause)
         else:
@@ -135,14 +197,19 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
                       run_dir / "train.log")
         FAILED.append(str(run_dir))
         return summary
-    summary.update(started_at=started.isoformat(), finished_at=dt.datetime.now().astimezone().isoformat(),
-                   duration_s=time.perf_counter() - wall)
-    run.write_summary(summary)
     if is_main():
         print(f"Run folder: {run_dir}\n"
               f"source accuracy {_percent(summary['source_acc'])} | target accuracy {_percent(summary['target_acc'])}"
               f" (last epoch of {summary['epochs']}, {summary['train_seconds']:.1f} s training)")
     return summary
+
+
+def _write_failure(run, summary: dict) -> None:
+    """summary.json of a failed or stopped run; a write that fails too (a full disk) is logged instead."""
+    try:
+        run.write_summary(summary)
+    except ConfigError as error:
+        log.error("error: %s", error)
 
 
 def _read_summary(run) -> dict | None:
@@ -160,15 +227,15 @@ def _stop_fields(error: BaseException, run) -> dict:
     return fields
 
 
-def _load_checkpoint(run, meta: dict) -> dict | None:
+def _load_checkpoint(run, meta: dict, trust: bool) -> dict | None:
     """The run's ``checkpoints/last.pt`` to resume from (None: there is none, the run starts over)."""
     from dasuite.engine.checkpoint import load_for_resume
 
     path = run.checkpoints / "last.pt"
-    return load_for_resume(path, meta) if path.is_file() else None
+    return load_for_resume(path, meta, trust) if path.is_file() else None
 
 
-def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None) -> None:
+def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None, presets: set[str]) -> None:
     """Check the checkpoint's config against the run's; drop metrics past the checkpoint and the
     temporary files of writes a crash cut short."""
     from dasuite.resume import ALLOWED
@@ -176,7 +243,7 @@ def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None) -> None:
 
     path = run.checkpoints / "last.pt"
     if checkpoint is not None and checkpoint.get("config") is not None:
-        now = _flatten(OmegaConf.to_container(validate(copy.deepcopy(cfg)), resolve=True))
+        now = _flatten(OmegaConf.to_container(validate(copy.deepcopy(cfg), presets), resolve=True))
         then = _flatten(checkpoint["config"])
         changed = sorted(k for k in set(now) | set(then) if k not in ALLOWED and now.get(k) != then.get(k))
         if changed:
@@ -197,7 +264,7 @@ def _flatten(tree, prefix: str = "") -> dict:
     return flat
 
 
-def _train(cfg: DictConfig, run, meta: dict, checkpoint: dict | None = None) -> dict:
+def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict | None = None) -> dict:
     import random
 
     import numpy as np
@@ -215,7 +282,7 @@ def _train(cfg: DictConfig, run, meta: dict, checkpoint: dict | None = None) -> 
     seed = cfg.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed={seed!r} must be an integer.")
-    cfg = validate(cfg)
+    cfg = validate(cfg, presets)
     run.logger = build_logger(cfg, run.path) if is_main() else None
     trainer = instantiate(cfg.trainer)
     pair = build_pair(cfg.dataset)

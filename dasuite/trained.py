@@ -4,6 +4,10 @@ The method is built from the config stored in the checkpoint (``.hydra/config.ya
 checkpoint has none) and loaded with the checkpoint's weights. What the model takes (input shape,
 class names, the pair's preprocessing with its statistics) comes from the checkpoint too, so the
 training data need not be present; checkpoints written before it was stored rebuild the pair.
+
+Nothing in the run folder runs code: the checkpoint is read with ``weights_only=True`` and the
+components its config names must be dasuite's own (:mod:`dasuite.engine.checkpoint`), unless the
+caller trusts the folder (``trust_checkpoint=true``).
 """
 
 from __future__ import annotations
@@ -82,18 +86,25 @@ def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
     raise ConfigError(f"run_dir={run_dir} has no checkpoint (checkpoints/last.pt): {hint}.")
 
 
-def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str = "cpu") -> TrainedModel:
-    """The method of ``run_dir`` with the weights of ``checkpoints/<checkpoint>.pt``, in eval mode."""
+def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str = "cpu",
+                 trust: bool = False) -> TrainedModel:
+    """The method of ``run_dir`` with the weights of ``checkpoints/<checkpoint>.pt``, in eval mode. ``trust``:
+    the checkpoint may hold any Python object and its config may name any component (trust_checkpoint=true)."""
     from hydra.utils import instantiate
 
-    from dasuite.engine.checkpoint import load_model, read_checkpoint
+    from dasuite.engine.checkpoint import check_targets, load_model, read_checkpoint
     from dasuite.model import build_method
 
     run_dir = Path(run_dir).expanduser()
     path = checkpoint_path(run_dir, checkpoint)
-    state = read_checkpoint(path, "load")
-    cfg = _config(run_dir, state)
+    state = read_checkpoint(path, "load", trust=trust)
+    cfg = _config(run_dir, state, path)
+    if not trust:
+        check_targets(OmegaConf.to_container(cfg), f"the config stored with {path}")
     model_input = state.get("model_input") or _model_input_from_pair(cfg)
+    _check_model_input(model_input, path)
+    if not trust:
+        check_targets(model_input["preprocess"], f"the preprocessing stored in {path}", "model_input.preprocess")
     with open_dict(cfg):  # the weights come from the checkpoint, never from pretrained files
         for key, value in (("pretrained", False), ("weights_path", None), ("download", False)):
             if key in cfg.backbone:
@@ -109,16 +120,36 @@ def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str =
                         feature_names=model_input.get("feature_names"))
 
 
-def _config(run_dir: Path, state: dict) -> DictConfig:
-    if state.get("config") is not None:
-        return OmegaConf.create(state["config"])
-    saved = run_dir / ".hydra" / "config.yaml"
-    if not saved.is_file():
+def _config(run_dir: Path, state: dict, path: Path) -> DictConfig:
+    """The run's config: the checkpoint's, or (older checkpoints) .hydra/config.yaml's."""
+    stored, saved = state.get("config"), run_dir / ".hydra" / "config.yaml"
+    if stored is None and not saved.is_file():
         raise ConfigError(f"run_dir={run_dir}: the checkpoint stores no config and .hydra/config.yaml is missing; "
                           "the model cannot be rebuilt.")
-    cfg = OmegaConf.load(saved)
-    OmegaConf.resolve(cfg)
+    source = saved if stored is None else path
+    try:
+        cfg = OmegaConf.load(saved) if stored is None else OmegaConf.create(stored)
+        OmegaConf.resolve(cfg)
+    except Exception as error:  # noqa: BLE001 - YAML and OmegaConf errors of many kinds
+        raise ConfigError(f"cannot read the run's config from {source} ({type(error).__name__}: "
+                          f"{' '.join(str(error).split())[:300]}): the file is damaged.") from None
+    if not all(isinstance(cfg.get(group), DictConfig) for group in ("dataset", "backbone", "method")):
+        raise ConfigError(f"the run's config in {source} lacks its dataset, backbone or method settings: the file is "
+                          "damaged or not from `dasuite train`.")
     return cfg
+
+
+def _check_model_input(model_input, path: Path) -> None:
+    """What a checkpoint says the model takes: shape, classes and preprocessing of the right kinds."""
+    ok = (isinstance(model_input, dict) and isinstance(model_input.get("input_shape"), list)
+          and all(type(n) is int and n > 0 for n in model_input["input_shape"])
+          and type(model_input.get("num_classes")) is int
+          and isinstance(model_input.get("class_names"), list)
+          and len(model_input["class_names"]) == model_input["num_classes"]
+          and isinstance(model_input.get("preprocess"), (dict, type(None))))
+    if not ok:
+        raise ConfigError(f"cannot load {path}: its model_input entry (input shape, classes, preprocessing) is "
+                          "malformed; the file is damaged or not a dasuite checkpoint.")
 
 
 def _model_input_from_pair(cfg: DictConfig) -> dict:

@@ -15,6 +15,9 @@ from omegaconf import open_dict
 from dasuite.catalog import config_dir
 
 FAST = ["trainer.progress=false", "trainer.plots=false"]
+#: The settings most tests are written against: the 35° moons with the trainer's and methods' own defaults,
+#: on image pairs too (a test names its pair; the recipes' 2,500-iteration epochs are not what it checks).
+GENERIC = ["dataset=moons", "family=none", "recipe=none"]
 
 
 def compose_config(*overrides: str, with_hydra: bool = False):
@@ -22,12 +25,13 @@ def compose_config(*overrides: str, with_hydra: bool = False):
         return compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
 
 
-def train_in_process(run_dir: Path, *overrides: str, resume: bool = False) -> dict:
+def train_in_process(run_dir: Path, *overrides: str, resume: bool = False, recipes: bool = False) -> dict:
     """Run one experiment without Hydra's launcher (fast); returns its summary. ``resume``: continue
-    from the run folder's checkpoint, as ``dasuite train resume=DIR`` does."""
+    from the run folder's checkpoint, as ``dasuite train resume=DIR`` does; ``recipes``: with the real
+    defaults (the default pair, families and recipes) instead of :data:`GENERIC`."""
     from dasuite.train import run_experiment
 
-    cfg = compose_config(*FAST, *overrides, with_hydra=True)
+    cfg = compose_config(*FAST, *([] if recipes else GENERIC), *overrides, with_hydra=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]

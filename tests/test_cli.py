@@ -14,7 +14,7 @@ def test_each_method_trains_and_writes_a_valid_run_folder(method, tmp_path):
     result = run_cli("train", f"method={method}", *SHORT, *extra, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = assert_valid_run_folder(tmp_path / "run")
-    assert summary["method"] == method and summary["dataset"] == "moons" and summary["backbone"] == "mlp"
+    assert summary["method"] == method and summary["dataset"] == "moons_adapt" and summary["backbone"] == "mlp"
     assert f"Run folder: {tmp_path / 'run'}" in result.stdout
     assert f"target accuracy {100 * summary['target_acc']:.2f}%" in result.stdout
     if method == "finetune":

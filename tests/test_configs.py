@@ -22,12 +22,29 @@ def test_every_group_has_files():
 
 #: Backbones built (and shape-checked) in test_backbones.py; here they only have to compose.
 HEAVY_BACKBONES = {"resnet18", "resnet50", "vgg16", "vit_b_16", "timm"}
+#: A pair of each family, and the method of each shared TLL recipe: a family or recipe is composed with them.
+FAMILY_PAIR = {"adapt_moons": "moons_adapt", "digits": "mnist_usps", "moons": "moons", "none": "blobs",
+               "objects": "folder"}
+TLLIB_METHOD = {"erm": "source_only", "dan": "mmd", "dann": "dann", "cdan": "cdan"}
+
+
+def _context(group: str, name: str) -> list[str]:
+    """The pair (and method) a config file is meant for."""
+    if group == "backbone":
+        return ["dataset=blobs"] if name in ("mlp", "linear") else ["dataset=mnist_usps"]
+    if group == "family":
+        return [f"dataset={FAMILY_PAIR[name]}"]
+    if group == "recipe" and name.startswith("tllib_"):
+        return ["dataset=mnist_usps", f"method={TLLIB_METHOD[name.removeprefix('tllib_')]}"]
+    if group == "recipe" and name != "none":
+        family = next(f for f in FAMILY_PAIR if name.startswith(f + "_"))
+        return [f"dataset={FAMILY_PAIR[family]}", f"method={name.removeprefix(family + '_')}"]
+    return []
 
 
 @pytest.mark.parametrize(("group", "name"), CONFIG_FILES, ids=[f"{g}/{n}" for g, n in CONFIG_FILES])
 def test_config_file_composes_and_builds(group, name, tmp_path):
-    image_backbone = group == "backbone" and name not in ("mlp", "linear")
-    extra = ["dataset=mnist_usps"] if image_backbone else []
+    extra = _context(group, name)
     if (group, name) == ("dataset", "arrays"):
         extra = [f"dataset.{role}={fake_data.write_arrays(tmp_path / f'{role}.npz', seed=i)}"
                  for i, role in enumerate(("source", "target"))]
@@ -41,8 +58,8 @@ def test_config_file_composes_and_builds(group, name, tmp_path):
     else:
         pair = build_pair(cfg.dataset)
         input_shape, num_classes = pair.input_shape, pair.num_classes
-    if group == "backbone" and name in HEAVY_BACKBONES:
-        get_method(cfg.backbone._target_)
+    if cfg.backbone.get("name") in HEAVY_BACKBONES or cfg.backbone._target_.endswith("timm_backbone"):
+        get_method(cfg.backbone._target_)  # pretrained weights are not on this machine
         return
     backbone = instantiate(cfg.backbone, input_shape=input_shape)
     method = build_method(cfg, input_shape, num_classes)

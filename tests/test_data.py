@@ -82,9 +82,19 @@ def test_empty_domain_and_bad_fraction_are_errors():
         split(d, val_fraction=0.1, labels_per_class=0, seed=0)
 
 
-def test_moons_default_is_the_dann_paper_toy():
+def test_moons_is_the_dann_paper_toy():
     from tests.conftest import compose_config
 
-    cfg = compose_config()
+    cfg = compose_config("dataset=moons")
     assert cfg.dataset.n_per_domain == 150 and cfg.dataset.noise == 0.05
     assert math.isclose(cfg.dataset.rotation_deg, 35.0)
+
+
+def test_adapts_moons_train_on_the_source_points_rotated_and_test_on_fresh_ones():
+    domains = moons(n_per_domain=100, n_target_test=50, rotation_deg=30.0, centre=(0.5, 0.0), target_from_source=True)
+    angle = math.radians(30.0)
+    rotation = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    centre = torch.tensor([0.5, 0.0])
+    assert torch.allclose(domains.target.x, (domains.source.x - centre) @ rotation.T + centre, atol=1e-6)
+    assert torch.equal(domains.target.y, domains.source.y)
+    assert not torch.allclose(domains.target_test.x[:10], domains.target.x[:10])

@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from dasuite.engine.optim import build_optimizer, build_schedule
+from dasuite.engine.optim import build_optimizer, build_schedule, scale_backbone
+from dasuite.engine.plan import MAX_STEPS, check_plan
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.sampler import CyclicBatches
 from dasuite.engine.trainer import Trainer
@@ -35,8 +36,44 @@ def test_dann_schedule_anneals_the_learning_rate():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01 / 11 ** 0.75)
 
 
+def test_inv_schedule_decays_per_step_whatever_the_run_length():
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = build_optimizer("sgd", [{"params": [param]}], 0.01, 0.9, 0.0)
+    sched = build_schedule("inv", opt, total_steps=10, alpha=0.001, beta=0.75)
+    for _ in range(1000):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01 * (1 + 0.001 * 1000) ** -0.75)
+
+
+def test_backbone_parameters_are_split_off_at_their_multiplier():
+    body, head = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    groups = scale_backbone([{"params": [body, head], "lr_mult": 0.5}], {id(body)}, 0.1)
+    assert [(g["params"], g["lr_mult"]) for g in groups] == [([head], 0.5), ([body], pytest.approx(0.05))]
+    assert scale_backbone([{"params": [body]}], {id(body)}, 1.0) == [{"params": [body]}]
+
+
+def test_an_absurd_step_plan_is_refused_with_its_count():
+    from dasuite.methods.base import Stage
+
+    with pytest.raises(ConfigError, match=r"plans 4,000,000,000,000 optimisation steps .*adapt: 1,000,000,000,000 "
+                                          r"epochs × 4 steps"):
+        check_plan([(Stage("adapt"), 10**12, 4)], 32)
+    assert check_plan([(Stage("a"), 10, 4), (Stage("b"), 2, 3)], 32) == 46 < MAX_STEPS
+
+
+def test_steps_per_epoch_sets_the_iterations_of_every_epoch(tmp_path):
+    summary = train_in_process(tmp_path, "dataset=blobs", "method=dann", "trainer.epochs=2",
+                               "trainer.steps_per_epoch=5", "trainer.batch_size=8")
+    assert summary["status"] == "completed" and summary["steps"] == 10
+    assert [r["step"] for r in RunFolder(tmp_path).read_metrics()] == [5, 10]
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"epochs": 0}, "trainer.epochs=0 must be an integer >= 1"),
+    ({"steps_per_epoch": 0}, "trainer.steps_per_epoch=0 must be null"),
+    ({"betas": [0.9]}, "must be two numbers in .0, 1., e.g. .0.9, 0.999. .Adam"),
+    ({"backbone_lr_mult": -1}, "trainer.backbone_lr_mult=-1 must be >= 0"),
     ({"batch_size": 0}, "trainer.batch_size=0 must be an integer >= 1"),
     ({"lr": 0.0}, "trainer.lr=0.0 must be > 0"),
     ({"optimizer": "rmsprop"}, "trainer.optimizer='rmsprop' is not one of sgd, adam"),

@@ -1,7 +1,7 @@
 """Every method of the catalogue trains through the real CLI and leaves a valid run folder.
 
 One ``dasuite train -m method=...`` sweep over every file in configs/method/ (2 epochs per stage
-on the default moons pair), so a new method YAML is covered without editing this file; the
+on the default pair, moons_adapt), so a new method YAML is covered without editing this file; the
 variants that a sweep over names cannot express (CDAN+E, self-training on top of DANN) run
 in-process through the same config composition.
 """
@@ -42,7 +42,7 @@ def test_each_method_writes_a_valid_run_folder(sweep, method):
     runs = {json.loads(p.read_text())["method"]: p.parent for p in root.glob("*/summary.json")}
     assert method in runs, sorted(runs)
     summary = assert_valid_run_folder(runs[method])
-    assert summary["dataset"] == "moons" and summary["backbone"] == "mlp"
+    assert summary["dataset"] == "moons_adapt" and summary["backbone"] == "mlp"
     stages = [json.loads(line)["stage"] for line in (runs[method] / "metrics.jsonl").read_text().splitlines()]
     if method in TWO_STAGES:
         first = stages[0]

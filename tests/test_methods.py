@@ -23,6 +23,35 @@ def _ctx(stage="adapt", progress=0.5):
     return StepContext(progress=progress, stage=stage, optimizer="main", epoch=0, step=0)
 
 
+def test_warm_start_ramps_the_reversal_over_steps_and_gamma_null_holds_it_constant():
+    warm = DANN(MLP((2,)), 2, trade_off=0.5, warmup_steps=1000)
+    assert warm.reversal_coeff(0.9, step=0) == 0.0
+    assert warm.reversal_coeff(0.0, step=1000) == pytest.approx(0.5 * (2 / (1 + math.exp(-1)) - 1))
+    assert DANN(MLP((2,)), 2, trade_off=6.0, gamma=None).reversal_coeff(0.0) == 6.0
+
+
+def test_head_hidden_makes_an_mlp_head_that_frozen_head_leaves_untouched():
+    dann = DANN(MLP((2,)), 3)
+    dann.set_head([5, 4])
+    assert [m.out_features for m in dann.head if isinstance(m, torch.nn.Linear)] == [5, 4, 3]
+    features = torch.randn(6, dann.backbone.out_features, requires_grad=True)
+    dann.frozen_head(features).sum().backward()
+    assert features.grad is not None and all(p.grad is None for p in dann.head.parameters())
+
+
+def test_shots_network_adapts_its_bottleneck_and_keeps_the_weight_normalised_head_fixed():
+    from dasuite.methods.shot import SHOT
+
+    shot = SHOT(MLP((2,)), 3, bottleneck_dim=4, bottleneck_dropout=0.5, weight_norm=True)
+    assert shot.features(torch.randn(5, 2)).shape == (5, 4)
+    assert any("parametrizations.weight" in name for name, _ in shot.head.named_parameters())
+    adapted = {id(p) for g in shot.param_groups(Stage("adapt", draws=("target",)))["main"] for p in g["params"]}
+    assert {id(p) for p in shot.bottleneck.parameters()} <= adapted
+    assert not adapted & {id(p) for p in shot.head.parameters()}
+    with pytest.raises(ConfigError, match="weight-normalised head is one linear layer"):
+        shot.set_head([8])
+
+
 def test_dann_reversal_coefficient_follows_the_paper_schedule():
     dann = DANN(MLP((2,)), 2, trade_off=0.3, gamma=10.0)
     assert dann.reversal_coeff(0.0) == 0.0

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -89,20 +90,88 @@ def tree(tmp_path):
     return tmp_path
 
 
+# A dann λ × seed sweep whose runs store their predictions on 4 target samples (2 classes), for EnsV:
+# λ × seed -> per epoch: (target/acc, val/source_acc, guard/collapsed, predicted class of each target sample)
+ENSV_EPOCHS = {
+    (0.1, 0): [(.70, .90, False, "0011"), (.72, .91, False, "0011"), (.60, .92, False, "0111")],
+    (0.3, 0): [(.74, .90, False, "0001"), (.80, .90, False, "0011"), (.83, .90, False, "0011")],
+    (1.0, 0): [(.50, .93, False, "0111"), (.30, .80, True, "1111"), (.30, .80, True, "1111")],
+    (0.1, 1): [(.71, .90, False, "0011"), (.65, .92, False, "0111"), (.66, .91, False, "0111")],
+    (0.3, 1): [(.82, .91, False, "0011"), (.81, .90, False, "0011"), (.79, .90, False, "0010")],
+    (1.0, 1): [(.52, .94, False, "0011"), (.53, .81, False, "0011"), (.31, .80, False, "1111")],
+}
+#: each run's own EnsV pick (the epoch agreeing most with its epochs' ensemble; unflagged first; earlier on ties)
+ENSV_PICK = {(0.1, 0): 1, (0.3, 0): 2, (1.0, 0): 1, (0.1, 1): 2, (0.3, 1): 1, (1.0, 1): 1}
+
+
+def make_ensv_sweep(root: Path) -> Path:
+    sweep = root / "sweep"
+    for job, ((lam, seed), epochs) in enumerate(ENSV_EPOCHS.items()):
+        folder = sweep / str(job)
+        records = [{"epoch": e, "stage": "main", "target/acc": t, "source/acc": v, "val/source_acc": v,
+                    "guard/collapsed": flagged} for e, (t, v, flagged, _) in enumerate(epochs, start=1)]
+        best = records[ENSV_PICK[lam, seed] - 1]
+        _write_run(folder, "dann", lam, seed, records, {
+            "status": "completed", "target_acc": records[-1]["target/acc"], "source_acc": records[-1]["source/acc"],
+            "select": "ensv", "best_epoch": best["epoch"], "best_target_acc": best["target/acc"]})
+        for epoch, (*_, predicted) in enumerate(epochs, start=1):
+            labels = np.array([int(c) for c in predicted])
+            probabilities = np.where(np.arange(2) == labels[:, None], 0.9, 0.1).astype(np.float16)
+            (folder / "predictions").mkdir(exist_ok=True)
+            np.save(folder / "predictions" / f"epoch_{epoch:04d}.npy", probabilities, allow_pickle=False)
+    return sweep
+
+
+def test_report_select_ensv_on_a_fixture_sweep(tmp_path, capsys):
+    sweep = make_ensv_sweep(tmp_path)
+    assert report_main([str(sweep)]) == 0  # --select defaults to ensv
+    md = (sweep / "report.md").read_text()
+    # any epoch: the runs' own picks are λ=0.1: 0011 (seed 0), 0111 (seed 1); λ=0.3: 0011, 0011; λ=1: 0111, 0011.
+    # Each seed's ensemble says 0011, so the agreements are λ=0.1: 1, 0.75; λ=0.3: 1, 1; λ=1: 0.75, 1: λ=0.3 wins.
+    # last epoch: seed 0 (0111, 0011, 1111 flagged) and seed 1 (0111, 0010, 1111) both vote 0111: λ=0.1 agrees
+    # fully in both seeds, λ=0.3 on 0.75 and 0.5, and λ=1 has a flagged last epoch (seed 0), so it loses.
+    assert md.startswith(
+        "# dasuite report\n\n**81.0 ± 1.4 % target accuracy: the label-free pick by `ensv`**, method=dann, "
+        "method.trade_off=0.3, epochs 2, 1 (per seed, 2 seed(s)). Beside it, the oracle (uses target labels): "
+        "82.5 ± 0.7 %, method=dann, method.trade_off=0.3, epochs 3, 1; regret 1.5 points.\n")
+    table = md[md.index("| validator |"):].split("\n\n")[0].splitlines()
+    na = "n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
+    assert table == [
+        "| validator | any epoch: configuration | epochs (per seed) | target acc % | regret (points) | last epoch: "
+        "configuration | target acc % | regret (points) |",
+        "|" + " --- |" * 8,
+        "| val/source_acc | method=dann, method.trade_off=1 | 1, 1 | 51.0 ± 1.4 | 31.5 | method=dann, "
+        "method.trade_off=0.1 | 63.0 ± 4.2 | 18.0 |",
+        *(f"| val/{name} | {na}" for name in ("iwcv", "dev", "entropy", "im", "bnm", "class_ami", "snd", "mixval")),
+        "| **ensv** | method=dann, method.trade_off=0.3 | 2, 1 | 81.0 ± 1.4 | 1.5 | method=dann, method.trade_off=0.1 "
+        "| 63.0 ± 4.2 | 18.0 |",
+        "| oracle (uses target labels) | method=dann, method.trade_off=0.3 | 3, 1 | 82.5 ± 0.7 | n/a | method=dann, "
+        "method.trade_off=0.3 | 81.0 ± 2.8 | n/a |",
+    ]
+    # the guard flags λ=1's last epoch in seed 0 only: the configurations table says the seeds disagree
+    assert ("| dann | 1 | 2 | 0, 1 | 30.5 ± 0.7 | 80.0 ± 0.0 | 1 of 2 flagged: the seeds disagree | 51.0 ± 1.4 | 1, 1 "
+            "| ensv |") in md
+    picks = {(r["validator"], r["selection"]): r for r in _csv(sweep / "report_selection.csv")}
+    assert (picks["ensv", "any_epoch"]["epochs"], picks["ensv", "last_epoch"]["flagged_seeds"]) == ("2;1", "0")
+
+
 def _csv(path: Path) -> list[dict]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
 
 def test_report_tables_on_hand_made_runs(tree, capsys):
-    assert report_main([str(tree)]) == 0
+    assert report_main([str(tree), "--select", "source_acc"]) == 0
     printed = capsys.readouterr().out
     md = (tree / "report.md").read_text()
     assert printed.startswith(md)
     # default grouping: method and λ (seed, data_root and keys that follow from the method are left out)
     assert "grouped by method, method.trade_off (" in md
-    assert ("| adda | 0.1 | 2 | 0, 1 | 62.0 ± 0.0 | 81.0 ± 1.4 | 62.5 ± 0.7 | 4, 3 | source_acc |" in md)
-    assert ("| dann | 1 | 2 | 0, 1 | 51.0 ± 1.4 | 70.0 ± 0.0 | 81.0 ± 1.4 | 2, 2 | source_acc |" in md)
+    assert ("| adda | 0.1 | 2 | 0, 1 | 62.0 ± 0.0 | 81.0 ± 1.4 | none flagged | 62.5 ± 0.7 | 4, 3 | source_acc |"
+            in md)
+    assert "| dann | 1 | 2 | 0, 1 | 51.0 ± 1.4 | 70.0 ± 0.0 | all flagged | 81.0 ± 1.4 | 2, 2 | source_acc |" in md
+    # the guard flags adda λ=1's last epoch for seed 0 only: the table says the seeds disagree
+    assert "| adda | 1 | 2 | 0, 1 | 75.0 ± 1.4 | 90.0 ± 0.0 | 1 of 2 flagged: the seeds disagree |" in md
     rows = {(r["method"], r["method.trade_off"]): r for r in _csv(tree / "report.csv")}
     assert list(rows) == [("adda", "0.1"), ("adda", "1"), ("dann", "0.1"), ("dann", "1")]
     dann = rows["dann", "0.1"]  # the unfinished seed 2 (target 0.99) is not averaged in
@@ -110,12 +179,13 @@ def test_report_tables_on_hand_made_runs(tree, capsys):
     assert float(dann["target_acc_mean"]) == pytest.approx(0.655)
     assert float(dann["target_acc_std"]) == pytest.approx(0.00707107, abs=1e-6)
     assert float(rows["adda", "1"]["best_target_acc_mean"]) == pytest.approx(0.765)
+    assert [rows[k]["last_flagged"] for k in rows] == ["0", "1", "0", "2"]
 
-    # the headline is the label-free pick of val/source_acc, the oracle beside it, labelled as such
-    assert ("**Label-free pick by `val/source_acc`:** method=adda, method.trade_off=1, epochs 2, 3 (per seed): "
-            "**76.5 ± 2.1 %**" in md)
-    assert ("oracle (uses target labels): method=dann, method.trade_off=1, epochs 2, 2: 81.0 ± 1.4 %; "
-            "regret 4.5 points" in md)
+    # the headline comes first: the label-free pick of val/source_acc, the oracle beside it, labelled as such
+    assert md.startswith("# dasuite report\n\n**76.5 ± 2.1 % target accuracy: the label-free pick by "
+                         "`val/source_acc`**, method=adda, method.trade_off=1, epochs 2, 3 (per seed, 2 seed(s)). "
+                         "Beside it, the oracle (uses target labels): 81.0 ± 1.4 %, method=dann, method.trade_off=1, "
+                         "epochs 2, 2; regret 4.5 points.\n")
     picks = {(r["validator"], r["selection"]): r for r in _csv(tree / "report_selection.csv")}
     expected = {  # (validator, selection): configuration, epochs, target acc, regret (points), all flagged
         ("val/source_acc", "any_epoch"): ("method=adda, method.trade_off=1", "2;3", 0.765, 4.5, "false"),
@@ -136,7 +206,7 @@ def test_report_tables_on_hand_made_runs(tree, capsys):
         assert (row["configuration"], row["epochs"], row["all_flagged"]) == (configuration, epochs, flagged), key
         assert float(row["target_acc_mean"]) == pytest.approx(target), key
         assert (row["regret_points"] == "") if regret is None else float(row["regret_points"]) == pytest.approx(regret)
-    for name in ("val/iwcv", "val/dev", "val/bnm"):  # not recorded (or null): n/a, never a guess
+    for name in ("val/iwcv", "val/dev", "val/bnm", "ensv"):  # not recorded (or null), no predictions: n/a
         assert picks[name, "any_epoch"]["configuration"] == ""
         assert f"| {name} | n/a | n/a | n/a | n/a | n/a | n/a | n/a |" in md
     assert "| val/entropy | method=dann, method.trade_off=1 | 2, 2 | 81.0 ± 1.4 | 0.0 | method=dann, " \
@@ -157,7 +227,7 @@ def test_report_by_and_select(tree, capsys):
     rows = _csv(out / "report.csv")
     assert [(r["method"], r["runs"]) for r in rows] == [("adda", "4"), ("dann", "4")]
     md = (out / "report.md").read_text()
-    assert "**Label-free pick by `val/snd`:** method=adda, epochs" in md
+    assert "**69.0 ± 8.2 % target accuracy: the label-free pick by `val/snd`**, method=adda, epochs 2, 2, 3, 4" in md
     assert not (tree / "report.md").exists()
 
 
@@ -166,10 +236,10 @@ def test_report_without_validators_says_so(tree, capsys):
         records = [json.loads(line) for line in metrics.read_text().splitlines()]
         metrics.write_text("".join(json.dumps({k: v for k, v in r.items() if not k.startswith(("val/", "guard/"))})
                                    + "\n" for r in records))
-    assert report_main([str(tree)]) == 0
+    assert report_main([str(tree)]) == 0  # the default: ensv, and no run stores predictions
     md = (tree / "report.md").read_text()
-    assert "**No label-free pick:** no run records `val/source_acc`" in md
-    assert "| **val/source_acc** | n/a | n/a | n/a | n/a | n/a | n/a | n/a |" in md
+    assert "**No label-free pick:** no run records `ensv`" in md
+    assert "| **ensv** | n/a | n/a | n/a | n/a | n/a | n/a | n/a |" in md
     assert "| oracle (uses target labels) | method=dann, method.trade_off=1 | 2, 2 | 81.0 ± 1.4 |" in md
 
 
@@ -178,8 +248,8 @@ def test_report_without_validators_says_so(tree, capsys):
     ([], "the following arguments are required: PATH"),
     (["{tmp}/nope"], "PATH {tmp}/nope does not exist"),
     (["{tmp}/empty"], "no run folders under {tmp}/empty"),
-    (["{tmp}", "--select", "val/accuracy"], "--select 'val/accuracy' is not a validator; valid choices: "
-                                            "val/source_acc, val/iwcv, val/dev, val/entropy"),
+    (["{tmp}", "--select", "val/accuracy"], "--select 'val/accuracy' is neither a validator nor a selector; valid "
+                                            "choices: ensv, val/source_acc, val/iwcv, val/dev, val/entropy"),
     (["{tmp}", "--by", "method,trade_off"], "--by 'trade_off' is not a config key of these runs; did you mean "
                                             "method.trade_off"),
 ])

@@ -14,7 +14,7 @@ import torch
 
 from dasuite.engine.run_folder import RunFolder
 from dasuite.train import run_train
-from tests.conftest import read_summary, train_in_process
+from tests.conftest import GENERIC, read_summary, train_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 EPOCHS = 6  # moons: 4 steps per epoch
@@ -29,7 +29,9 @@ def _values(run_dir: Path) -> list[dict]:
 
 
 def _dasuite(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dasuite", "train", *args, "trainer.progress=false", "trainer.plots=false"]
+    flags = [a for a in args if a == "-m"]  # Hydra's flags come before the overrides
+    return [sys.executable, "-m", "dasuite", "train", *flags, *GENERIC, *(a for a in args if a != "-m"),
+            "trainer.progress=false", "trainer.plots=false"]
 
 
 def _env() -> dict:

@@ -1,16 +1,23 @@
 """The label-free pick: checkpoints/best.pt, summary.json's best_* fields, and what selection may read."""
 
 import dataclasses
+import inspect
 import json
 import math
 import tempfile
 
+import numpy as np
 import pytest
 import torch
+import yaml
 
+from dasuite.catalog import config_dir
 from dasuite.engine.checkpoint import read_checkpoint
-from dasuite.engine.selection import Selection
+from dasuite.engine.ensv import agreements
+from dasuite.engine.predictions import load_predictions, predictions_file
+from dasuite.engine.selection import SELECTORS, Selection
 from dasuite.errors import ConfigError
+from dasuite.validators import VALIDATORS
 from tests.conftest import compose_config, train_in_process
 
 
@@ -45,8 +52,34 @@ def test_a_run_keeps_best_pt_at_the_epoch_its_validator_picks(tmp_path):
     best = read_checkpoint(tmp_path / "checkpoints" / "best.pt", "read")
     last = read_checkpoint(tmp_path / "checkpoints" / "last.pt", "read")
     assert best["epoch"] == expected["epoch"] and last["epoch"] == 12
-    assert all(set(m) >= {f"val/{v}" for v in ("source_acc", "iwcv", "dev", "entropy", "im", "bnm", "class_ami", "snd")}
-               | {"guard/class_fraction", "guard/histogram_entropy", "guard/collapsed"} for m in metrics)
+    assert all(set(m) >= {f"val/{v}" for v in VALIDATORS} | {"guard/class_fraction", "guard/histogram_entropy",
+                                                             "guard/collapsed"} for m in metrics)
+    # MixVal has inter-cluster probes exactly when both moons classes are predicted (NaN is written as null)
+    assert all((m["val/mixval"] is not None) == (m["guard/class_fraction"] == 1) for m in metrics)
+
+
+def test_ensv_keeps_best_pt_at_the_epoch_that_agrees_most_with_the_epochs_ensemble(tmp_path):
+    summary = train_in_process(tmp_path, "dataset=blobs", "trainer.epochs=3", "trainer.select=ensv")
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    predictions = [load_predictions(predictions_file(tmp_path, m["epoch"])) for m in metrics]
+    assert all(p.shape == predictions[0].shape and np.allclose(p.sum(1), 1, atol=1e-2) for p in predictions)
+    scores = agreements(predictions)
+    candidates = [k for k, m in enumerate(metrics) if not m["guard/collapsed"]] or range(len(metrics))
+    expected = max(candidates, key=lambda k: (scores[k], -k))
+    assert (summary["select"], summary["best_epoch"]) == ("ensv", metrics[expected]["epoch"])
+    assert summary["best_value"] == pytest.approx(scores[expected])
+    assert summary["best_target_acc"] == metrics[expected]["target/acc"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["best.pt", "last.pt"]  # candidates gone
+    assert read_checkpoint(tmp_path / "checkpoints" / "best.pt", "read")["epoch"] == summary["best_epoch"]
+
+
+def test_the_default_selector_is_ensv_in_the_config_the_trainer_and_the_report():
+    from dasuite.engine.trainer import Trainer
+    from dasuite.report.select import DEFAULT_SELECT
+
+    default = yaml.safe_load((config_dir() / "trainer" / "default.yaml").read_text())["select"]
+    assert default == DEFAULT_SELECT == inspect.signature(Trainer).parameters["select"].default == "ensv"
+    assert default in SELECTORS
 
 
 def test_a_multi_stage_method_picks_from_its_last_stage(tmp_path):
@@ -58,20 +91,22 @@ def test_a_multi_stage_method_picks_from_its_last_stage(tmp_path):
 def test_an_unknown_validator_is_named_with_the_choices(tmp_path):
     summary = train_in_process(tmp_path, "trainer.select=accuracy")
     assert summary["status"] == "failed"
-    assert "trainer.select='accuracy'" in summary["error"] and "class_ami" in summary["error"]
+    assert summary["error"] == ("trainer.select='accuracy' is neither a validator nor a selector; valid choices: "
+                                "source_acc, iwcv, dev, entropy, im, bnm, class_ami, snd, mixval, ensv.")
 
 
-def test_validators_and_guard_never_read_target_labels():
-    """Shuffling the target labels changes target accuracy and nothing a validator or the guard reports."""
+def test_validators_guard_and_ensv_never_read_target_labels():
+    """Shuffling the target labels changes target accuracy and nothing a validator (MixVal included) or the
+    guard reports, nor the stored predictions, nor EnsV's pick (``trainer.select=ensv``)."""
     from hydra.utils import instantiate
 
     from dasuite.data import build_pair
     from dasuite.engine.run_folder import RunFolder
     from dasuite.model import build_method
 
-    cfg = compose_config("trainer.epochs=3", "trainer.progress=false", "trainer.plots=false",
-                         "dataset.n_target_test=200")
-    results = []
+    cfg = compose_config("dataset=blobs", "trainer.epochs=3", "trainer.progress=false", "trainer.plots=false",
+                         "dataset.n_target_test=200", "trainer.select=ensv")  # blobs: three classes, none collapsed
+    results, picks, predictions = [], [], []
     for shuffle in (False, True):
         pair = build_pair(cfg.dataset)
         if shuffle:
@@ -83,11 +118,15 @@ def test_validators_and_guard_never_read_target_labels():
         with tempfile.TemporaryDirectory() as run_dir:
             result = instantiate(cfg.trainer).fit(method, pair, RunFolder(run_dir), seed=0)
             results.append(RunFolder(run_dir).read_metrics())
+            picks.append({k: v for k, v in result.selection.items() if k not in ("best_target_acc", "best_source_acc")})
+            predictions.append([load_predictions(predictions_file(run_dir, e)) for e in (1, 2, 3)])
     plain, shuffled = results
+    assert picks[0] == picks[1] and picks[0]["select"] == "ensv"
+    assert all(np.array_equal(a, b) for a, b in zip(*predictions))
     assert any(a["target/acc"] != b["target/acc"] for a, b in zip(plain, shuffled))
     for a, b in zip(plain, shuffled):
         unlabelled = {k: v for k, v in a.items() if k.startswith(("val/", "guard/"))}
-        assert len(unlabelled) == 11
+        assert len(unlabelled) == 12  # nine validators, three guard values
         assert unlabelled == {k: b[k] for k in unlabelled}
         assert all(v is not None and not (isinstance(v, float) and math.isnan(v)) for v in unlabelled.values())
 

@@ -1,5 +1,6 @@
 """Label-free validators and the collapse guard on small hand-made predictions (dasuite/validators)."""
 
+import dataclasses
 import math
 
 import pytest
@@ -13,6 +14,7 @@ from dasuite.validators.dev import dev
 from dasuite.validators.entropy import entropy
 from dasuite.validators.im import im
 from dasuite.validators.iwcv import iwcv
+from dasuite.validators.mixval import mixval, probes
 from dasuite.validators.snd import snd
 from dasuite.validators.source_acc import source_acc
 
@@ -73,6 +75,54 @@ def test_class_ami_is_high_when_predictions_follow_the_feature_clusters():
     assert class_ami(random_predictions) < 0.6
 
 
+def on_a_line(x, logits_of):
+    """Outputs of a 1-D model ``logits_of`` on target inputs ``x``, with the probe MixVal mixes them through."""
+    x = torch.tensor(x, dtype=torch.float64)
+    o = outputs(logits_of(x))
+    o.probe = lambda i, j, ratio: logits_of(ratio * x[i] + (1 - ratio) * x[j])
+    return o
+
+
+def sign(x):  # class 1 for x > 0
+    return torch.stack([-x, x], 1)
+
+
+def outside(x):  # class 1 for |x| > 1: not convex
+    return torch.stack([1 - x.abs(), x.abs() - 1], 1)
+
+
+@pytest.mark.parametrize(("x", "logits_of", "expected"), [
+    # two samples a class: each class anchors one intra probe (its twin: the same point, right) and one
+    # inter probe. Class 0 at -3 mixed with 1: 0.55·(-3) + 0.45·1 = -1.2, right; class 1 at 1 mixed with
+    # -3: 0.55 - 1.35 = -0.8, wrong. ICE_intra = 1, ICE_inter = 1/2.
+    ([-3, -3, 1, 1], sign, (1 + 0.5) / 2),
+    ([-1.2, -1.2, 1, 1], sign, (1 + 1) / 2),  # 0.55 - 0.45·1.2 = +0.01: right
+    ([-1.25, -1.25, 1, 1], sign, (1 + 0.5) / 2),  # 0.55 - 0.45·1.25 = -0.0125: wrong
+    # class 1 at -3 and 3: its intra probe 0.55·(∓3) + 0.45·(±3) = ∓0.3 falls inside, wrong; its inter probe
+    # (partner 0) ∓1.65, right; class 0 at 0: intra right, inter 0.45·(±3), outside, wrong.
+    ([-3, 0, 0, 3], outside, (0.5 + 0.5) / 2),
+])
+def test_mixval_on_hand_made_probes(x, logits_of, expected):
+    assert mixval(on_a_line(x, logits_of)) == pytest.approx(expected)
+
+
+def test_mixvals_probes_cover_every_sample_once_and_pair_by_predicted_class():
+    labels = torch.tensor([0, 0, 0, 1, 2, 2, 2, 2])
+    (intra, intra_partners), (inter, inter_partners) = probes(labels, torch.Generator().manual_seed(0))
+    assert sorted(torch.cat([intra, inter]).tolist()) == list(range(8))  # one probe per sample
+    assert len(intra) == 1 + 0 + 2  # half of each class, rounded down: a lone sample has no intra partner
+    assert (labels[intra] == labels[intra_partners]).all() and (intra != intra_partners).all()
+    assert (labels[inter] != labels[inter_partners]).all()
+    again = probes(labels, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for pair, same in zip(again, [(intra, intra_partners), (inter, inter_partners)])
+               for a, b in zip(pair, same))
+
+
+def test_mixval_is_nan_with_one_predicted_class_or_without_a_model():
+    assert math.isnan(mixval(on_a_line([1, 2, 3, 4], sign)))  # no inter-cluster probe
+    assert math.isnan(mixval(outputs(one_hot_logits([0, 1, 0, 1], 2))))  # no probe
+
+
 def shifted_pair(target_near_hard: bool):
     """Source features in two clusters: around 0 the model is right, around 5 it is wrong. The target
     lies near the hard cluster (or is spread like the source)."""
@@ -96,7 +146,9 @@ def test_iwcv_and_dev_weight_the_source_losses_towards_the_target():
 
 
 def test_every_validator_is_scored_and_tiny_sets_give_nan():
-    o = shifted_pair(False)
+    pair = shifted_pair(False)
+    predicted = one_hot_logits(torch.arange(len(pair.target_logits)) % 2, 2)  # two classes, so MixVal has probes
+    o = dataclasses.replace(pair, target_logits=predicted, probe=lambda i, j, ratio: predicted[i])
     scores = score(o)
     assert set(scores) == set(VALIDATORS)
     assert all(math.isfinite(v) for v in scores.values())

@@ -3,26 +3,53 @@
 Hydra writes ``.hydra/`` and ``train.log``; this module writes ``metrics.jsonl`` (appended once
 per evaluation), ``summary.json`` and ``checkpoints/*.pt`` (both replaced atomically: written to
 a temporary file and renamed, so a crash mid-write leaves the previous good file) and ``plots/``.
+Files get the permissions the user's umask gives (a teammate can read a run meant to be shared), and
+a full disk fails with one paragraph naming the file and the free space.
 
 metrics.jsonl is appended before the epoch's checkpoint is saved, so a run killed in between has
 one line more than its checkpoint: :meth:`RunFolder.truncate_metrics` drops it when the run resumes.
+
+One writer per run folder: :func:`exclusive` holds the folder's ``.dasuite.lock`` (``flock``, which
+the OS releases when the process ends, even by SIGKILL) while a run writes; a second process asking
+for it stops with the holder's pid and host, before it changes anything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import errno
 import json
 import logging
 import math
 import os
 import shutil
+import socket
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from dasuite.errors import ConfigError
+
+try:
+    import fcntl
+except ImportError:  # Windows: run folders are not locked
+    fcntl = None
+
+LOCK_FILE = ".dasuite.lock"
+#: The run folders this process holds: resolved path -> [lock file descriptor, nesting depth].
+_HELD: dict[Path, list[int]] = {}
+
+
+class RunFolderBusy(ConfigError):
+    """Another live process holds the run folder's lock."""
+
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path``."""
+    """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path`` (with the
+    permissions the umask gives a new file). A full disk is a ConfigError naming ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -30,10 +57,110 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        full = _disk_full(path, error)
+        if full is not None:
+            raise full from error
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask can only set it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _disk_full(path: Path, error: BaseException) -> ConfigError | None:
+    """A paragraph for a write that failed for want of space (``ENOSPC``/``EDQUOT`` anywhere in the
+    chain, or torch.save's "enforce fail at inline_container" when its file write failed), else None."""
+    chain, cause = [], error
+    while cause is not None and len(chain) < 5:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    no_space = any(isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in chain)
+    if not no_space and not any(isinstance(e, RuntimeError) and "inline_container" in str(e) for e in chain):
+        return None
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2 ** 20:.1f} MiB free there now"
+    except OSError:
+        free = "free space unknown"
+    what = "the disk is full" if no_space else f"writing failed ({error}), most likely for want of disk space"
+    return ConfigError(f"cannot write {path}: {what} ({free}). Its previous version, if any, is intact (files are "
+                       "written to a temporary file and renamed). Free some space, or write elsewhere, and run "
+                       "the command again (a stopped training continues with dasuite train resume=RUN_DIR).")
+
+
+@contextlib.contextmanager
+def exclusive(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold ``folder``'s lock while the block runs (nested holds by this process are fine). Another live
+    process holding it raises :class:`RunFolderBusy`, naming it; the folder is left as it was."""
+    key = Path(folder).resolve()
+    if key not in _HELD:
+        _HELD[key] = [_lock(key), 0]
+    _HELD[key][1] += 1
+    try:
+        yield
+    finally:
+        held = _HELD[key]
+        held[1] -= 1
+        if held[1] == 0:
+            del _HELD[key]
+            if held[0] is not None:
+                os.close(held[0])  # releases the flock; the file stays (removing it would race a new holder)
+
+
+def _lock(folder: Path) -> int | None:
+    """The descriptor of ``folder``'s lock file, locked by this process (None where locking is unavailable)."""
+    if fcntl is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        logging.getLogger(__name__).warning("cannot create %s (%s): the run folder is not locked against a "
+                                            "second writer", folder / LOCK_FILE, error)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise RunFolderBusy(
+            f"the run folder {folder} is being written by another dasuite process ({holder}); a second writer "
+            "would mix its metrics, checkpoints and summary into that run's. Wait until that process ends (or "
+            "stop it), or train into another folder; nothing in the folder was changed.") from None
+    except OSError as error:  # a file system without locks
+        logging.getLogger(__name__).warning("cannot lock %s (%s): the run folder is not locked against a second "
+                                            "writer", folder / LOCK_FILE, error)
+        os.close(fd)
+        return None
+    with contextlib.suppress(OSError):  # who holds it, for the message of a second writer
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:500]}).encode())
+    return fd
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, from the lock file's content (written right after it was taken)."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0))
+        return (f"pid {info['pid']} on host {info['host']}, started {info['started']}: "
+                f"{info.get('command', 'dasuite')}")
+    except (OSError, ValueError, TypeError, KeyError):
+        return f"its {LOCK_FILE} does not name it yet"
 
 
 def _json_safe(value):
@@ -48,18 +175,27 @@ def _json_safe(value):
 
 
 def read_metrics(file: Path) -> list[dict]:
-    """metrics.jsonl's records, without a last line cut short by a crash mid-append (torch-free, for report)."""
+    """metrics.jsonl's records, without a last line cut short by a crash mid-append (torch-free, for report).
+    Any other line that is not a JSON record is a ConfigError naming the file and the line."""
     if not file.is_file():
         return []
-    with open(file, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
+    with open(file, "rb") as f:
+        lines = [(number, line) for number, line in enumerate(f, 1) if line.strip()]
     records = []
-    for i, line in enumerate(lines):
+    for i, (number, line) in enumerate(lines):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i < len(lines) - 1:
-                raise
+            record = json.loads(line)
+        except ValueError as error:  # JSONDecodeError, or bytes that are not UTF-8
+            if i == len(lines) - 1 and not line.endswith(b"\n"):
+                break  # cut short by a crash mid-append: resume drops it
+            raise ConfigError(f"{file} line {number} is not a JSON record ({error}): the file was damaged or edited. "
+                              "dasuite changes nothing in it (resume stops here too): delete or repair that line and "
+                              "run again (resume rewrites the lines after its checkpoint's epoch anyway).") from None
+        if type(record.get("epoch", 0) if isinstance(record, dict) else None) is not int:
+            raise ConfigError(f"{file} line {number} is not a metrics record (an object with an integer \"epoch\"): "
+                              "the file was damaged or edited. dasuite changes nothing in it (resume stops here "
+                              "too): delete or repair that line and run again.")
+        records.append(record)
     return records
 
 
@@ -88,8 +224,14 @@ class RunFolder:
         return self.path / "plots"
 
     def append_metrics(self, record: dict) -> None:
-        with open(self.metrics_file, "a", encoding="utf-8") as f:
-            f.write(json.dumps({k: _json_safe(v) for k, v in record.items()}) + "\n")
+        try:
+            with open(self.metrics_file, "a", encoding="utf-8") as f:
+                f.write(json.dumps({k: _json_safe(v) for k, v in record.items()}) + "\n")
+        except OSError as error:
+            full = _disk_full(self.metrics_file, error)
+            if full is None:
+                raise
+            raise full from error
         if self.logger is not None:
             self.logger.log_metrics(record, record["epoch"])
 

@@ -26,6 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -41,13 +42,15 @@ from dasuite.engine.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_s
 from dasuite.engine.placement import channels_last, check_channels_last, use_channels_last
 from dasuite.engine.plan import check_plan
 from dasuite.engine.precision import Precision, check_precision
+from dasuite.engine.predictions import predictions_file, save_predictions
+from dasuite.engine.probe import mixture_probe
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.sampler import BatchStream, subset
-from dasuite.engine.selection import Selection
+from dasuite.engine.selection import SELECTORS, selection_for
 from dasuite.engine.signals import StopRequests, TrainingInterrupted
 from dasuite.errors import ConfigError, check_number
 from dasuite.methods.base import Batch, Method, Stage, StepContext
-from dasuite.validators import VALIDATORS, Outputs, score
+from dasuite.validators import Outputs, score
 from dasuite.validators.collapse import collapse_guard
 
 log = logging.getLogger(__name__)
@@ -125,7 +128,7 @@ class Trainer:
                  lr_schedule: str = "dann",
                  lr_alpha: float = 10.0, lr_beta: float = 0.75, device: str = "auto",
                  eval_batch_size: int = 1024, progress: bool = True, plots: bool = True,
-                 deterministic: bool = False, select: str = "source_acc", validation_samples: int = 2000,
+                 deterministic: bool = False, select: str = "ensv", validation_samples: int = 2000,
                  collapse_min_classes: float = 0.5, collapse_min_entropy: float = 0.5, precision: str | int = 32,
                  compile: bool = False, channels_last: str | bool = "auto", distributed: str | bool = "auto",
                  sync_batchnorm: bool = False, eval_every: int | str = "auto", steps_per_epoch: int | None = None,
@@ -155,8 +158,9 @@ class Trainer:
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.betas, self.backbone_lr_mult = check_betas(betas), backbone_lr_mult
         self.lr_schedule, self.lr_alpha, self.lr_beta = lr_schedule, lr_alpha, lr_beta
-        if select not in VALIDATORS:
-            raise ConfigError(f"trainer.select={select!r} is not a validator; valid choices: {', '.join(VALIDATORS)}.")
+        if select not in SELECTORS:
+            raise ConfigError(f"trainer.select={select!r} is neither a validator nor a selector; valid choices: "
+                              f"{', '.join(SELECTORS)}.")
         if isinstance(validation_samples, bool) or not isinstance(validation_samples, int) or validation_samples < 2:
             raise ConfigError(f"trainer.validation_samples={validation_samples!r} must be an integer >= 2.")
         for key, value in (("collapse_min_classes", collapse_min_classes), ("collapse_min_entropy", collapse_min_entropy)):
@@ -211,12 +215,13 @@ class Trainer:
         guard.saved_epoch = at.epoch
         start = time.perf_counter() - at.time_s
         extra = dict(checkpoint_extra or {})
-        selection = Selection(self.select)
+        selection = selection_for(self.select)
         validation_target = self._validation_target(pair, seed)
         if resume is not None:
             selection.load_state_dict(resume.get("selection"))
-            if at.partial is None and selection.epoch == at.epoch:  # a crash may have cut the copy short
-                run.copy_checkpoint("last.pt", "best.pt")
+            kept = selection.kept(at.epoch)
+            if at.partial is None and kept:  # a crash may have cut the copy short
+                self.dist.on_main(selection.keep, run, kept)
         extra["selection"] = selection.state_dict()
         record: dict = {}
         with deterministic_algorithms(self.deterministic), StopRequests() as stop, \
@@ -293,7 +298,8 @@ class Trainer:
                         record = {"epoch": at.epoch, "step": at.step, "time_s": time.perf_counter() - start,
                                   "stage": stage.name, "lr": lr}
                         record.update({f"train/{k}": v.item() / steps_per_epoch for k, v in sums.items()})
-                        record.update(self.dist.on_main(self._evaluate, method, pair, validation_target, seed))
+                        record.update(self.dist.on_main(self._evaluate, method, pair, validation_target, seed,
+                                                        predictions_file(run.path, at.epoch)))
                         picked = stage_index == len(plan) - 1 and selection.offer(record)
                         extra["selection"] = selection.state_dict()
                         run.append_metrics(record)
@@ -302,13 +308,14 @@ class Trainer:
                                                         stage_epoch + 1, start, extra))
                         guard.saved_epoch = at.epoch
                     if picked:
-                        run.copy_checkpoint("last.pt", "best.pt")
+                        self.dist.on_main(selection.keep, run, picked)
                     if evaluated:
                         bar.set_postfix_str(self._postfix(record), refresh=False)
                         if at.epoch == 1 or stage_epoch + 1 == epochs or at.epoch % log_every == 0:
                             log.info("epoch %d (%s) %s", at.epoch, stage.name, self._postfix(record))
                     if stop.signal is not None:
                         raise self._interrupted(stop.signal, at, run, mid_epoch=False)
+        self.dist.on_main(selection.finish, run)
         if not record:  # resumed a run that had nothing left to train
             record = run.read_metrics()[-1]
         return TrainResult(record, at.train_seconds, at.samples, at.step, at.epoch, selection.summary())
@@ -395,17 +402,20 @@ class Trainer:
         index = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[: self.validation_samples].sort().values
         return subset(pair.target_train, index)
 
-    def _evaluate(self, method: Method, pair: DomainPair, validation_target, seed: int) -> dict:
+    def _evaluate(self, method: Method, pair: DomainPair, validation_target, seed: int, predictions: Path) -> dict:
         """Accuracy and loss on source validation and target test, the validators' ``val/*`` scores
-        and the collapse guard's ``guard/*`` (these two from unlabeled target train samples only)."""
+        and the collapse guard's ``guard/*`` (these two from unlabeled target train samples only); the
+        target sample's softmax predictions go to the file ``predictions`` (for EnsV)."""
         out = {}
         for prefix, data in (("source", pair.source_val), ("target", pair.target_test)):
             for key, value in evaluate(method, data, self.device, self.eval_batch_size, pair.prepare).items():
                 out[f"{prefix}/{key}"] = value
         source = embed(method, pair.source_val.x, self.device, self.eval_batch_size, pair.prepare)
         target = embed(method, validation_target, self.device, self.eval_batch_size, pair.prepare)
-        outputs = Outputs(*source, pair.source_val.y.cpu(), *target, seed=seed)
+        probe = mixture_probe(method, validation_target, self.device, self.eval_batch_size, pair.prepare)
+        outputs = Outputs(*source, pair.source_val.y.cpu(), *target, seed=seed, probe=probe)
         out.update({f"val/{name}": value for name, value in score(outputs).items()})
+        save_predictions(predictions, outputs.target_probabilities)
         out.update(collapse_guard(outputs.target_logits, self.collapse_min_classes, self.collapse_min_entropy))
         return out
 

@@ -1,10 +1,11 @@
 """``dasuite report``: one table (and plots) over the run folders of single runs and sweeps.
 
 :mod:`~dasuite.report.runs` finds and reads run folders, :mod:`~dasuite.report.groups` groups their
-seeds into configurations, :mod:`~dasuite.report.select` says what each label-free validator (and the
-oracle) would pick, :mod:`~dasuite.report.table` and :mod:`~dasuite.report.plots` write the results.
-Everything but the plots uses the standard library and yaml: arguments are checked, and runs read,
-without torch or numpy.
+seeds into configurations, :mod:`~dasuite.report.select` says what each label-free validator, EnsV
+(:mod:`~dasuite.report.ensv`) and the oracle would pick, :mod:`~dasuite.report.table` and
+:mod:`~dasuite.report.plots` write the results. Arguments are checked, and runs read, with the
+standard library and yaml alone; numpy reads the stored predictions, matplotlib draws; torch is
+never imported.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import sys
 from pathlib import Path
 
 from dasuite.errors import ConfigError
+from dasuite.report.select import DEFAULT_SELECT, ENSV
 
 DESCRIPTION = """\
-Aggregate run folders (single runs and multirun sweeps, mixed) into one report: per configuration the
-target and source accuracy (mean ± std over seeds) and the label-free pick kept in best.pt; per
-validator the configuration and epoch it would pick, its target accuracy and its regret against the
-oracle that uses target labels. Failed and unfinished runs are listed, never averaged. Writes
+Aggregate run folders (single runs and multirun sweeps, mixed) into one report: first the target
+accuracy of the label-free pick of --select, the oracle that uses target labels beside it; per
+configuration the target and source accuracy (mean ± std over seeds) and the label-free pick kept in
+best.pt; per validator and for EnsV the configuration and epoch it would pick, its target accuracy and
+its regret against the oracle. Failed and unfinished runs are listed, never averaged. Writes
 report.md, report.csv, report_selection.csv, report_target_acc.png and report_curves.png."""
 
 
@@ -34,8 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="run folders, sweep folders, or folders holding them")
     parser.add_argument("--by", metavar="KEYS", help="comma-separated config keys that make a configuration, e.g. "
                         "method,method.trade_off (default: the keys that differ between the runs, except seed)")
-    parser.add_argument("--select", default="val/source_acc", metavar="VALIDATOR",
-                        help="the validator of the headline pick (default val/source_acc)")
+    parser.add_argument("--select", default=DEFAULT_SELECT, metavar="SELECTOR",
+                        help=f"the headline's label-free pick: ensv, or a validator such as val/mixval (default "
+                             f"{DEFAULT_SELECT}, trainer.select's default)")
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: the one PATH, or the "
                         "folder holding all PATHs)")
     return parser
@@ -51,7 +55,7 @@ def main(argv: list[str]) -> int:
         return 2
 
 
-def report(paths: list[Path], by: str | None = None, select: str = "val/source_acc", out: Path | None = None) -> int:
+def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELECT, out: Path | None = None) -> int:
     """Write and print the report; 0 when at least one run completed, else 1."""
     from dasuite.report.groups import check_keys, default_keys, group_runs
     from dasuite.report.runs import find_run_folders, load_run
@@ -70,9 +74,9 @@ def report(paths: list[Path], by: str | None = None, select: str = "val/source_a
     completed = [run for run in runs if run.status == "completed"]
     left_out = [run for run in runs if run.status != "completed"]
     validators = validator_names(runs)
-    select = select if select.startswith("val/") else f"val/{select}"
-    if select[4:] not in validators:
-        raise ConfigError(f"--select {select!r} is not a validator; valid choices: "
+    select = select if select == ENSV or select.startswith("val/") else f"val/{select}"
+    if select != ENSV and select[4:] not in validators:
+        raise ConfigError(f"--select {select!r} is neither a validator nor a selector; valid choices: {ENSV}, "
                           f"{', '.join('val/' + v for v in validators)}.")
     keys = [k.strip() for k in by.split(",") if k.strip()] if by else default_keys(completed or runs)
     if by is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 #: Sub-folders of a run that never hold another run.
-_RUN_PARTS = {".hydra", "checkpoints", "plots", "eval", "export"}
+_RUN_PARTS = {".hydra", "checkpoints", "plots", "eval", "export", "predictions"}
 #: The config groups whose choice (the YAML file's name) is a config value of its own.
 CHOICES = ("dataset", "backbone", "method")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -1,6 +1,6 @@
-"""What each label-free validator would pick in a sweep, beside the oracle that uses target labels.
+"""What each label-free validator, and EnsV, would pick in a sweep, beside the oracle that uses target labels.
 
-Two selection problems, each solved by every validator and by the oracle:
+Two selection problems, each solved by every validator, by EnsV and by the oracle:
 
 * **any epoch** (the model ``checkpoints/best.pt`` keeps): each run picks its own epoch as
   ``trainer.select=<validator>`` does (:mod:`dasuite.engine.selection`): the best score among the
@@ -11,23 +11,31 @@ Two selection problems, each solved by every validator and by the oracle:
 * **last epoch** (the model ``checkpoints/last.pt`` keeps): a configuration's score is the mean over
   its seeds of the last epoch's score; flagged last epochs lose as above.
 
+EnsV (:mod:`dasuite.report.ensv`) scores each run's candidate (its own EnsV pick, or its last epoch)
+by its agreement with the ensemble of the runs sharing its target sample, then picks the same way.
 A pick's accuracy is the mean (± std) over its seeds of the target accuracy at the picked epochs.
 The oracle picks the same way by target accuracy itself, without the guard; regret is the oracle's
-accuracy minus the pick's, in points. A configuration where a seed lacks the validator's score
-cannot be picked by it. Ties between configurations keep the earlier one in the table.
+accuracy minus the pick's, in points. A configuration where a seed lacks the score cannot be picked
+by it. Ties between configurations keep the earlier one in the table.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from dasuite.report.groups import Group
 from dasuite.report.runs import Run
 
 #: The validators of :data:`dasuite.validators.VALIDATORS`, named here so the report needs no torch.
-VALIDATORS = ("source_acc", "iwcv", "dev", "entropy", "im", "bnm", "class_ami", "snd")
+VALIDATORS = ("source_acc", "iwcv", "dev", "entropy", "im", "bnm", "class_ami", "snd", "mixval")
+#: EnsV's row and ``--select`` name (:mod:`dasuite.report.ensv`)
+ENSV = "ensv"
+#: ``--select``'s default: ``trainer.select``'s (configs/trainer/default.yaml)
+DEFAULT_SELECT = ENSV
 ORACLE = "oracle (uses target labels)"
 TARGET = "target/acc"
 
@@ -40,7 +48,12 @@ class Pick:
     score: float
     epochs: list[int]
     targets: list[float]
-    collapsed: bool  # the guard flags the pick: every candidate was flagged
+    flagged: int  # how many of its seeds' picked epochs the collapse guard flags
+
+    @property
+    def collapsed(self) -> bool:
+        """Some seed's pick is flagged: the configuration loses to any without a flagged pick."""
+        return self.flagged > 0
 
     @property
     def target(self) -> tuple[float | None, float | None]:
@@ -65,33 +78,42 @@ def validator_names(runs: list[Run]) -> list[str]:
 
 
 def selection_rows(groups: list[Group], validators: list[str]) -> list[Row]:
-    """A row per validator, then the oracle's row; regrets against the oracle."""
-    oracle = Row(ORACLE, choose(groups, TARGET, last=False, guard=False),
-                 choose(groups, TARGET, last=True, guard=False))
-    rows = [Row(f"val/{name}", choose(groups, f"val/{name}", last=False), choose(groups, f"val/{name}", last=True))
-            for name in validators]
+    """A row per validator, then EnsV's, then the oracle's; regrets against the oracle."""
+    from dasuite.report.ensv import ensv_records  # numpy, to read the stored predictions
+
+    runs = [run for group in groups for run in group.runs]
+    oracle = Row(ORACLE, choose(groups, TARGET, partial(run_pick, key=TARGET, guard=False), guard=False),
+                 choose(groups, TARGET, last_record, guard=False))
+    rows = [Row(f"val/{name}", choose(groups, f"val/{name}", partial(run_pick, key=f"val/{name}")),
+                choose(groups, f"val/{name}", last_record)) for name in validators]
+    any_epoch, last_epoch = ensv_records(runs, last=False), ensv_records(runs, last=True)
+    rows.append(Row(ENSV, choose(groups, ENSV, lambda run: any_epoch.get(run.path)),
+                    choose(groups, ENSV, lambda run: last_epoch.get(run.path))))
     for row in rows:
         row.regret_any = _regret(oracle.any_epoch, row.any_epoch)
         row.regret_last = _regret(oracle.last_epoch, row.last_epoch)
     return [*rows, oracle]
 
 
-def choose(groups: list[Group], key: str, last: bool, guard: bool = True) -> Pick | None:
-    """The configuration (and epochs) with the best mean score of ``key``; None if no group has one."""
-    picks = [p for p in (_group_pick(g, key, last, guard) for g in groups) if p is not None]
+def choose(groups: list[Group], key: str, record_of: Callable[[Run], dict | None], guard: bool = True) -> Pick | None:
+    """The configuration whose runs' records (``record_of``: each run's candidate epoch) have the best
+    mean ``key``; None if no group has one."""
+    picks = [p for p in (_group_pick(g, key, record_of, guard) for g in groups) if p is not None]
     pool = [p for p in picks if not p.collapsed] or picks
     return max(pool, key=lambda p: p.score) if pool else None  # max keeps the first of equals
 
 
-def _group_pick(group: Group, key: str, last: bool, guard: bool) -> Pick | None:
-    records = []
-    for run in group.runs:
-        record = (run.final_stage[-1:] or [None])[0] if last else run_pick(run, key, guard)
-        if record is None or _finite(record.get(key)) is None:
-            return None
-        records.append(record)
+def _group_pick(group: Group, key: str, record_of: Callable[[Run], dict | None], guard: bool) -> Pick | None:
+    records = [record_of(run) for run in group.runs]
+    if any(record is None or _finite(record.get(key)) is None for record in records):
+        return None
     return Pick(group, statistics.fmean(r[key] for r in records), [r.get("epoch") for r in records],
-                [r.get(TARGET) for r in records], any(guard and _flagged(r) for r in records))
+                [r.get(TARGET) for r in records], sum(guard and _flagged(r) for r in records))
+
+
+def last_record(run: Run) -> dict | None:
+    """The record of the run's last evaluated epoch."""
+    return (run.final_stage[-1:] or [None])[0]
 
 
 def run_pick(run: Run, key: str, guard: bool = True) -> dict | None:

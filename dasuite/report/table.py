@@ -8,16 +8,19 @@ from pathlib import Path
 
 from dasuite.report.groups import Group, format_value
 from dasuite.report.runs import Run
-from dasuite.report.select import ORACLE, Pick, Row, mean_std
+from dasuite.report.select import ORACLE, Pick, Row, last_record, mean_std
 
 SEMANTICS = """\
 Validators score a model without target labels (higher is better). **Any epoch**: each run keeps the
 epoch of its method's last stage with the best score (as `trainer.select` does for
 `checkpoints/best.pt`), and the configuration with the best mean score over its seeds wins.
-**Last epoch**: the configuration whose last epoch has the best mean score wins. Epochs the collapse
-guard flags (`guard/collapsed`) lose to any unflagged one. Target accuracy is the mean ± std over the
-seeds at the picked epochs. The oracle picks by target test accuracy itself: an upper bound no
-label-free procedure can claim. Regret = oracle − pick, in points. n/a: no run records the score."""
+**Last epoch**: the configuration whose last epoch has the best mean score wins. **ensv** scores each
+run's candidate (its own EnsV pick among its epochs, or its last epoch) by its agreement with the
+ensemble of the runs that share its target sample (same seed and dataset), averaged over seeds.
+Epochs the collapse guard flags (`guard/collapsed`) lose to any unflagged one. Target accuracy is the
+mean ± std over the seeds at the picked epochs. The oracle picks by target test accuracy itself: an
+upper bound no label-free procedure can claim. Regret = oracle − pick, in points. n/a: no run
+records the score (ensv: no run stores predictions)."""
 
 
 def configuration_rows(groups: list[Group], keys: list[str]) -> list[dict]:
@@ -31,21 +34,23 @@ def configuration_rows(groups: list[Group], keys: list[str]) -> list[dict]:
             row[f"{field}_mean"], row[f"{field}_std"] = mean_std(s.get(field) for s in summaries)
         row["best_epochs"] = [s.get("best_epoch") for s in summaries]
         row["select"] = sorted({str(s["select"]) for s in summaries if s.get("select")})
+        row["last_flagged"] = sum(bool((last_record(run) or {}).get("guard/collapsed")) for run in group.runs)
         rows.append(row)
     return rows
 
 
 def render_markdown(keys: list[str], groups: list[Group], rows: list[Row], select: str, left_out: list[Run],
                     where: str, relative_to: Path) -> str:
-    lines = ["# dasuite report", "",
+    lines = ["# dasuite report", "", _headline(rows, select, keys), "",
              f"{sum(len(g.runs) for g in groups)} completed run(s) in {len(groups)} configuration(s) under {where}; "
              f"grouped by {', '.join(keys)} (the seeds of a configuration are averaged).", "",
-             _headline(rows, select, keys), "", "## Configurations", ""]
+             "## Configurations", ""]
     lines += _markdown_table(
         [*keys, "runs", "seeds", "target acc % (last epoch)", "source acc % (last epoch)",
-         "best.pt target acc %", "best.pt epochs", "best.pt selected by"],
+         "collapse guard (last epoch)", "best.pt target acc %", "best.pt epochs", "best.pt selected by"],
         [[*(format_value(r[k]) for k in keys), str(r["runs"]), _list(r["seeds"]),
           _percent(r["target_acc_mean"], r["target_acc_std"]), _percent(r["source_acc_mean"], r["source_acc_std"]),
+          _flags(r["last_flagged"], r["runs"]),
           _percent(r["best_target_acc_mean"], r["best_target_acc_std"]), _list(r["best_epochs"]),
           ", ".join(r["select"]) or "n/a"] for r in configuration_rows(groups, keys)])
     lines += ["", "## Model selection without target labels", "", SEMANTICS, ""]
@@ -56,7 +61,8 @@ def render_markdown(keys: list[str], groups: list[Group], rows: list[Row], selec
           *_pick_cells(row.any_epoch, keys, epochs=True), _points(row.regret_any),
           *_pick_cells(row.last_epoch, keys, epochs=False), _points(row.regret_last)] for row in rows])
     if any(p is not None and p.collapsed for row in rows for p in (row.any_epoch, row.last_epoch)):
-        lines += ["", "(flagged): every candidate of that pick was flagged by the collapse guard."]
+        lines += ["", "(flagged): the collapse guard flags every seed's picked epoch, so every configuration had a "
+                  "flagged seed; (flagged in k of n seeds): the seeds disagree, the guard flags k of them."]
     if left_out:
         lines += ["", f"## Runs left out of the tables ({len(left_out)})", ""]
         lines += _markdown_table(["run", "status", "error"],
@@ -69,46 +75,61 @@ def _headline(rows: list[Row], select: str, keys: list[str]) -> str:
     row = next(r for r in rows if r.name == select)
     oracle = rows[-1].any_epoch
     if row.any_epoch is None:
-        return (f"**No label-free pick:** no run records `{select}` (runs trained before the validators "
-                "existed, or without them). The last-epoch accuracies below are the honest numbers.")
+        return (f"**No label-free pick:** no run records `{select}` (runs trained before it existed, or without "
+                "it). The last-epoch accuracies below are the honest numbers.")
     pick = row.any_epoch
-    text = (f"**Label-free pick by `{select}`:** {pick.group.label(keys)}, epochs {_list(pick.epochs)} (per seed): "
-            f"**{_percent(*pick.target)} %** target accuracy over {len(pick.targets)} seed(s)"
-            f"{' (every candidate flagged by the collapse guard)' if pick.collapsed else ''}.")
+    text = (f"**{_percent(*pick.target)} % target accuracy: the label-free pick by `{select}`**, "
+            f"{pick.group.label(keys)}{_flag_note(pick)}, epochs {_list(pick.epochs)} (per seed, "
+            f"{len(pick.targets)} seed(s)).")
     if oracle is not None:
-        text += (f" Beside it, the {ORACLE}: {oracle.group.label(keys)}, epochs {_list(oracle.epochs)}: "
-                 f"{_percent(*oracle.target)} %; regret {_points(row.regret_any)} points.")
+        text += (f" Beside it, the {ORACLE}: {_percent(*oracle.target)} %, {oracle.group.label(keys)}, epochs "
+                 f"{_list(oracle.epochs)}; regret {_points(row.regret_any)} points.")
     return text
 
 
 def _pick_cells(pick: Pick | None, keys: list[str], epochs: bool) -> list[str]:
     if pick is None:
         return ["n/a", "n/a", "n/a"] if epochs else ["n/a", "n/a"]
-    label = pick.group.label(keys) + (" (flagged)" if pick.collapsed else "")
+    label = pick.group.label(keys) + _flag_note(pick)
     return [label, _list(pick.epochs), _percent(*pick.target)] if epochs else [label, _percent(*pick.target)]
+
+
+def _flag_note(pick: Pick) -> str:
+    if not pick.flagged:
+        return ""
+    seeds = len(pick.targets)
+    return " (flagged)" if pick.flagged == seeds else f" (flagged in {pick.flagged} of {seeds} seeds)"
+
+
+def _flags(flagged: int, runs: int) -> str:
+    """How many of a configuration's runs the collapse guard flags, saying when its seeds disagree."""
+    if flagged == 0:
+        return "none flagged"
+    return "all flagged" if flagged == runs else f"{flagged} of {runs} flagged: the seeds disagree"
 
 
 def render_csv(keys: list[str], groups: list[Group]) -> str:
     """report.csv: one row per configuration, accuracies as fractions."""
     rows = configuration_rows(groups, keys)
     columns = [*keys, "runs", "seeds", "target_acc_mean", "target_acc_std", "source_acc_mean", "source_acc_std",
-               "best_target_acc_mean", "best_target_acc_std", "best_epochs", "select"]
+               "last_flagged", "best_target_acc_mean", "best_target_acc_std", "best_epochs", "select"]
     return _csv(columns, [[_csv_value(r[c]) for c in columns] for r in rows])
 
 
 def render_selection_csv(keys: list[str], rows: list[Row]) -> str:
     """report_selection.csv: each validator's picks (and the oracle's), accuracies as fractions."""
     columns = ["validator", "selection", "configuration", "epochs", "target_acc_mean", "target_acc_std",
-               "regret_points", "all_flagged"]
+               "regret_points", "all_flagged", "flagged_seeds"]
     lines = []
     for row in rows:
         for selection, pick, regret in (("any_epoch", row.any_epoch, row.regret_any),
                                         ("last_epoch", row.last_epoch, row.regret_last)):
             if pick is None:
-                lines.append([row.name, selection, "", "", "", "", "", ""])
+                lines.append([row.name, selection, "", "", "", "", "", "", ""])
                 continue
             lines.append([row.name, selection, pick.group.label(keys), _csv_value(pick.epochs),
-                          *map(_csv_value, pick.target), _csv_value(regret), _csv_value(pick.collapsed)])
+                          *map(_csv_value, pick.target), _csv_value(regret), _csv_value(pick.collapsed),
+                          str(pick.flagged)])
     return _csv(columns, lines)
 
 

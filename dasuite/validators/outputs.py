@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -12,14 +13,18 @@ import torch.nn.functional as F
 @dataclass
 class Outputs:
     """Logits and features (float64, on the CPU) of the labeled source validation set and of a
-    fixed subsample of the unlabeled target train set. There is no field for target labels."""
+    fixed subsample of the unlabeled target train set, and the model itself on mixtures of those
+    target inputs (``probe``, for MixVal). There is no field for target labels."""
 
     source_features: torch.Tensor  # (Ns, D)
     source_logits: torch.Tensor  # (Ns, C)
     source_labels: torch.Tensor  # (Ns,)
     target_features: torch.Tensor  # (Nt, D)
     target_logits: torch.Tensor  # (Nt, C)
-    seed: int = 0  # for the validators that cluster or fit (k-means, the domain classifier)
+    seed: int = 0  # for the validators that cluster, fit or draw (k-means, the domain classifier, MixVal's pairs)
+    #: probe(i, j, λ): the model's logits (float64, CPU) on λ·x_i + (1 − λ)·x_j for index tensors i, j
+    #: into the target samples; None when no model is at hand
+    probe: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] | None = None
 
     @property
     def num_classes(self) -> int:

@@ -1,0 +1,131 @@
+"""Random byte-level damage to each file of a finished run folder, then predict, export, eval or resume
+of it: each ends in a clear error (a ConfigError, or Hydra's own one-line error) or in the undamaged
+run's result, and leaves the folder's other files as they were.
+
+The CI profile runs ``DASUITE_FUZZ_EXAMPLES`` examples (default 100, about 5 s on 2 CPU cores); a
+longer hunt: ``DASUITE_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz_run_folder.py``.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra.errors import HydraException
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from omegaconf import open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+from dasuite.errors import ConfigError
+from dasuite.evaluation import evaluate_run
+from dasuite.export import export
+from dasuite.predict import predict
+from dasuite.resume import resume_arguments
+from dasuite.train import run_experiment, run_train
+from tests.conftest import compose_config
+
+EPOCHS = 2
+RUN = ["dataset=blobs", "method=source_only", f"trainer.epochs={EPOCHS}", "trainer.progress=false",
+       "trainer.plots=false"]
+FILES = ["checkpoints/last.pt", "metrics.jsonl", "summary.json", ".hydra/config.yaml", ".hydra/overrides.yaml"]
+ENTRY_POINTS = ["predict", "export", "eval", "resume"]
+EXAMPLES = int(os.environ.get("DASUITE_FUZZ_EXAMPLES", "100"))
+#: What an entry point may change besides the damaged file: the lock file names its holder.
+REWRITTEN = {".dasuite.lock"}
+
+damage = st.tuples(st.sampled_from(["flip", "truncate", "overwrite", "insert"]),
+                   st.one_of(st.floats(0, 1, exclude_max=True), st.integers(0, 300)),  # anywhere, or the header
+                   st.binary(min_size=1, max_size=16), st.integers(0, 7))
+
+
+def _damaged(data: bytes, how) -> bytes:
+    kind, where, chunk, bit = how
+    at = min(len(data) - 1, int(where * len(data)) if isinstance(where, float) else where)
+    if kind == "flip":
+        return data[:at] + bytes([data[at] ^ 1 << bit]) + data[at + 1:]
+    if kind == "truncate":
+        return data[:at]
+    if kind == "overwrite":
+        return data[:at] + chunk + data[at + len(chunk):]
+    return data[:at] + chunk + data[at:]
+
+
+def _resume(run_dir: Path) -> dict:
+    """``dasuite train resume=run_dir`` in this process, without Hydra's launcher (which rewrites .hydra/)."""
+    args = resume_arguments([f"resume={run_dir}"])
+    cfg = compose_config(*[a for a in args if not a.startswith("hydra.run.dir=")], with_hydra=True)
+    epochs = cfg.trainer.epochs
+    if isinstance(epochs, int) and epochs > EPOCHS:  # the saved overrides ask for more epochs: it would extend
+        return {"extends_to": epochs}  # the run (as resume=DIR trainer.epochs=N does), not tested here
+    choices = dict(cfg.hydra.runtime.choices)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return run_experiment(cfg, run_dir, choices, [], resume=True)
+
+
+def _call(entry: str, run_dir: Path, out: Path, inputs: Path):
+    """The entry point's result, reduced to what must equal the undamaged run's."""
+    if entry == "predict":
+        return predict(run_dir, inputs, output=out / "predictions.csv", progress=False)[0].read_text()
+    if entry == "export":
+        model = torch.jit.load(str(export(run_dir, output=out / "model.pt")[0]))
+        return model(torch.from_numpy(np.load(inputs))).tolist()
+    if entry == "eval":
+        result = evaluate_run(run_dir, device="cpu", output=out / "eval.json")[1]
+        return {k: result[k] for k in ("accuracy", "confusion_matrix", "epoch", "class_names")}
+    summary = _resume(run_dir)
+    if "extends_to" in summary:
+        return summary
+    if summary["status"] != "completed":
+        assert summary["error_type"] == "ConfigError", summary  # a clear paragraph, not a crash
+        raise ConfigError(summary["error"])
+    return {k: summary[k] for k in ("status", "epochs", "target_acc", "best_epoch")}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One small finished run (its .hydra/ written by Hydra), inputs for it, and each entry point's result."""
+    root = tmp_path_factory.mktemp("fuzz")
+    assert run_train([*RUN, f"hydra.run.dir={root / 'run'}"]) == 0
+    (root / "run" / "train.log").unlink()  # Hydra's log handler may still append to it in this process
+    np.save(root / "x.npy", np.random.default_rng(0).normal(size=(8, 2)).astype(np.float32))
+    expected = {}
+    for entry in ENTRY_POINTS:
+        with tempfile.TemporaryDirectory() as scratch:
+            run_dir = shutil.copytree(root / "run", Path(scratch) / "run")
+            expected[entry] = _call(entry, run_dir, Path(scratch), root / "x.npy")
+    return root, expected
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(file=st.sampled_from(FILES), how=damage, entry=st.sampled_from(ENTRY_POINTS))
+def test_damaged_run_folder_files_give_a_clear_error_or_the_undamaged_result(finished, file, how, entry):
+    root, expected = finished
+    with tempfile.TemporaryDirectory() as scratch:
+        run_dir = shutil.copytree(root / "run", Path(scratch) / "run")
+        target = run_dir / file
+        target.write_bytes(_damaged(target.read_bytes(), how))
+        before = _files(run_dir)
+        try:
+            result = _call(entry, run_dir, Path(scratch), root / "x.npy")
+        except (ConfigError, HydraException, OmegaConfBaseException) as error:  # Hydra prints its own one line
+            event(f"{entry}: {type(error).__name__}")
+        else:
+            if "extends_to" in result:
+                assert file == ".hydra/overrides.yaml", result
+                event("resume: extension asked")
+            else:
+                assert result == expected[entry], (file, how)
+                event(f"{entry}: result")
+        after = _files(run_dir)
+        changed = {name for name in before.keys() | after.keys() if before.get(name) != after.get(name)}
+        assert changed <= REWRITTEN | {file}, changed
