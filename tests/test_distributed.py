@@ -23,7 +23,7 @@ from dasuite.engine.distributed import Distributed
 from dasuite.engine.sampler import CyclicBatches
 from dasuite.errors import ConfigError
 from tests import fake_data
-from tests.conftest import FAST, read_summary, train_in_process
+from tests.conftest import FAST, GENERIC, read_summary, train_in_process
 
 TOLERANCE = 0.01  # target accuracy, as a fraction (see the module docstring)
 
@@ -33,7 +33,7 @@ def torchrun(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-               "-m", "dasuite", "train", *FAST, "trainer.device=cpu", *overrides]
+               "-m", "dasuite", "train", *FAST, *GENERIC, "trainer.device=cpu", *overrides]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
 
 

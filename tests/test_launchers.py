@@ -24,10 +24,10 @@ def test_optuna_sweep_maximises_the_selected_validator(tmp_cwd):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper",
                         reason='hydra/sweeper=optuna needs the extra: pip install "dasuite[optuna]"')
     done = run_cli("train", "-m", "hydra/sweeper=dasuite_optuna", "hydra.sweeper.n_trials=2", "hydra.sweep.dir=sweep",
-                   "trainer.select=mixval", *FAST, cwd=tmp_cwd)
+                   "trainer.select=source_acc", *FAST, cwd=tmp_cwd)
     assert done.returncode == 0, done.stderr
     summaries = [json.loads((tmp_cwd / "sweep" / job / "summary.json").read_text()) for job in ("0", "1")]
-    assert all(s["status"] == "completed" and s["select"] == "mixval" for s in summaries)
+    assert all(s["status"] == "completed" and s["select"] == "source_acc" for s in summaries)
     result = yaml.safe_load((tmp_cwd / "sweep" / "optimization_results.yaml").read_text())
     best = max(summaries, key=lambda s: s["best_value"])
     assert result["best_value"] == best["best_value"]  # the validator's value, not target accuracy

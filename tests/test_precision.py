@@ -17,7 +17,7 @@ from dasuite.model import build_method
 from dasuite.models.backbones import MLP
 from dasuite.methods.source_only import SourceOnly
 from tests import fake_data
-from tests.conftest import compose_config, train_in_process
+from tests.conftest import GENERIC, compose_config, train_in_process
 
 
 def _losses(run_dir):
@@ -57,7 +57,7 @@ def test_16_mixed_on_the_cpu_warns_once_and_trains_in_float32(tmp_path, caplog):
 
 
 def test_channels_last_is_on_for_convolutional_models_only():
-    lenet = SourceOnly(build_method(compose_config("backbone=lenet"), (1, 28, 28), 10).backbone, 10)
+    lenet = SourceOnly(build_method(compose_config(*GENERIC, "backbone=lenet"), (1, 28, 28), 10).backbone, 10)
     mlp = SourceOnly(MLP((2,)), 2)
     assert use_channels_last("auto", lenet) and not use_channels_last("auto", mlp)
     assert use_channels_last(True, lenet) and not use_channels_last(False, lenet)
@@ -96,7 +96,7 @@ def test_compiled_training_matches_eager_and_its_checkpoint_loads_into_an_eager_
     assert compiled["target_acc"] == pytest.approx(eager["target_acc"], abs=0.01)
     state = torch.load(tmp_path / "compiled" / "checkpoints" / "last.pt", weights_only=False)
     assert not [k for k in state["model"] if "_orig_mod" in k]
-    cfg = compose_config("trainer.epochs=3")
+    cfg = compose_config(*GENERIC, "trainer.epochs=3")
     method = build_method(cfg, (2,), 2)
     load_model(method, state, tmp_path / "compiled" / "checkpoints" / "last.pt")  # an eager model
     eager_state = torch.load(tmp_path / "eager" / "checkpoints" / "last.pt", weights_only=False)["model"]

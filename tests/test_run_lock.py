@@ -6,13 +6,12 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 from dasuite.engine.run_folder import LOCK_FILE, RunFolder
 from dasuite.train import run_train
 from tests.conftest import read_summary, train_in_process
-from tests.test_resume import _env
+from tests.test_resume import _start_and_pause
 
 PAUSING = ["method._target_=tests.helpers.PausesMidEpoch", "+method.pause_at_step=5", "trainer.epochs=3",
            "trainer.progress=false", "trainer.plots=false"]
@@ -24,16 +23,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def _start_paused(run_dir: Path, marker: Path) -> subprocess.Popen:
     """``dasuite train`` into ``run_dir``, paused in its second epoch (until ``marker``.go exists)."""
-    process = subprocess.Popen([sys.executable, "-m", "dasuite", "train", *PAUSING, f"+method.marker={marker}",
-                                f"hydra.run.dir={run_dir}"], cwd=run_dir.parent, env=_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not marker.exists():
-        assert process.poll() is None, process.communicate()
-        try:
-            process.wait(timeout=0.05)
-        except subprocess.TimeoutExpired:
-            pass
-    return process
+    return _start_and_pause([*PAUSING, f"hydra.run.dir={run_dir}"], marker, run_dir.parent)
 
 
 def test_a_second_training_into_a_folder_being_written_refuses_and_the_first_completes(tmp_path, capsys):

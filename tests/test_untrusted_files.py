@@ -117,7 +117,7 @@ def test_resume_refuses_saved_overrides_that_name_foreign_code(run, tmp_path):
     summary = train_in_process(run, *RUN, "method._target_=builtins.open", f"+method.file={marker}", resume=True)
     assert summary["status"] == "failed" and "method._target_='builtins.open'" in summary["error"]
     (run / ".hydra").mkdir()
-    (run / ".hydra" / "overrides.yaml").write_text(f"- dataset=blobs\n- +hydra.callbacks.x._target_=builtins.open\n")
+    (run / ".hydra" / "overrides.yaml").write_text("- dataset=blobs\n- +hydra.callbacks.x._target_=builtins.open\n")
     assert run_train([f"resume={run}"]) == 2
     assert not marker.exists() and read_summary(run)["status"] == "completed"
 
