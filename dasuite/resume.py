@@ -73,7 +73,7 @@ def _saved(path: Path, overrides) -> list[str]:
                           f"{damaged}.") from None
     if not isinstance(saved, list) or not all(isinstance(o, str) for o in saved):
         raise ConfigError(f"{path} does not hold a list of overrides (key=value strings): {damaged}.")
-    hydra = [o for o in saved if _key(o) == "hydra" or _key(o).startswith(("hydra.", "hydra/"))]
+    hydra = [o for o in saved if _key(o) == "hydra" or _key(o).startswith(("hydra.", "hydra/")) or "@hydra" in o]
     if hydra:
         raise ConfigError(f"{path} sets {hydra[0]!r}, a setting of Hydra itself, which `dasuite train` never saves "
                           f"there (Hydra callbacks and launchers set this way could run any code): {damaged}.")

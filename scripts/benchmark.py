@@ -256,7 +256,7 @@ def speed_main(args, command: str, started: str) -> None:
     """``--speed``: the steps/s table of speed.py, as the section ``speed`` unless --section names another."""
     import speed
 
-    if args.section == "mnist_usps":
+    if args.section == "mnist_usps_recipes":
         args.section, args.title = "speed", "Training speed: dasuite against plain PyTorch"
     rows, scaling = speed.measure(args)
     section = speed.render(rows, scaling, args, command, started, machine())
@@ -282,8 +282,9 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=Path("benchmark_runs"))
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--plain", action="store_true", help="also time the same loops in plain PyTorch")
-    parser.add_argument("--section", default="mnist_usps", help="which BENCHMARKS.md section to (re)write")
-    parser.add_argument("--title", default="MNIST→USPS (DESIGN.md protocol)", help="that section's heading")
+    parser.add_argument("--section", default="mnist_usps_recipes", help="which BENCHMARKS.md section to (re)write")
+    parser.add_argument("--title", default="MNIST→USPS with the published recipes (issue 16)",
+                        help="that section's heading")
     parser.add_argument("--note", default="", help="a paragraph printed under the heading")
     parser.add_argument("--reuse", type=Path, default=None,
                         help="an earlier invocation's folder (<runs-dir>/<stamp>): its completed runs are read "

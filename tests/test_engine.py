@@ -36,10 +36,11 @@ def test_dann_schedule_anneals_the_learning_rate():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01 / 11 ** 0.75)
 
 
-def test_inv_schedule_decays_per_step_whatever_the_run_length():
+@pytest.mark.parametrize("alpha", [0.001, None])  # None: the inv schedule's own 0.001
+def test_inv_schedule_decays_per_step_whatever_the_run_length(alpha):
     param = torch.nn.Parameter(torch.zeros(1))
     opt = build_optimizer("sgd", [{"params": [param]}], 0.01, 0.9, 0.0)
-    sched = build_schedule("inv", opt, total_steps=10, alpha=0.001, beta=0.75)
+    sched = build_schedule("inv", opt, total_steps=10, alpha=alpha, beta=0.75)
     for _ in range(1000):
         opt.step()
         sched.step()

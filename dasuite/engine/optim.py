@@ -47,11 +47,17 @@ def scale_backbone(groups: list[dict], backbone: set[int], mult: float) -> list[
     return split
 
 
-def build_schedule(name: str, optimizer: torch.optim.Optimizer, total_steps: int, alpha: float,
+#: ``trainer.lr_alpha`` when null: the papers' value for each schedule (DANN's 10 over progress, Caffe's 0.001 per step)
+DEFAULT_ALPHA = {"dann": 10.0, "inv": 0.001, "constant": 0.0}
+
+
+def build_schedule(name: str, optimizer: torch.optim.Optimizer, total_steps: int, alpha: float | None,
                    beta: float) -> torch.optim.lr_scheduler.LambdaLR:
     """``dann``: lr_p = lr / (1 + alpha * p) ** beta with p = step / total_steps (Ganin et al. 2016);
     ``inv``: lr_i = lr / (1 + alpha * i) ** beta with i the stage's step (Caffe's "inv" policy, which the
-    CDAN and Transfer-Learning-Library recipes use with alpha = 0.001, beta = 0.75)."""
+    CDAN and Transfer-Learning-Library recipes use with alpha = 0.001, beta = 0.75). ``alpha=None``: the
+    schedule's own (:data:`DEFAULT_ALPHA`)."""
+    alpha = DEFAULT_ALPHA.get(name, 0.0) if alpha is None else alpha
     if name == "dann":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: (1.0 + alpha * min(step / total_steps, 1.0)) ** (-beta))

@@ -126,7 +126,7 @@ class Trainer:
     def __init__(self, epochs: int = 300, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
                  momentum: float = 0.9, weight_decay: float = 5e-4, betas: tuple = (0.9, 0.999),
                  lr_schedule: str = "dann",
-                 lr_alpha: float = 10.0, lr_beta: float = 0.75, device: str = "auto",
+                 lr_alpha: float | None = None, lr_beta: float = 0.75, device: str = "auto",
                  eval_batch_size: int = 1024, progress: bool = True, plots: bool = True,
                  deterministic: bool = False, select: str = "ensv", validation_samples: int = 2000,
                  collapse_min_classes: float = 0.5, collapse_min_entropy: float = 0.5, precision: str | int = 32,
@@ -142,7 +142,8 @@ class Trainer:
                               "stage's first drawn set) or an integer >= 1.")
         self.steps_per_epoch = steps_per_epoch
         for key, value in (("lr", lr), ("lr_alpha", lr_alpha), ("lr_beta", lr_beta)):
-            check_number(f"trainer.{key}", value)
+            if value is not None or key != "lr_alpha":
+                check_number(f"trainer.{key}", value)
         for key, value in (("momentum", momentum), ("weight_decay", weight_decay), ("backbone_lr_mult", backbone_lr_mult)):
             check_number(f"trainer.{key}", value, minimum=0)
         if not lr > 0:

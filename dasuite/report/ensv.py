@@ -4,8 +4,8 @@ Each run offers one candidate: its last epoch, or (any epoch) the epoch EnsV pic
 last-stage epochs, as ``trainer.select=ensv`` does. Candidates are ensembled with the runs that
 share their target sample, the validators' sample drawn by the run's seed: runs with the same seed
 and dataset settings. A run's score (``ensv`` in its candidate's record) is its agreement with that
-ensemble; a run alone in its cohort agrees fully. Runs without stored predictions (trained before
-dasuite stored them) have no score. numpy is imported only here, when predictions are read.
+ensemble; a run alone in its cohort has nothing to agree with and no score (it would agree fully and
+win). Runs without stored predictions (trained before dasuite stored them) have no score either. numpy is imported only here, when predictions are read.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def ensv_records(runs: list[Run], last: bool) -> dict[Path, dict]:
         if run.path in candidates:
             cohorts[_cohort(run, candidates[run.path][1].shape)].append(run)
     scored = {}
-    for members in cohorts.values():
+    for members in (m for m in cohorts.values() if len(m) > 1):
         for run, score in zip(members, agreements([candidates[run.path][1] for run in members])):
             scored[run.path] = {**candidates[run.path][0], ENSV: score}
     return scored

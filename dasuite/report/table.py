@@ -128,7 +128,8 @@ def render_selection_csv(keys: list[str], rows: list[Row]) -> str:
                 lines.append([row.name, selection, "", "", "", "", "", "", ""])
                 continue
             lines.append([row.name, selection, pick.group.label(keys), _csv_value(pick.epochs),
-                          *map(_csv_value, pick.target), _csv_value(regret), _csv_value(pick.collapsed),
+                          *map(_csv_value, pick.target), _csv_value(regret),
+                          _csv_value(pick.flagged == len(pick.targets)),
                           str(pick.flagged)])
     return _csv(columns, lines)
 
