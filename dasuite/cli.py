@@ -50,11 +50,16 @@ def main(argv: list[str] | None = None) -> None:
         from dasuite.train import run_train
 
         try:
-            sys.exit(run_train(rest))
+            code = run_train(rest)
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM after the checkpoint was saved
             detail = f": {stop}" if str(stop) else ""
             print(f"dasuite train: interrupted (summary.json says \"interrupted\"){detail}", file=sys.stderr)
             sys.exit(getattr(stop, "exit_code", 130))
+        if "torch" not in sys.modules:  # answered before training (an error, --help): no process group
+            sys.exit(code)
+        from dasuite.engine.distributed import exit_process
+
+        exit_process(code)
     elif command == "list":
         from dasuite.catalog import format_catalog
 
