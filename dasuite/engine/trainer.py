@@ -144,7 +144,8 @@ class Trainer:
         for key, value in (("lr", lr), ("lr_alpha", lr_alpha), ("lr_beta", lr_beta)):
             if value is not None or key != "lr_alpha":
                 check_number(f"trainer.{key}", value)
-        for key, value in (("momentum", momentum), ("weight_decay", weight_decay), ("backbone_lr_mult", backbone_lr_mult)):
+        for key, value in (("momentum", momentum), ("weight_decay", weight_decay),
+                           ("backbone_lr_mult", backbone_lr_mult)):
             check_number(f"trainer.{key}", value, minimum=0)
         if not lr > 0:
             raise ConfigError(f"trainer.lr={lr} must be > 0.")
@@ -232,8 +233,9 @@ class Trainer:
                     continue
                 bar.set_description(stage.name)
                 stage_steps = epochs * steps_per_epoch
-                backbone = {id(p) for name, p in method.backbone.named_parameters() if not name.startswith("bottleneck")}
-                optimizers = {name: build_optimizer(self.optimizer, scale_backbone(groups, backbone, self.backbone_lr_mult),
+                backbone = {id(p) for key, p in method.backbone.named_parameters() if not key.startswith("bottleneck")}
+                optimizers = {name: build_optimizer(self.optimizer,
+                                                    scale_backbone(groups, backbone, self.backbone_lr_mult),
                                                     self.lr, self.momentum, self.weight_decay, self.betas)
                               for name, groups in method.param_groups(stage).items()}
                 schedules = {name: build_schedule(self.lr_schedule, opt, stage_steps, self.lr_alpha,

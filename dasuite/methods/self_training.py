@@ -58,7 +58,8 @@ def _check_keys(name: str, target: str, overrides: dict, key: str) -> None:
     from dasuite.schema import settings_class
 
     settings, open_ended = settings_class("method", target)
-    valid = [f.name for f in dataclasses.fields(settings) if f.name not in ("_target_", "target_label_weight", "head_hidden")]
+    common = ("_target_", "target_label_weight", "head_hidden")
+    valid = [f.name for f in dataclasses.fields(settings) if f.name not in common]
     unknown = [k for k in overrides if k not in valid]
     if unknown and not open_ended:
         raise ConfigError(f"{key}_args.{unknown[0]} is not a setting of method {name}; its keys are "

@@ -19,7 +19,8 @@ def mlp_head(in_features: int, hidden: Sequence[int], out_features: int, batch_n
     return nn.Sequential(*layers)
 
 
-def domain_discriminator(in_features: int, hidden: Sequence[int] = (256, 256), batch_norm: bool = False) -> nn.Sequential:
+def domain_discriminator(in_features: int, hidden: Sequence[int] = (256, 256),
+                         batch_norm: bool = False) -> nn.Sequential:
     """Outputs one logit per sample: > 0 means 'source'. ``batch_norm``: BatchNorm after each hidden layer,
     as Transfer-Learning-Library's ``DomainDiscriminator``."""
     return mlp_head(in_features, hidden, 1, batch_norm)
