@@ -318,3 +318,43 @@ def test_report_on_a_real_moons_sweep(tmp_path):
     assert md in result.stdout and "| oracle (uses target labels) | method=dann" in md
     for name in ("report.md", "report.csv", "report_selection.csv", "report_target_acc.png", "report_curves.png"):
         assert (sweep / name).stat().st_size > 0, name
+
+
+def test_report_per_seed_gives_each_selectors_mean_and_worst_regret(tmp_path):
+    sweep = make_ensv_sweep(tmp_path)
+    assert report_main([str(sweep), "--per", "seed"]) == 0
+    md = (sweep / "report.md").read_text()
+    # seed 0: the oracle keeps λ=0.3 epoch 3 (83 %); source_acc keeps λ=1 epoch 1 (score .93; 50 %); EnsV ensembles
+    # the runs' own picks 0011, 0011, 0111 -> 0011: λ=0.1 and 0.3 agree fully, the earlier λ=0.1 (epoch 1, 70 %) wins.
+    # seed 1: the oracle keeps λ=0.3 epoch 1 (82 %); source_acc λ=1 epoch 1 (.94; 52 %); EnsV: 0111, 0011, 0011 ->
+    # 0011, λ=0.3 wins (82 %, no regret). Last epochs: both seeds vote 0111 and keep λ=0.1 (60 %, 66 %) against the
+    # oracle's 83 % and 79 %, for source_acc and EnsV alike.
+    assert md.startswith(
+        "# dasuite report\n\n**`ensv` (the label-free pick), over 2 selection problems: mean regret 6.5 points, "
+        "worst case 13.0 (seed=0)**, against the oracle (uses target labels) of each problem.\n")
+    table = md[md.index("| validator | any epoch: mean regret"):].split("\n\n")[0].splitlines()
+    assert table[2] == "| val/source_acc | 31.5 | 33.0 (seed=0) | 2 of 2 | 18.0 | 23.0 (seed=0) | 2 of 2 |"
+    assert table[3] == "| val/iwcv | n/a | n/a | 0 of 2 | n/a | n/a | 0 of 2 |"
+    assert table[-1] == "| **ensv** | 6.5 | 13.0 (seed=0) | 2 of 2 | 18.0 | 23.0 (seed=0) | 2 of 2 |"
+    assert ("## seed=0\n\n**70.0 ± 0.0 % target accuracy: the label-free pick by `ensv`**, method=dann, "
+            "method.trade_off=0.1, epochs 1 (per seed, 1 seed(s)). Beside it, the oracle (uses target labels): "
+            "83.0 ± 0.0 %, method=dann, method.trade_off=0.3, epochs 3; regret 13.0 points.") in md
+    picks = {(r["seed"], r["validator"], r["selection"]): r for r in _csv(sweep / "report_selection.csv")}
+    assert picks["1", "ensv", "any_epoch"]["configuration"] == "method=dann, method.trade_off=0.3"
+    assert picks["1", "ensv", "any_epoch"]["regret_points"] == "0"
+
+
+def test_report_never_picks_across_pairs(tmp_path):
+    sweep = make_ensv_sweep(tmp_path)
+    for config in sweep.glob("[345]/.hydra/config.yaml"):  # the seed-1 runs were trained on another pair
+        tree = yaml.safe_load(config.read_text())
+        tree["dataset"]["rotation_deg"] = 50.0
+        tree["logger"] = {"_target_": "dasuite.loggers.tensorboard.TensorBoardLogger"}  # logging is no setting
+        config.write_text(yaml.safe_dump(tree))
+        summary = config.parent.parent / "summary.json"
+        summary.write_text(json.dumps({**json.loads(summary.read_text()), "dataset": "moons_50"}))
+    assert report_main([str(sweep)]) == 0
+    md = (sweep / "report.md").read_text()
+    assert "in 2 selection problem(s) by dataset (each solved alone); grouped by method, method.trade_off" in md
+    assert "## dataset=moons\n" in md and "## dataset=moons_50\n" in md
+    assert "logger" not in md

@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--select", default=DEFAULT_SELECT, metavar="SELECTOR",
                         help=f"the headline's label-free pick: ensv, or a validator such as val/mixval (default "
                              f"{DEFAULT_SELECT}, trainer.select's default)")
+    parser.add_argument("--per", metavar="KEYS", help="comma-separated config keys that split the runs into "
+                        "separate selection problems, e.g. method,seed: each is solved alone and each validator's "
+                        "mean and worst-case regret over them is reported (default: dataset, when the runs span "
+                        "several pairs)")
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: the one PATH, or the "
                         "folder holding all PATHs)")
     return parser
@@ -48,18 +52,20 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
-        return report([Path(p).expanduser() for p in args.paths], by=args.by, select=args.select,
+        return report([Path(p).expanduser() for p in args.paths], by=args.by, per=args.per, select=args.select,
                       out=None if args.out is None else Path(args.out).expanduser())
     except ConfigError as error:
         print(f"dasuite report: error: {error}", file=sys.stderr)
         return 2
 
 
-def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELECT, out: Path | None = None) -> int:
+def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELECT, out: Path | None = None,
+           per: str | None = None) -> int:
     """Write and print the report; 0 when at least one run completed, else 1."""
     from dasuite.report.groups import check_keys, default_keys, group_runs
     from dasuite.report.runs import find_run_folders, load_run
-    from dasuite.report.select import selection_rows, validator_names
+    from dasuite.report.problems import default_per, solve
+    from dasuite.report.select import validator_names
     from dasuite.report.table import render_csv, render_markdown, render_selection_csv
 
     missing = [str(p) for p in paths if not p.exists()]
@@ -78,31 +84,40 @@ def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELEC
     if select != ENSV and select[4:] not in validators:
         raise ConfigError(f"--select {select!r} is neither a validator nor a selector; valid choices: {ENSV}, "
                           f"{', '.join('val/' + v for v in validators)}.")
-    keys = [k.strip() for k in by.split(",") if k.strip()] if by else default_keys(completed or runs)
+    per_keys = _key_list(per, "--per") if per is not None else default_per(completed)
+    keys = _key_list(by, "--by") if by is not None else default_keys(completed or runs)
+    if per is not None:
+        check_keys(per_keys, runs, "--per")
     if by is not None:
-        if not keys:
-            raise ConfigError(f"--by {by!r} names no config key; give comma-separated keys such as "
-                              "method,method.trade_off.")
-        check_keys(keys, runs)
-    groups = group_runs(completed, keys)
-    rows = selection_rows(groups, validators)
+        check_keys(keys, runs, "--by")
+    keys = [k for k in keys if k not in per_keys]
+    problems = solve(completed, per_keys, keys, validators)
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(os.path.commonpath(
         [str(p.resolve() if p.is_dir() else p.resolve().parent) for p in paths])))
     out.mkdir(parents=True, exist_ok=True)
-    markdown = render_markdown(keys, groups, rows, select, left_out, ", ".join(map(str, paths)), out.resolve())
+    markdown = render_markdown(keys, per_keys, problems, select, left_out, ", ".join(map(str, paths)), out.resolve())
     (out / "report.md").write_text(markdown, encoding="utf-8")
-    (out / "report.csv").write_text(render_csv(keys, groups), encoding="utf-8")
-    (out / "report_selection.csv").write_text(render_selection_csv(keys, rows), encoding="utf-8")
+    groups = group_runs(completed, per_keys + keys)
+    (out / "report.csv").write_text(render_csv(per_keys + keys, groups), encoding="utf-8")
+    (out / "report_selection.csv").write_text(render_selection_csv(per_keys, keys, problems), encoding="utf-8")
     written = ["report.md", "report.csv", "report_selection.csv"]
     if groups:
         from dasuite.report.plots import plot_curves, plot_target_acc
 
-        pick = next(r for r in rows if r.name == select).any_epoch
-        plot_target_acc(groups, keys, pick, select, out / "report_target_acc.png")
-        plot_curves(groups, keys, out / "report_curves.png")
+        pick = next(r for r in problems[0].rows if r.name == select).any_epoch if len(problems) == 1 else None
+        plot_target_acc(groups, per_keys + keys, pick, select, out / "report_target_acc.png")
+        plot_curves(groups, per_keys + keys, out / "report_curves.png")
         written += ["report_target_acc.png", "report_curves.png"]
     print(markdown)
     print(f"Wrote {', '.join(written)} in {out}")
     if not completed:
         print(f"dasuite report: no completed run among the {len(runs)} found (listed above).", file=sys.stderr)
     return 0 if completed else 1
+
+
+def _key_list(text: str, option: str) -> list[str]:
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise ConfigError(f"{option} {text!r} names no config key; give comma-separated keys such as "
+                          "method,method.trade_off.")
+    return keys

@@ -1,7 +1,7 @@
 """Configurations: completed runs grouped by config values, the seeds of one setting together.
 
 By default the grouping keys are the config keys whose values differ between the runs, less the
-seed and settings that do not change the experiment (paths, progress bars, devices), and keys that
+seed and settings that do not change the experiment (paths, progress bars, devices, loggers), and keys that
 only some runs have, all with one value (a setting added to dasuite between the runs). A key under
 a group (``method.discriminator_hidden``) that follows from that group's choice (``method=dann``)
 is left out: the choice already says it. ``method`` is always a key, so every row names its method.
@@ -19,6 +19,8 @@ from dasuite.report.runs import CHOICES, Run
 IGNORED = frozenset({"seed", "resume", "data_root", "download", "dataset.data_root", "dataset.download",
                      "trainer.progress", "trainer.plots", "trainer.device", "trainer.eval_batch_size",
                      "trainer.deterministic"})
+#: Config groups whose keys never make two runs different configurations (where a run logs to).
+IGNORED_GROUPS = ("logger.", "hydra.")
 _MISSING = object()
 
 
@@ -35,7 +37,7 @@ class Group:
 
 def default_keys(runs: list[Run]) -> list[str]:
     """``method``, then the other choices and config keys that differ between ``runs``."""
-    keys = sorted({k for run in runs for k in run.config} - IGNORED)
+    keys = sorted(k for k in {k for run in runs for k in run.config} - IGNORED if not k.startswith(IGNORED_GROUPS))
     differing = [k for k in keys if len({run.config[k] for run in runs if k in run.config}) > 1]
     kept = [k for k in differing if not _follows_from_choice(k, runs)]
     ordered = [c for c in CHOICES if c in kept or c == "method"]
@@ -54,8 +56,9 @@ def _follows_from_choice(key: str, runs: list[Run]) -> bool:
     return True
 
 
-def check_keys(keys: list[str], runs: list[Run]) -> None:
-    """A ConfigError for a ``--by`` key that no run's config has, with the keys that would work."""
+def check_keys(keys: list[str], runs: list[Run], option: str = "--by") -> None:
+    """A ConfigError for a key of ``option`` (``--by``, ``--per``) that no run's config has, with the keys
+    that would work."""
     known = {k for run in runs for k in run.config} | set(CHOICES)
     bad = [k for k in keys if k not in known]
     if not bad:
@@ -63,7 +66,7 @@ def check_keys(keys: list[str], runs: list[Run]) -> None:
     close = difflib.get_close_matches(bad[0], sorted(known), n=3)
     hint = f"; did you mean {' or '.join(close)}?" if close else "."
     raise ConfigError(
-        f"--by {bad[0]!r} is not a config key of these runs{hint} Keys that differ between the runs: "
+        f"{option} {bad[0]!r} is not a config key of these runs{hint} Keys that differ between the runs: "
         f"{', '.join(default_keys(runs))}. Any dotted key of the runs' .hydra/config.yaml works too (e.g. "
         f"trainer.lr, dataset.rotation_deg), and {', '.join(CHOICES)} name the config group choices.")
 

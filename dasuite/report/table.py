@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 from dasuite.report.groups import Group, format_value
+from dasuite.report.problems import Problem, regrets, summary
 from dasuite.report.runs import Run
 from dasuite.report.select import ORACLE, Pick, Row, last_record, mean_std
 
@@ -21,6 +22,10 @@ Epochs the collapse guard flags (`guard/collapsed`) lose to any unflagged one. T
 mean ± std over the seeds at the picked epochs. The oracle picks by target test accuracy itself: an
 upper bound no label-free procedure can claim. Regret = oracle − pick, in points. n/a: no run
 records the score (ensv: no run stores predictions)."""
+REGRET_SEMANTICS = """\
+Each problem is solved alone, as above, and each validator's regret (oracle − pick, in points) is
+averaged over the problems where it could pick; the worst case is its largest regret and the problem it
+happened in. A selector that is safe for a user has a small worst case, not only a small mean."""
 
 
 def configuration_rows(groups: list[Group], keys: list[str]) -> list[dict]:
@@ -39,12 +44,40 @@ def configuration_rows(groups: list[Group], keys: list[str]) -> list[dict]:
     return rows
 
 
-def render_markdown(keys: list[str], groups: list[Group], rows: list[Row], select: str, left_out: list[Run],
+def render_markdown(keys: list[str], per: list[str], problems: list[Problem], select: str, left_out: list[Run],
                     where: str, relative_to: Path) -> str:
-    lines = ["# dasuite report", "", _headline(rows, select, keys), "",
-             f"{sum(len(g.runs) for g in groups)} completed run(s) in {len(groups)} configuration(s) under {where}; "
-             f"grouped by {', '.join(keys)} (the seeds of a configuration are averaged).", "",
-             "## Configurations", ""]
+    """report.md: one problem as headline, configurations and selection table; several problems (``--per``,
+    or runs of several pairs) first as each selector's regret over them, then a section each."""
+    runs = sum(len(g.runs) for p in problems for g in p.groups)
+    configurations = sum(len(p.groups) for p in problems)
+    grouping = (f"grouped by {', '.join(keys)} (the seeds of a configuration are averaged)" if keys
+                else "each problem's runs form one configuration")
+    lines = ["# dasuite report", ""]
+    if len(problems) == 1 and not per:
+        problem = problems[0]
+        lines += [_headline(problem.rows, select, keys), "",
+                  f"{runs} completed run(s) in {configurations} configuration(s) under {where}; {grouping}.", ""]
+        lines += _problem_lines(keys, problem, select, "##")
+    else:
+        lines += [_regret_headline(problems, select, per), "",
+                  f"{runs} completed run(s) in {configurations} configuration(s) under {where}, in "
+                  f"{len(problems)} selection problem(s) by {', '.join(per)} (each solved alone); {grouping}.", "",
+                  "## Regret over the selection problems", "", REGRET_SEMANTICS, ""]
+        lines += _regret_table(problems, select, per)
+        for problem in problems:
+            lines += ["", f"## {problem.label(per)}", "", _headline(problem.rows, select, keys), ""]
+            lines += _problem_lines(keys, problem, select, "###")
+    if left_out:
+        lines += ["", f"## Runs left out of the tables ({len(left_out)})", ""]
+        lines += _markdown_table(["run", "status", "error"],
+                                 [[_relative(run.path, relative_to), run.status, _cell(run.error) or "-"]
+                                  for run in left_out])
+    return "\n".join(lines) + "\n"
+
+
+def _problem_lines(keys: list[str], problem: Problem, select: str, level: str) -> list[str]:
+    """One problem's configurations table and selection table."""
+    lines = [f"{level} Configurations", ""]
     lines += _markdown_table(
         [*keys, "runs", "seeds", "target acc % (last epoch)", "source acc % (last epoch)",
          "collapse guard (last epoch)", "best.pt target acc %", "best.pt epochs", "best.pt selected by"],
@@ -52,23 +85,41 @@ def render_markdown(keys: list[str], groups: list[Group], rows: list[Row], selec
           _percent(r["target_acc_mean"], r["target_acc_std"]), _percent(r["source_acc_mean"], r["source_acc_std"]),
           _flags(r["last_flagged"], r["runs"]),
           _percent(r["best_target_acc_mean"], r["best_target_acc_std"]), _list(r["best_epochs"]),
-          ", ".join(r["select"]) or "n/a"] for r in configuration_rows(groups, keys)])
-    lines += ["", "## Model selection without target labels", "", SEMANTICS, ""]
+          ", ".join(r["select"]) or "n/a"] for r in configuration_rows(problem.groups, keys)])
+    lines += ["", f"{level} Model selection without target labels", "", SEMANTICS, ""]
     lines += _markdown_table(
         ["validator", "any epoch: configuration", "epochs (per seed)", "target acc %", "regret (points)",
          "last epoch: configuration", "target acc %", "regret (points)"],
         [[f"**{row.name}**" if row.name == select else row.name,
           *_pick_cells(row.any_epoch, keys, epochs=True), _points(row.regret_any),
-          *_pick_cells(row.last_epoch, keys, epochs=False), _points(row.regret_last)] for row in rows])
-    if any(p is not None and p.collapsed for row in rows for p in (row.any_epoch, row.last_epoch)):
+          *_pick_cells(row.last_epoch, keys, epochs=False), _points(row.regret_last)] for row in problem.rows])
+    if any(p is not None and p.collapsed for row in problem.rows for p in (row.any_epoch, row.last_epoch)):
         lines += ["", "(flagged): the collapse guard flags every seed's picked epoch, so every configuration had a "
                   "flagged seed; (flagged in k of n seeds): the seeds disagree, the guard flags k of them."]
-    if left_out:
-        lines += ["", f"## Runs left out of the tables ({len(left_out)})", ""]
-        lines += _markdown_table(["run", "status", "error"],
-                                 [[_relative(run.path, relative_to), run.status, _cell(run.error) or "-"]
-                                  for run in left_out])
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _regret_headline(problems: list[Problem], select: str, per: list[str]) -> str:
+    found = next(r for r in regrets(problems) if r.name == select)
+    mean, worst, index = summary(found.any_epoch)
+    if mean is None:
+        return f"**No label-free pick:** no run records `{select}`."
+    return (f"**`{select}` (the label-free pick), over {len(problems)} selection problems: mean regret "
+            f"{_points(mean)} points, worst case {_points(worst)} ({problems[index].label(per)})**, against the "
+            f"{ORACLE} of each problem.")
+
+
+def _regret_table(problems: list[Problem], select: str, per: list[str]) -> list[str]:
+    rows = []
+    for found in regrets(problems):
+        cells = [f"**{found.name}**" if found.name == select else found.name]
+        for values in (found.any_epoch, found.last_epoch):
+            mean, worst, index = summary(values)
+            cells += [_points(mean), "n/a" if worst is None else f"{_points(worst)} ({problems[index].label(per)})",
+                      f"{sum(v is not None for v in values)} of {len(values)}"]
+        rows.append(cells)
+    return _markdown_table(["validator", "any epoch: mean regret", "worst regret (problem)", "picked in",
+                            "last epoch: mean regret", "worst regret (problem)", "picked in"], rows)
 
 
 def _headline(rows: list[Row], select: str, keys: list[str]) -> str:
@@ -116,21 +167,22 @@ def render_csv(keys: list[str], groups: list[Group]) -> str:
     return _csv(columns, [[_csv_value(r[c]) for c in columns] for r in rows])
 
 
-def render_selection_csv(keys: list[str], rows: list[Row]) -> str:
-    """report_selection.csv: each validator's picks (and the oracle's), accuracies as fractions."""
-    columns = ["validator", "selection", "configuration", "epochs", "target_acc_mean", "target_acc_std",
+def render_selection_csv(per: list[str], keys: list[str], problems: list[Problem]) -> str:
+    """report_selection.csv: per problem, each validator's picks (and the oracle's), accuracies as fractions."""
+    columns = [*per, "validator", "selection", "configuration", "epochs", "target_acc_mean", "target_acc_std",
                "regret_points", "all_flagged", "flagged_seeds"]
     lines = []
-    for row in rows:
-        for selection, pick, regret in (("any_epoch", row.any_epoch, row.regret_any),
-                                        ("last_epoch", row.last_epoch, row.regret_last)):
-            if pick is None:
-                lines.append([row.name, selection, "", "", "", "", "", "", ""])
-                continue
-            lines.append([row.name, selection, pick.group.label(keys), _csv_value(pick.epochs),
-                          *map(_csv_value, pick.target), _csv_value(regret),
-                          _csv_value(pick.flagged == len(pick.targets)),
-                          str(pick.flagged)])
+    for problem in problems:
+        where = [format_value(v) for v in problem.values]
+        for row in problem.rows:
+            for selection, pick, regret in (("any_epoch", row.any_epoch, row.regret_any),
+                                            ("last_epoch", row.last_epoch, row.regret_last)):
+                if pick is None:
+                    lines.append([*where, row.name, selection, "", "", "", "", "", "", ""])
+                    continue
+                lines.append([*where, row.name, selection, pick.group.label(keys), _csv_value(pick.epochs),
+                              *map(_csv_value, pick.target), _csv_value(regret),
+                              _csv_value(pick.flagged == len(pick.targets)), str(pick.flagged)])
     return _csv(columns, lines)
 
 
