@@ -216,7 +216,9 @@ def render(results: dict, plain: dict, args, command: str, started: str) -> str:
         if not runs:
             lines.append(f"| {ENTRIES[key][0]} | pending | | | | 0/{len(args.seeds)} | | | | | |")
             continue
-        select = runs[0].get("select", "?")
+        selects = [str(r.get("select", "?")) for r in runs]  # runs kept from before a default changed may differ
+        select = ", ".join(f"{name} ×{selects.count(name)}" if len(set(selects)) > 1 else name
+                           for name in dict.fromkeys(selects))
         lines.append(f"| {ENTRIES[key][0]} | {_pm([r['target_acc'] for r in runs])} | "
                      f"{_pm([r['best_target_acc'] for r in runs])} ({select}) | "
                      f"{_pm([r['oracle_pick_acc'] for r in runs])} | {_pm([r['source_acc'] for r in runs])} | "
@@ -291,7 +293,11 @@ def main() -> None:
                              "instead of retrained, the others are run into it")
     args = parser.parse_args()
     started = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    command = "python scripts/benchmark.py " + " ".join(sys.argv[1:])
+    argv = sys.argv[1:]
+    if "--note" in argv:  # the note is printed above the command; repeating it there helps nobody
+        at = argv.index("--note")
+        argv = [*argv[:at], "--note", "'...'", *argv[at + 2:]]
+    command = "python scripts/benchmark.py " + " ".join(argv)
     if args.speed:
         speed_main(args, command, started)
         return
