@@ -13,7 +13,7 @@ from dasuite.data.images import Preprocess, fit_images, random_crop
 from dasuite.data.shifts import CORRUPTIONS, corrupt, digit_shift
 from dasuite.errors import ConfigError
 from tests import fake_data
-from tests.conftest import compose_config, read_summary, run_cli, train_in_process
+from tests.conftest import compose_config, run_cli, train_in_process
 
 
 def _rows(x: torch.Tensor) -> set[str]:
@@ -162,7 +162,8 @@ EXTRA = {"usps_mnist": ["dataset.target.split=test"], "svhn_mnist": ["dataset.ta
 def test_every_image_pair_loads_splits_and_trains_one_epoch(pair, tmp_path):
     root = tmp_path / "data"
     PAIRS[pair](root)
-    overrides = [f"dataset={pair}", f"data_root={root}", "backbone=lenet", *EXTRA.get(pair, [])]
+    overrides = [f"dataset={pair}", f"data_root={root}", f"cache_dir={tmp_path / 'cache'}", "backbone=lenet",
+                 *EXTRA.get(pair, [])]
     built = build_pair(compose_config(*overrides).dataset)
     channels, size = built.input_shape[0], built.input_shape[1]
     for part in (built.source_train.x, built.target_train, built.target_test.x):
@@ -176,28 +177,70 @@ def test_every_image_pair_loads_splits_and_trains_one_epoch(pair, tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
 
 
-def test_mnistm_is_cached_and_reproducible(tmp_path):
-    fake_data.write_mnist(tmp_path, "test", n=40)
+def test_mnistm_stand_in_is_cached_in_cache_dir_never_in_data_root(tmp_path):
+    data = tmp_path / "data"
+    fake_data.write_mnist(data, "test", n=40)
+    before = sorted(p for p in data.rglob("*"))
     test = {"name": "mnist", "split": "test"}
     from dasuite.data.mnistm import mnist_mnistm
 
-    first = mnist_mnistm(test, test, test, data_root=tmp_path, channels=3)
-    cached = list((tmp_path / "mnistm").glob("*.pt"))
-    assert len(cached) == 2  # target and target test
-    second = mnist_mnistm(test, test, test, data_root=tmp_path, channels=3)
+    first = mnist_mnistm(test, test, test, data_root=data, cache_dir=tmp_path / "cache", channels=3)
+    cached = list((tmp_path / "cache" / "mnistm_standin").glob("*.pt"))
+    assert len(cached) == 2 and sorted(p for p in data.rglob("*")) == before  # target and target test
+    second = mnist_mnistm(test, test, test, data_root=data, cache_dir=tmp_path / "cache", channels=3)
     assert torch.equal(first.target.x, second.target.x) and first.target.x.shape[1] == 3
     for path in cached:  # the next build must read these files, not blend again
         torch.save(torch.zeros_like(torch.load(path, weights_only=True)), path)
-    assert int(mnist_mnistm(test, test, test, data_root=tmp_path, channels=3).target.x.max()) == 0
+    assert int(mnist_mnistm(test, test, test, data_root=data, cache_dir=tmp_path / "cache",
+                            channels=3).target.x.max()) == 0
     assert first.source.x.shape[1] == 3 and torch.equal(first.source.x[:, 0], first.source.x[:, 1])  # grey source
     assert not torch.equal(first.target.x[:, 0], first.target.x[:, 1])  # colour target
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"cannot write the MNIST-M stand-in cache .*file/mnistm_standin/.* Set "
+                                          r"cache_dir=<a writable folder>"):
+        mnist_mnistm(test, test, test, data_root=data, cache_dir=tmp_path / "file", channels=3, seed=1)
 
 
-def test_cli_reports_missing_data_in_one_paragraph_and_keeps_a_failed_summary(tmp_cwd):
+def test_cache_dir_defaults_to_the_user_cache_and_follows_xdg_cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cfg = compose_config("dataset=mnist_mnistm")
+    assert cfg.dataset.cache_dir == f"{tmp_path}/dasuite" != cfg.dataset.data_root
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert compose_config().cache_dir == "~/.cache/dasuite"
+
+
+def test_mnistm_stand_in_blends_over_every_packaged_photo():
+    from dasuite.data.mnistm import default_photos, load_photos
+
+    photos = default_photos()
+    assert {p.name for p in photos} >= {"grace_hopper.jpg", "china.jpg", "flower.jpg"}  # matplotlib, scikit-learn
+    assert all(p.shape[0] == 3 and min(p.shape[1:]) >= 28 for p in load_photos(None))
+
+
+def test_released_mnistm_is_read_from_its_archive_layout(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "mnist_m"
+    for split, n in (("train", 6), ("test", 4)):
+        (folder / f"mnist_m_{split}").mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (32, 32), (10 * i, 0, 0)).save(folder / f"mnist_m_{split}" / f"{i:08d}.png")
+        (folder / f"mnist_m_{split}_labels.txt").write_text("".join(f"{i:08d}.png {i % 10}\n" for i in range(n)))
+    fake_data.write_mnist(tmp_path, "train", n=20)
+    pair = build_pair(compose_config("dataset=mnist_mnistm", "dataset.released=true", f"data_root={tmp_path}",
+                                     f"cache_dir={tmp_path / 'cache'}").dataset)
+    assert len(pair.target_train) == 6 and pair.target_test.y.tolist() == [0, 1, 2, 3]
+    assert pair.target_train.shape[1:] == (3, 28, 28) and not (tmp_path / "cache").exists()  # nothing blended
+    (folder / "mnist_m_test_labels.txt").unlink()
+    with pytest.raises(ConfigError, match=r"MNIST-M \(released\) test split not found: .*mnist_m_test_labels.txt.*"
+                                          r"mnist_m.tar.gz unpacked under .*download=true"):
+        build_pair(compose_config("dataset=mnist_mnistm", "dataset.released=true", f"data_root={tmp_path}").dataset)
+
+
+def test_cli_reports_missing_data_in_one_paragraph_and_leaves_no_run_folder(tmp_cwd):
     result = run_cli("train", "dataset=mnist_usps", f"data_root={tmp_cwd / 'nothing'}", "hydra.run.dir=run",
                      cwd=tmp_cwd)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a config error: the run never started
     assert "MNIST train split not found: expected" in result.stderr and "download=true" in result.stderr
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1  # one paragraph
-    summary = read_summary(tmp_cwd / "run")
-    assert summary["status"] == "failed" and summary["error_type"] == "ConfigError"
+    assert not (tmp_cwd / "run").exists()

@@ -1,8 +1,9 @@
-"""Digit domains: MNIST (IDX files), USPS (LIBSVM bz2) and SVHN (.mat), read into uint8 tensors.
+"""Digit domains: MNIST (IDX files), USPS (LIBSVM bz2), SVHN (.mat) and MNIST-M (PNGs), as uint8 tensors.
 
 Each reader takes ``data_root``, a split (``train`` or ``test``) and ``download``, and returns
 :class:`~dasuite.data.images.RawImages`. Files are looked for where torchvision keeps them and in
-the plain layout below; ``download=true`` calls torchvision's own download.
+the plain layout below; ``download=true`` calls torchvision's own download (MNIST-M: the released
+``mnist_m.tar.gz``, checked against its published MD5, as pytorch-adapt's ``MNISTM`` fetches it).
 
 =======  ==========================================================  ==============================
 domain   files                                                        looked for in
@@ -10,6 +11,7 @@ domain   files                                                        looked for
 mnist    ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``        ``mnist/``, ``MNIST/raw/``
 usps     ``usps.bz2`` (train), ``usps.t.bz2`` (test)                  ``usps/``
 svhn     ``train_32x32.mat``, ``test_32x32.mat``                      ``svhn/``
+mnistm   ``mnist_m_{train,test}/*.png``, ``mnist_m_{train,test}_labels.txt``  ``mnist_m/``
 =======  ==========================================================  ==============================
 
 MNIST is read from the IDX files of the requested split alone, so a folder holding only the
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dasuite.data.archives import Remote, fetch as fetch_remote
 from dasuite.data.images import RawImages
 from dasuite.data.files import corrupted, download as fetch, expand_root, first_existing, missing
 
@@ -120,3 +123,31 @@ def read_svhn(data_root, split: str, download: bool = False) -> RawImages:
     labels[labels == 10] = 0  # SVHN stores the digit 0 as class 10
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(3, 2, 0, 1)))  # (H, W, C, N) -> (N, C, H, W)
     return RawImages(images, labels, DIGITS)
+
+
+#: The released MNIST-M archive (Ganin's Google Drive file, mirrored by pytorch-adapt) and its published MD5.
+MNISTM_ARCHIVE = Remote("https://cornell.box.com/shared/static/jado7quprg6hzzdubvwzh9umr75damwi", "mnist_m.tar.gz",
+                        "859df31c91afe82e80e5012ba928f279")
+
+
+def read_mnistm(data_root, split: str, download: bool = False) -> RawImages:
+    """The released MNIST-M: ``mnist_m/mnist_m_<split>/<file>.png`` listed with labels in
+    ``mnist_m/mnist_m_<split>_labels.txt`` (``<file> <digit>`` per line)."""
+    from dasuite.data.folder import decode
+
+    root = expand_root(data_root)
+    folder = root / "mnist_m"
+    labels_file, images = folder / f"mnist_m_{split}_labels.txt", folder / f"mnist_m_{split}"
+    if not labels_file.is_file() and download:
+        fetch_remote(MNISTM_ARCHIVE, root)
+    if not labels_file.is_file():
+        raise missing(f"MNIST-M (released) {split} split", [labels_file, images / "*.png"],
+                      f"It is {MNISTM_ARCHIVE.file} unpacked under {root}. ")
+    rows = [line.split() for line in labels_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        labels = torch.tensor([int(row[1]) for row in rows], dtype=torch.int64)
+        x = torch.stack([decode(images / row[0], 32, 3) for row in rows])
+    except (IndexError, ValueError, OSError) as error:
+        raise corrupted(labels_file, f"its lines must read '<file>.png <digit>' of images in {images} "
+                                     f"({type(error).__name__}: {error})") from error
+    return RawImages(x, labels, DIGITS)

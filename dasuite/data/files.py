@@ -1,4 +1,4 @@
-"""Finding dataset files under ``data_root``, and fetching them with torchvision only when asked."""
+"""Finding dataset files under ``data_root``, and fetching them only when asked."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def first_existing(candidates: Sequence[Path]) -> Path | None:
 def missing(what: str, expected: Sequence[Path], hint: str = "") -> ConfigError:
     """The error for dataset files that are not where dasuite looks for them."""
     where = "; ".join(str(p) for p in expected)
-    return ConfigError(f"{what} not found: expected {where}. {hint}Set download=true to fetch them with "
-                       "torchvision (needs internet), or point data_root= at the folder that holds them.")
+    return ConfigError(f"{what} not found: expected {where}. {hint}Set download=true to fetch them (needs "
+                       "internet), or point data_root= at the folder that holds them.")
 
 
 def download(what: str, fetch: Callable[[], object]) -> None:

@@ -30,6 +30,7 @@ READERS = {
     "usps": "dasuite.data.digits:read_usps",
     "svhn": "dasuite.data.digits:read_svhn",
     "cifar10": "dasuite.data.cifar:read_cifar10",
+    "mnistm": "dasuite.data.digits:read_mnistm",  # the released MNIST-M (mnist_mnistm's released=true)
 }
 SPLITS = ("train", "test")
 ROLES = ("source", "target", "target_test")

@@ -7,6 +7,7 @@ Batches are cut from it by tensor indexing; :class:`Preprocess` then converts a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 
 from dasuite.errors import ConfigError
 
-AUGMENTATIONS = ("none", "crop", "crop_flip")
+AUGMENTATIONS = ("none", "crop", "crop_flip", "resized_crop_flip")
 
 
 @dataclass
@@ -31,11 +32,17 @@ class Preprocess:
     """uint8 (N, C, H, W) batch -> normalised float batch, with optional training augmentation.
 
     ``augment``: ``none``; ``crop`` (pad by 1/8 of the size with edge values, then a random crop back
-    to the original size); ``crop_flip`` (that plus random horizontal flips, for natural images).
+    to the original size); ``crop_flip`` (that plus random horizontal flips, for natural images);
+    ``resized_crop_flip`` (torchvision's RandomResizedCrop, area 8-100 %, aspect 3/4-4/3, plus flips:
+    the ImageNet-style crop of Transfer-Learning-Library's training transform).
+
+    ``crop``: the model's input side when the stored images are larger (Transfer-Learning-Library
+    stores 256 px and feeds 224 px): evaluation batches are centre-cropped to it, training batches
+    cropped to it by ``resized_crop_flip`` (or centre-cropped before the other augmentations).
     """
 
     def __init__(self, mean: Sequence[float] = (0.5,), std: Sequence[float] = (0.5,), augment: str = "none",
-                 channels: int = 1):
+                 channels: int = 1, crop: int | None = None):
         if augment not in AUGMENTATIONS:
             raise ConfigError(f"dataset.augment={augment!r} is not one of {', '.join(AUGMENTATIONS)}.")
         if len(mean) != len(std) or len(mean) not in (1, channels) or min(std) <= 0:
@@ -43,21 +50,63 @@ class Preprocess:
                               f"dataset.channels={channels} values, and std must be positive.")
         self.mean = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
-        self.augment, self.channels = augment, channels
+        self.augment, self.channels, self.crop = augment, channels, crop
 
     def __call__(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
-        if train and self.augment != "none":
-            x = random_crop(x, flip=self.augment == "crop_flip")
+        if train and self.augment == "resized_crop_flip":
+            x = random_resized_crop(x, self.crop or x.shape[-1])
+        else:
+            x = center_crop(x, self.crop) if self.crop else x
+            if train and self.augment != "none":
+                x = random_crop(x, flip=self.augment == "crop_flip")
         mean, std = self.mean.to(x.device), self.std.to(x.device)
         return (x.to(torch.float32) / 255.0 - mean) / std
 
     def config(self) -> dict:
         """Enough to rebuild it with ``hydra.utils.instantiate`` (stored in checkpoints)."""
         return {"_target_": f"{__name__}.Preprocess", "mean": self.mean.flatten().tolist(),
-                "std": self.std.flatten().tolist(), "augment": self.augment, "channels": self.channels}
+                "std": self.std.flatten().tolist(), "augment": self.augment, "channels": self.channels,
+                "crop": self.crop}
 
     def describe(self) -> str:
-        return "pixels x in 0..255, (N, C, H, W) -> (x / 255 - mean) / std per channel"
+        crop = f"centre {self.crop}x{self.crop} crop, then " if self.crop else ""
+        return f"pixels x in 0..255, (N, C, H, W) -> {crop}(x / 255 - mean) / std per channel"
+
+
+def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``size``×``size`` window (images no larger than ``size`` are returned as they are)."""
+    h, w = x.shape[-2:]
+    if h <= size and w <= size:
+        return x
+    top, left = int(round((h - size) / 2)), int(round((w - size) / 2))
+    return x[..., top: top + size, left: left + size]
+
+
+def random_resized_crop(x: torch.Tensor, size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+                        tries: int = 10) -> torch.Tensor:
+    """torchvision's RandomResizedCrop + RandomHorizontalFlip for a whole batch, as float (N, C, size, size).
+
+    Per image: up to ``tries`` (area share, log-uniform aspect) draws, the first that fits is cut at a
+    random position (none fits: the whole image), resized bilinearly, and mirrored with probability 1/2.
+    """
+    n, _, h, w = x.shape
+    device = x.device
+    area = h * w * torch.empty(n, tries, device=device).uniform_(*scale)
+    aspect = torch.empty(n, tries, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1])).exp()
+    cw, ch = (area * aspect).sqrt().round(), (area / aspect).sqrt().round()
+    fits = (cw >= 1) & (ch >= 1) & (cw <= w) & (ch <= h)
+    first = fits.to(torch.uint8).argmax(1, keepdim=True)  # the first draw that fits
+    found = fits.any(1)
+    cw = torch.where(found, cw.gather(1, first).squeeze(1), torch.full_like(found, w, dtype=cw.dtype))
+    ch = torch.where(found, ch.gather(1, first).squeeze(1), torch.full_like(found, h, dtype=ch.dtype))
+    left = (torch.rand(n, device=device) * (w - cw + 1)).floor()
+    top = (torch.rand(n, device=device) * (h - ch + 1)).floor()
+    mirror = torch.where(torch.rand(n, device=device) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3, device=device)  # output [-1, 1] -> the crop box in normalised input coordinates
+    theta[:, 0, 0], theta[:, 0, 2] = mirror * cw / w, (2 * left + cw) / w - 1
+    theta[:, 1, 1], theta[:, 1, 2] = ch / h, (2 * top + ch) / h - 1
+    grid = F.affine_grid(theta, [n, x.shape[1], size, size], align_corners=False)
+    return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def random_crop(x: torch.Tensor, flip: bool) -> torch.Tensor:

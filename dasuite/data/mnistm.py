@@ -1,17 +1,19 @@
-"""MNIST → MNIST-M style target: each digit blended over a random colour patch of a photograph.
+"""MNIST → MNIST-M: the released set (``released=true``), or an offline stand-in blended here.
 
-As in Ganin & Lempitsky (ICML 2015), a target pixel is ``|patch - digit|`` per colour channel, the
-patch cut at a random position from a random photograph. Photographs come from
-``dataset.photos_dir`` (every .jpg/.jpeg/.png in it) or, offline by default, from the photograph
-that ships with matplotlib (``grace_hopper.jpg``): one photo gives less texture variety than the
-original BSDS500 set, so name a folder of your own photos for a closer match. The blended images
-are generated once per input and cached under ``<data_root>/mnistm/``.
+The released MNIST-M (Ganin & Lempitsky, ICML 2015) is read from ``<data_root>/mnist_m/`` by
+:func:`dasuite.data.digits.read_mnistm` (``download=true`` fetches it): its train split is the target
+train set, its test split the target test set. The stand-in follows the paper's recipe instead: a
+target pixel is ``|patch - digit|`` per colour channel, the patch cut at a random position from a
+random photograph. The paper drew patches from BSDS500; offline, the photographs are every sample
+photo the installed packages ship (:data:`PACKAGED_PHOTOS`: matplotlib's, scikit-learn's, and
+scikit-image's when installed), or every .jpg/.jpeg/.png in ``dataset.photos_dir``. Blended images
+are generated once per input and cached under ``<cache_dir>/mnistm_standin/`` (never ``data_root``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
+import importlib.util
 import os
 from functools import partial
 from pathlib import Path
@@ -21,19 +23,39 @@ import torch
 from dasuite.data.files import expand_root
 from dasuite.errors import ConfigError
 
-log = logging.getLogger(__name__)
-
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: (package, file inside it): colour photographs shipped with Python packages; those installed are used.
+#: scipy's ``face``/``ascent`` are not: scipy fetches them over the network (pooch), ascent as a pickle.
+PACKAGED_PHOTOS = (
+    ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    ("sklearn", "datasets/images/china.jpg"),
+    ("sklearn", "datasets/images/flower.jpg"),
+    ("skimage", "data/astronaut.png"),
+    ("skimage", "data/chelsea.png"),
+    ("skimage", "data/coffee.png"),
+    ("skimage", "data/rocket.jpg"),
+    ("skimage", "data/motorcycle_left.png"),
+)
 
 
 def default_photos() -> list[Path]:
-    import matplotlib
-
-    return [Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"]
+    """The packaged photographs that are installed here (found without importing the packages)."""
+    found = []
+    for package, relative in PACKAGED_PHOTOS:
+        spec = importlib.util.find_spec(package)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            if (Path(location) / relative).is_file():
+                found.append(Path(location) / relative)
+                break
+    if not found:
+        raise ConfigError("the MNIST-M stand-in found no sample photographs in the installed packages (matplotlib "
+                          "ships one); set dataset.photos_dir to a folder of .jpg/.png photographs, or use the "
+                          "released set with dataset.released=true.")
+    return found
 
 
 def load_photos(photos_dir) -> list[torch.Tensor]:
-    """RGB uint8 (3, H, W) photographs from ``photos_dir``, or the packaged default."""
+    """RGB uint8 (3, H, W) photographs from ``photos_dir``, or the packaged ones."""
     import numpy as np
     from PIL import Image
 
@@ -73,9 +95,9 @@ def blend(x: torch.Tensor, photos: list[torch.Tensor], seed: int) -> torch.Tenso
     return out
 
 
-def mnistm_shift(x: torch.Tensor, generator: torch.Generator, photos_dir=None, data_root="~/.cache/dasuite",
+def mnistm_shift(x: torch.Tensor, generator: torch.Generator, photos_dir=None, cache_dir="~/.cache/dasuite",
                  seed: int = 0) -> torch.Tensor:
-    """The MNIST-M version of a 3-channel digit batch, read from the cache when made before."""
+    """The MNIST-M stand-in of a 3-channel digit batch, read from the cache when made before."""
     del generator  # the blend is seeded from its input, so the cached result is reproducible
     if x.shape[1] != 3:
         raise ConfigError("mnist_mnistm makes colour images: set dataset.channels=3.")
@@ -85,7 +107,7 @@ def mnistm_shift(x: torch.Tensor, generator: torch.Generator, photos_dir=None, d
         digest.update(photo.numpy().tobytes())
     digest.update(str(seed).encode())
     key = digest.hexdigest()[:16]
-    path = expand_root(data_root) / "mnistm" / f"{key}.pt"
+    path = expand_root(cache_dir) / "mnistm_standin" / f"{key}.pt"
     if path.is_file():
         try:
             cached = torch.load(path, weights_only=True)
@@ -94,21 +116,27 @@ def mnistm_shift(x: torch.Tensor, generator: torch.Generator, photos_dir=None, d
         except (OSError, RuntimeError, EOFError):
             pass  # a damaged cache file is simply made again
     out = blend(x, photos, seed=int(key[:8], 16))
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
         torch.save(out, tmp)
         os.replace(tmp, path)
-    except OSError as error:  # e.g. a read-only data_root: the images are still right, just not cached
-        log.warning("could not cache the MNIST-M images at %s (%s); they will be generated again next time",
-                    path, error)
+    except OSError as error:
+        if tmp.exists():
+            tmp.unlink()
+        raise ConfigError(f"cannot write the MNIST-M stand-in cache {path} ({error.strerror or error}). Set "
+                          "cache_dir=<a writable folder> (or the XDG_CACHE_HOME environment variable); it holds "
+                          "only files dasuite generates.") from error
     return out
 
 
-def mnist_mnistm(source, target, target_test, photos_dir=None, **settings):
-    """MNIST → MNIST-M: the target roles are blended over photographs (see the module docstring)."""
+def mnist_mnistm(source, target, target_test, photos_dir=None, released: bool = False,
+                 cache_dir="~/.cache/dasuite", **settings):
+    """MNIST → MNIST-M: the released set, or the target roles blended over photographs (module docstring)."""
     from dasuite.data.image_pair import image_pair
 
-    shift = partial(mnistm_shift, photos_dir=photos_dir, data_root=settings.get("data_root", "~/.cache/dasuite"),
-                    seed=settings.get("seed", 0))
+    if released:
+        return image_pair(source, {"name": "mnistm", "split": "train"}, {"name": "mnistm", "split": "test"},
+                          **settings)
+    shift = partial(mnistm_shift, photos_dir=photos_dir, cache_dir=cache_dir, seed=settings.get("seed", 0))
     return image_pair(source, target, target_test, target_shift=shift, **settings)

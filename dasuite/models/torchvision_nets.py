@@ -1,12 +1,16 @@
 """torchvision networks as feature extractors: ResNet-18/50, VGG-16, ViT-B/16 and a small ViT.
 
-``pretrained=true`` loads torchvision's ImageNet weights from ``backbone.weights_path`` or from the
-torch hub cache (``$TORCH_HOME/hub/checkpoints``). They are downloaded only with ``download=true``;
-offline and without the file, the error names the file to provide. Never a silent download.
+``pretrained=true`` loads torchvision's ImageNet weights (``backbone.weights``: ``DEFAULT``, the best
+torchvision has, or a named set such as ``IMAGENET1K_V1``, the one Transfer-Learning-Library used) from
+``backbone.weights_path`` or from the torch hub cache (``$TORCH_HOME/hub/checkpoints``). They are
+downloaded only with ``download=true``, by torchvision, with a network timeout; offline and without
+the file, the error names the file to provide, before the network is even built. Never a silent
+download, never a hang.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from dasuite.models.feature_extractor import FeatureExtractor
 
 #: backbone name -> the attribute holding its final classification layer.
 _CLASSIFIER = {"resnet18": "fc", "resnet50": "fc", "vgg16": "classifier.6", "vit_b_16": "heads"}
+DOWNLOAD_TIMEOUT_S = 60  # per network read while downloading weights
 
 
 def _strip(model: nn.Module, attribute: str) -> nn.Module:
@@ -28,10 +33,14 @@ def _strip(model: nn.Module, attribute: str) -> nn.Module:
     return model
 
 
-def _weights_state(name: str, weights_path, download: bool) -> dict:
+def _weights_state(name: str, weights_path, download: bool, version: str = "DEFAULT") -> dict:
     from torchvision.models import get_model_weights
 
-    weights = get_model_weights(name).DEFAULT
+    available = get_model_weights(name)
+    if version not in available.__members__:
+        raise ConfigError(f"backbone.weights={version!r} is not one of torchvision's {name} weights: "
+                          f"{', '.join(available.__members__)}.")
+    weights = available[version]
     if weights_path is not None:
         path = Path(str(weights_path)).expanduser()
         if not path.is_file():
@@ -44,11 +53,15 @@ def _weights_state(name: str, weights_path, download: bool) -> dict:
                     f"backbone {name} with pretrained=true needs torchvision's ImageNet weights, expected at {path} "
                     f"(from {weights.url}). Set download=true to fetch them, or give the file with "
                     "backbone.weights_path=..., or use backbone.pretrained=false.")
+            previous = socket.getdefaulttimeout()
+            socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # torch.hub opens the URL without a timeout
             try:
                 return weights.get_state_dict(progress=False)
-            except OSError as error:
+            except (OSError, RuntimeError) as error:  # URLError, timeouts; a hash mismatch is a RuntimeError
                 raise ConfigError(f"downloading the {name} weights from {weights.url} failed ({error}); "
                                   f"place the file at {path} or pass backbone.weights_path.") from error
+            finally:
+                socket.setdefaulttimeout(previous)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same message
@@ -69,8 +82,8 @@ def _load_body(body: nn.Module, name: str, state: dict) -> None:
                           f"{result.missing_keys[:5] or 'none'}, unexpected {result.unexpected_keys[:5] or 'none'}.")
 
 
-def torchvision_backbone(input_shape: Sequence[int], name: str, pretrained: bool = False, weights_path=None,
-                         download: bool = False, resize: int | None = None, freeze: bool = False,
+def torchvision_backbone(input_shape: Sequence[int], name: str, pretrained: bool = False, weights: str = "DEFAULT",
+                         weights_path=None, download: bool = False, resize: int | None = None, freeze: bool = False,
                          bottleneck_dim: int | None = None) -> FeatureExtractor:
     """A torchvision classification network without its last layer (see the module docstring)."""
     from torchvision.models import get_model
@@ -80,9 +93,10 @@ def torchvision_backbone(input_shape: Sequence[int], name: str, pretrained: bool
                           "(backbone=timm takes any timm model).")
     if weights_path is not None and not pretrained:
         raise ConfigError(f"backbone.weights_path={weights_path} is only read with backbone.pretrained=true.")
+    state = _weights_state(name, weights_path, download, weights) if pretrained else None  # missing: fail fast
     body = _strip(get_model(name, weights=None), _CLASSIFIER[name])
-    if pretrained:
-        _load_body(body, name, _weights_state(name, weights_path, download))
+    if state is not None:
+        _load_body(body, name, state)
     return FeatureExtractor(name, body, input_shape, body_channels=3, resize=resize, freeze=freeze,
                             bottleneck_dim=bottleneck_dim)
 

@@ -17,6 +17,7 @@ from dasuite.report.runs import CHOICES, Run
 
 #: Keys that never make two runs different configurations.
 IGNORED = frozenset({"seed", "resume", "data_root", "download", "dataset.data_root", "dataset.download",
+                     "cache_dir", "dataset.cache_dir",
                      "trainer.progress", "trainer.plots", "trainer.device", "trainer.eval_batch_size",
                      "trainer.deterministic"})
 #: Config groups whose keys never make two runs different configurations (where a run logs to).
