@@ -6,7 +6,8 @@ refuses any other Python object instead of unpickling it. A file that needs more
 older dasuite, or one crafted to run code) fails with one paragraph; ``trust_checkpoint=true`` reads
 it with full unpickling, for files from a trusted source only. The config a checkpoint or run folder
 stores names what Hydra instantiates (``_target_``): :func:`check_targets` admits dasuite's own
-components and ``torch.nn.Module`` classes only, so a file cannot make dasuite call e.g. ``os.system``.
+components, ``torch.nn.Module`` classes and training callbacks only, so a file cannot make dasuite
+call e.g. ``os.system``.
 
 A checkpoint that cannot serve (truncated, damaged: each record's CRC-32 is checked, not a dasuite
 checkpoint, written for another method, backbone or dataset, or weights of another architecture)
@@ -135,15 +136,16 @@ def load_model(method: torch.nn.Module, state: dict, path: Path, action: str = "
 
 def check_targets(tree, source: str, key: str = "") -> None:
     """Refuse a ``_target_`` in ``tree`` (a config read from ``source``, a file) that is neither a component
-    dasuite ships (configs/, a pair's preprocessing) nor a ``torch.nn.Module`` class (your own method or
-    backbone): Hydra would call it with arguments the file chose, e.g. ``os.system``."""
+    dasuite ships (configs/, a pair's preprocessing) nor a ``torch.nn.Module`` or ``Callback`` class (your
+    own method, backbone or callback): Hydra would call it with arguments the file chose, e.g. ``os.system``."""
     if isinstance(tree, dict):
         for name, value in tree.items():
             path = f"{key}.{name}" if key else str(name)
             if name == "_target_" and not _admitted(value):
                 raise ConfigError(
-                    f"{source} sets {path}={value!r}: dasuite builds only its own components and torch.nn.Module "
-                    "classes from a file's config, since whatever it names is called with arguments the file "
+                    f"{source} sets {path}={value!r}: dasuite builds only its own components, torch.nn.Module "
+                    "classes and callbacks (subclasses of dasuite.engine.callbacks.base.Callback) from a file's "
+                    "config, since whatever it names is called with arguments the file "
                     "chose. If you trust where this run folder comes from, add trust_checkpoint=true.")
             check_targets(value, source, path)
     elif isinstance(tree, (list, tuple)):
@@ -163,7 +165,9 @@ def _admitted(target) -> bool:
         found = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError):
         return False
-    return (isinstance(found, type) and issubclass(found, torch.nn.Module)
+    from dasuite.engine.callbacks.base import Callback
+
+    return (isinstance(found, type) and issubclass(found, (torch.nn.Module, Callback))
             and f"{found.__module__}.{found.__qualname__}" == target)  # defined there, not imported into it
 
 

@@ -1,8 +1,9 @@
 """``trainer.compile=true``: :func:`torch.compile` of the method's networks.
 
 A method's training step is Python that composes losses with per-step numbers (DANN's reversal
-weight, the training progress), so the trainer compiles the modules every method has, the
-``backbone`` and the classifier ``head``, in place (:meth:`torch.nn.Module.compile`): the losses
+weight, the training progress), so the trainer compiles the networks the method lists
+(:meth:`~dasuite.methods.base.Method.networks`: the ``backbone`` and the classifier ``head``, and e.g.
+ADDA's target encoder), in place (:meth:`torch.nn.Module.compile`): the losses
 around them run eagerly, and ``state_dict`` keys stay those of the eager model (no ``_orig_mod.``),
 so a compiled run's checkpoint loads into an eager model and back. Compiling takes tens of seconds
 on a CPU at the first step (and again at the first evaluation): it pays off only on long runs.
@@ -39,11 +40,11 @@ def compiler_missing(device: torch.device) -> str | None:
 
 
 def compile_networks(method: nn.Module, device: torch.device) -> bool:
-    """Compile ``method.backbone`` and ``method.head`` in place; False (and a warning) where it cannot."""
+    """Compile ``method.networks()`` in place; False (and a warning) where it cannot."""
     reason = compiler_missing(device)
     if reason is not None:
         log.warning("trainer.compile=true but torch.compile cannot run here (%s); training runs eagerly.", reason)
         return False
-    for module in {id(m): m for m in (method.backbone, method.head)}.values():
+    for module in {id(m): m for m in method.networks()}.values():
         module.compile()
     return True

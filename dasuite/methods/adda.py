@@ -75,5 +75,8 @@ class ADDA(Method):
         self.target_encoder.load_state_dict(self.backbone.state_dict())
         self.adapting.fill_(True)
 
+    def networks(self) -> list[torch.nn.Module]:
+        return [*super().networks(), self.target_encoder]
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return (self.target_encoder if self.adapting else self.backbone)(x)

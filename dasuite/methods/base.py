@@ -155,6 +155,11 @@ class Method(nn.Module):
                      * self.classification_loss(self.predict(batch.xl), batch.yl)}
         return terms
 
+    def networks(self) -> list[nn.Module]:
+        """The modules that do the heavy lifting, which ``trainer.compile=true`` compiles: the backbone and
+        the head; a method with a further network on the predicting path lists it too."""
+        return [self.backbone, self.head]
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The representation :meth:`predict` classifies (validators, t-SNE and the proxy A-distance read it)."""
         return self.backbone(x)

@@ -1,0 +1,132 @@
+"""dasuite from Python (a notebook, a script): train a run, load a finished one, evaluate it.
+
+``fit(overrides)`` runs exactly what ``dasuite train OVERRIDES`` runs (the same key checks, Hydra
+app and run folder), in this process, and returns the :class:`Run`; ``load_run(folder)`` opens a
+finished run folder; ``evaluate(run)`` is ``dasuite eval``. Example (docs/api.md)::
+
+    from dasuite import evaluate, fit
+
+    run = fit(["dataset=moons", "method=dann", "trainer.epochs=5"], run_dir="runs/notebook")
+    run.summary["target_acc"], run.metrics[-1]["val/im"]
+    run.predict(x)                       # class probabilities of raw inputs
+    evaluate(run)["accuracy"]
+
+Importing this module imports neither torch nor Hydra; each function does, when called.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dasuite.errors import ConfigError
+
+__all__ = ["Run", "evaluate", "fit", "load_run"]
+
+
+@dataclass
+class Run:
+    """A run folder of ``dasuite train``: its summary, metrics and model (in eval mode)."""
+
+    folder: Path
+    summary: dict
+    model: object = field(repr=False)  # dasuite.trained.TrainedModel: method, input shape, class names, preprocessing
+
+    @property
+    def method(self):
+        """The trained :class:`~dasuite.methods.base.Method` (an ``nn.Module``, in eval mode)."""
+        return self.model.method
+
+    @property
+    def metrics(self) -> list[dict]:
+        """metrics.jsonl's records, one per evaluated epoch."""
+        from dasuite.engine.run_folder import read_metrics
+
+        return read_metrics(self.folder / "metrics.jsonl")
+
+    def predict(self, x):
+        """Class probabilities (N, classes) of raw inputs ``x`` (a tensor shaped as the training inputs),
+        preprocessed as in training."""
+        import torch
+
+        device = next(self.method.parameters()).device
+        return self.model.probabilities(torch.as_tensor(x, dtype=torch.float32).to(device)).cpu()
+
+
+def fit(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | None = None) -> Run:
+    """Train one run as ``dasuite train *overrides`` does, into ``run_dir`` (default: runs/<date>/<time>
+    under the working directory); returns the finished :class:`Run`. A config error raises
+    :class:`~dasuite.errors.ConfigError`; a run that fails raises RuntimeError naming its folder."""
+    import dasuite.train as command
+
+    args = [str(a) for a in overrides]
+    if any(a in ("-m", "--multirun") or a.startswith("resume=") for a in args):
+        raise ConfigError("fit() trains one new run: leave out -m/--multirun and resume= (use the dasuite train "
+                          "command for sweeps and resumes).")
+    if run_dir is not None:
+        args.append(f"hydra.run.dir={Path(run_dir).expanduser().resolve()}")
+    argv, stderr = sys.argv, sys.stderr
+    sys.stderr = tee = _Tee(stderr)
+    try:
+        code = command.run_train(args)
+    finally:
+        sys.argv, sys.stderr = argv, stderr
+    errors = [line for line in tee.text().splitlines() if line.startswith("dasuite train: error: ")]
+    if code == 2 or not command.JOBS:
+        raise ConfigError(errors[-1].removeprefix("dasuite train: error: ") if errors
+                          else f"dasuite train {' '.join(args)} did not start a run.")
+    folder = Path(command.JOBS[-1])
+    summary = json.loads((folder / "summary.json").read_text())
+    if summary.get("status") != "completed":
+        kind = ConfigError if summary.get("error_type") == "ConfigError" else RuntimeError
+        raise kind(f"the run in {folder} {summary.get('status')}: {summary.get('error')}")
+    return load_run(folder)
+
+
+def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", trust: bool = False) -> Run:
+    """The run in ``folder`` with the model of ``checkpoints/<checkpoint>.pt`` (last, or best: the
+    label-free pick); ``trust``: as ``trust_checkpoint=true`` (files from a trusted source only)."""
+    from dasuite.engine.trainer import resolve_device
+    from dasuite.trained import load_trained
+
+    folder = Path(folder).expanduser()
+    model = load_trained(folder, checkpoint, resolve_device(device, key="device"), trust=trust)
+    summary_file = folder / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    return Run(folder, summary, model)
+
+
+def evaluate(run: Run | str | Path, dataset: str | None = None, checkpoint: str = "last", device: str = "auto",
+             **settings) -> dict:
+    """``dasuite eval``: accuracy, per-class accuracy and confusion matrix of the run's model on its own
+    target test set, or on pair ``dataset``'s (``settings``: that pair's keys, e.g. ``channels=1``);
+    also written to the run's ``eval/`` folder."""
+    from dasuite.evaluation import evaluate_run
+
+    folder = run.folder if isinstance(run, Run) else Path(run)
+    _, result = evaluate_run(folder, dataset=dataset, checkpoint=checkpoint, device=device,
+                             settings=[f"dataset.{key}={value}" for key, value in settings.items()])
+    return result
+
+
+class _Tee(io.TextIOBase):
+    """A text stream that writes through to ``stream`` and keeps a copy (to read dasuite's error line)."""
+
+    def __init__(self, stream):
+        self.stream, self.parts = stream, []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def text(self) -> str:
+        return "".join(self.parts)

@@ -1,0 +1,36 @@
+"""The divergence guard (:mod:`dasuite.engine.divergence`) around the loop: every optimizer step's
+loss terms are watched, checked at the end of each epoch and before any checkpoint is written, so a
+NaN/inf loss stops the run at its step without saving the diverged weights."""
+
+from __future__ import annotations
+
+from dasuite.engine.callbacks.base import Callback
+from dasuite.engine.divergence import DivergenceGuard
+
+
+class DivergenceCheck(Callback):
+    def before_fit(self, state) -> None:
+        self.guard = DivergenceGuard(state.device, hint(state.trainer.lr, state.extra.get("config")))
+        self.guard.saved_epoch = state.saved_epoch
+
+    def after_step(self, state) -> None:
+        where = f"epoch {state.at.epoch + 1}, stage {state.stage.name}, optimizer "
+        for name, (terms, loss) in state.losses.items():
+            self.guard.observe(state.at.step, where + name, terms, loss)
+        if state.last_step:
+            self.guard.check()
+
+    def after_epoch(self, state) -> None:  # after Checkpointing: the epoch last.pt now holds
+        self.guard.saved_epoch = state.saved_epoch
+
+    def on_save_checkpoint(self, state, checkpoint: dict) -> None:
+        self.guard.check()
+
+
+def hint(lr: float, config: dict | None) -> str:
+    """What to lower: trainer.lr, and method.trade_off where the run's config has one (the weight of the
+    adaptation loss, or of DANN's reversed gradient)."""
+    trade_off = ((config or {}).get("method") or {}).get("trade_off")
+    if trade_off is None:
+        return f"Lower trainer.lr (now {lr:g})."
+    return f"Lower trainer.lr or method.trade_off (now trainer.lr={lr:g}, method.trade_off={trade_off:g})."

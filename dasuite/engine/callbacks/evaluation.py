@@ -1,0 +1,51 @@
+"""Evaluation: accuracy and loss on source validation and target test, the label-free validators'
+``val/*`` scores and the collapse guard's ``guard/*`` (these two from a fixed, seeded sample of
+unlabeled target train inputs only). The sample's softmax predictions go to ``predictions/`` (for
+EnsV). Under torchrun rank 0 evaluates on the whole sets and hands the numbers to the other ranks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dasuite.engine.callbacks.base import Callback
+from dasuite.engine.evaluate import embed, evaluate
+from dasuite.engine.predictions import predictions_file, save_predictions
+from dasuite.engine.probe import mixture_probe
+from dasuite.engine.sampler import subset
+from dasuite.validators import Outputs, score
+from dasuite.validators.collapse import collapse_guard
+
+
+class Evaluation(Callback):
+    def __init__(self, batch_size: int, samples: int, collapse_min_classes: float, collapse_min_entropy: float):
+        self.batch_size, self.samples = batch_size, samples
+        self.min_classes, self.min_entropy = collapse_min_classes, collapse_min_entropy
+        self.target = None
+
+    def before_fit(self, state) -> None:
+        """The fixed, seeded subsample of unlabeled target train inputs the validators score."""
+        data, n = state.pair.target_train, len(state.pair.target_train)
+        if n > self.samples:
+            generator = torch.Generator().manual_seed(state.seed)
+            data = subset(data, torch.randperm(n, generator=generator)[: self.samples].sort().values)
+        self.target = data
+
+    def on_evaluation(self, state, record: dict) -> None:
+        record.update(state.trainer.dist.on_main(self.metrics, state.method, state.pair, state.device, state.seed,
+                                                 predictions_file(state.run.path, state.at.epoch)))
+
+    def metrics(self, method, pair, device: torch.device, seed: int, predictions: Path) -> dict:
+        out = {}
+        for prefix, data in (("source", pair.source_val), ("target", pair.target_test)):
+            for key, value in evaluate(method, data, device, self.batch_size, pair.prepare).items():
+                out[f"{prefix}/{key}"] = value
+        source = embed(method, pair.source_val.x, device, self.batch_size, pair.prepare)
+        target = embed(method, self.target, device, self.batch_size, pair.prepare)
+        probe = mixture_probe(method, self.target, device, self.batch_size, pair.prepare)
+        outputs = Outputs(*source, pair.source_val.y.cpu(), *target, seed=seed, probe=probe)
+        out.update({f"val/{name}": value for name, value in score(outputs).items()})
+        save_predictions(predictions, outputs.target_probabilities)
+        out.update(collapse_guard(outputs.target_logits, self.min_classes, self.min_entropy))
+        return out

@@ -1,0 +1,33 @@
+"""The Python API: docs/api.md's example runs as written, and ``import dasuite`` stays light."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dasuite.errors import ConfigError
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+
+
+def test_the_docs_example_runs(tmp_cwd):
+    (example,) = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    exec(compile(example, str(DOCS), "exec"), {})  # noqa: S102 - the repository's own documentation
+    assert (tmp_cwd / "runs" / "notebook" / "summary.json").is_file()
+    assert (tmp_cwd / "runs" / "notebook" / "eval").is_dir()
+
+
+def test_a_bad_key_raises_the_commands_message(tmp_cwd):
+    from dasuite import fit
+
+    with pytest.raises(ConfigError, match="Did you mean trainer.epochs"):
+        fit(["trainer.epoch=3"])
+    assert not (tmp_cwd / "runs").exists()
+
+
+def test_import_dasuite_loads_neither_torch_nor_hydra():
+    probe = "import sys, dasuite; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'hydra')))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["[]"], result.stderr

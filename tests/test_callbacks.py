@@ -1,0 +1,222 @@
+"""The callbacks around the training loop, each alone on a fake loop state, and from the config."""
+
+from __future__ import annotations
+
+import io
+import math
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from dasuite.engine.callbacks.base import Callback, Callbacks
+from dasuite.engine.callbacks.checkpointing import Checkpointing
+from dasuite.engine.callbacks.divergence_check import DivergenceCheck
+from dasuite.engine.callbacks.early_stopping import EarlyStopping
+from dasuite.engine.callbacks.metrics_log import MetricsLog
+from dasuite.engine.callbacks.model_selection import ModelSelection
+from dasuite.engine.callbacks.progress import Progress
+from dasuite.engine.callbacks.signal_stop import SignalStop
+from dasuite.engine.checkpoint import check_targets
+from dasuite.engine.divergence import TrainingDiverged
+from dasuite.engine.run_folder import RunFolder
+from dasuite.engine.signals import TrainingInterrupted
+from dasuite.errors import ConfigError
+from tests.conftest import train_in_process
+
+
+class WritesFile(Callback):
+    """A user's callback: one line per hook it sees, in the file ``path``."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def _note(self, what: str) -> None:
+        with open(self.path, "a") as f:
+            f.write(what + "\n")
+
+    def before_fit(self, state) -> None:
+        self._note("before_fit")
+
+    def after_evaluation(self, state, record: dict) -> None:
+        self._note(f"evaluated {record['epoch']}")
+
+    def after_fit(self, state) -> None:
+        self._note("after_fit")
+
+
+def fake_state(tmp_path: Path | None = None, steps: int = 5, epochs: int = 2, stages: int = 1, **fields):
+    """What a callback reads of a FitState, without a model or data."""
+    plan = [(SimpleNamespace(name=f"stage{i}"), epochs, steps) for i in range(stages)]
+    state = SimpleNamespace(plan=plan, stage_index=stages - 1, stage_epoch=0, epoch_step=0, record=None,
+                            at=SimpleNamespace(epoch=0, step=0, partial=None), saved_epoch=0, stop_reason=None,
+                            device=torch.device("cpu"), run=RunFolder(tmp_path) if tmp_path else None, losses={},
+                            trainer=SimpleNamespace(lr=0.01, dist=SimpleNamespace(on_main=lambda f, *a: f(*a))),
+                            summary={}, selection={}, saved=[], **{"extra": {}, **fields})
+    state.stage = plan[-1][0]
+    state.epochs, state.steps_per_epoch, state.last_stage = epochs, steps, True
+    state.last_step = False
+    state.request_stop = lambda reason: setattr(state, "stop_reason", reason)
+    state.save_checkpoint = lambda mid_epoch=False: state.saved.append((state.at.epoch, mid_epoch))
+    state.stop_clock = lambda: None
+    return state
+
+
+def test_hooks_call_only_the_callbacks_that_override_them_in_list_order():
+    calls = []
+
+    class A(Callback):
+        def after_step(self, state):
+            calls.append("a")
+
+    class B(Callback):
+        def after_step(self, state):
+            calls.append("b")
+
+        def teardown(self, state):
+            calls.append("b teardown")
+
+    hooks = Callbacks([A(), Callback(), B()])
+    hooks.after_step(None)
+    hooks.before_step(None)
+    hooks.teardown(None)
+    assert calls == ["a", "b", "b teardown"]
+
+
+def test_checkpointing_saves_evaluated_epochs_only(tmp_path):
+    state, callback = fake_state(), Checkpointing()
+    callback.after_epoch(state)
+    state.at.epoch, state.record = 1, {"epoch": 1}
+    callback.after_epoch(state)
+    assert state.saved == [(1, False)]
+
+
+def test_divergence_check_stops_at_the_nan_step_with_the_hint_of_the_config():
+    state = fake_state(extra={"config": {"method": {"trade_off": 0.3}}})
+    callback = DivergenceCheck()
+    callback.before_fit(state)
+    state.losses = {"main": ({"cls": torch.tensor(0.5)}, torch.tensor(0.5))}
+    state.at.step = 1
+    callback.after_step(state)
+    state.losses = {"main": ({"cls": torch.tensor(math.nan)}, torch.tensor(math.nan))}
+    state.at.step = 2
+    with pytest.raises(TrainingDiverged, match=r"step 2 \(epoch 1, stage stage0, optimizer main\)") as caught:
+        callback.after_step(state)
+    assert str(caught.value).endswith("Lower trainer.lr or method.trade_off (now trainer.lr=0.01, "
+                                      "method.trade_off=0.3).")
+
+
+def test_model_selection_offers_last_stage_evaluations_and_copies_the_pick_after_the_save(tmp_path):
+    state = fake_state(tmp_path)
+    RunFolder(tmp_path).save_checkpoint({"epoch": 1})
+    callback = ModelSelection("source_acc")
+    state.last_stage = False
+    callback.after_evaluation(state, {"epoch": 1, "val/source_acc": 0.9})
+    callback.after_epoch(state)
+    assert not (tmp_path / "checkpoints" / "best.pt").exists()  # pretraining stages are no candidates
+    state.last_stage = True
+    callback.after_evaluation(state, {"epoch": 1, "val/source_acc": 0.5})
+    callback.after_epoch(state)
+    assert (tmp_path / "checkpoints" / "best.pt").is_file()
+    checkpoint = {}
+    callback.on_save_checkpoint(state, checkpoint)
+    assert checkpoint["selection"]["epoch"] == 1
+    callback.after_fit(state)
+    assert state.selection["best_epoch"] == 1 and state.selection["select"] == "source_acc"
+
+
+def test_metrics_log_appends_each_evaluation_to_metrics_jsonl(tmp_path):
+    state, callback = fake_state(tmp_path), MetricsLog()
+    callback.before_fit(state)
+    for epoch in (1, 2):
+        state.at.epoch = epoch
+        callback.after_evaluation(state, {"epoch": epoch, "train/loss": 0.5})
+    assert [r["epoch"] for r in RunFolder(tmp_path).read_metrics()] == [1, 2]
+
+
+def test_progress_without_a_terminal_writes_about_ten_whole_lines_and_no_carriage_return():
+    stream = io.StringIO()  # isatty() is False, as in a Slurm log or a pipe
+    state, callback = fake_state(steps=50, epochs=2), Progress(stream)
+    callback.before_fit(state)
+    for _ in range(100):
+        callback.after_step(state)
+    callback.after_evaluation(state, {"epoch": 2, "train/loss": 0.25, "target/acc": 0.5})
+    callback.teardown(state)
+    text = stream.getvalue()
+    assert "\r" not in text and text.endswith("\n")
+    lines = text.splitlines()
+    assert len(lines) == 10 and lines[-1].startswith("stage0: 100% 100/100 steps") and "step/s" in lines[0]
+
+
+def test_a_signal_saves_a_mid_epoch_checkpoint_and_stops(tmp_path):
+    state, callback = fake_state(tmp_path), SignalStop()
+    callback.before_fit(state)
+    try:
+        callback.after_step(state)  # no signal: goes on
+        callback.requests.signal = signal.SIGTERM
+        state.at.step = 3
+        with pytest.raises(TrainingInterrupted, match="during epoch 1 after step 3") as caught:
+            callback.after_step(state)
+        assert caught.value.exit_code == 128 + signal.SIGTERM and state.saved == [(0, True)]
+    finally:
+        callback.teardown(state)
+    assert signal.getsignal(signal.SIGTERM) is not callback.requests  # handlers restored
+
+
+def test_early_stopping_stops_at_the_evaluation_that_exhausts_its_patience():
+    state, callback = fake_state(), EarlyStopping("im", patience=2, min_delta=0.01)
+    stopped_at = None
+    for epoch, value in enumerate([0.5, 0.6, 0.605, 0.55, 0.9], start=1):  # 0.605: not by more than 0.01
+        callback.after_evaluation(state, {"epoch": epoch, "val/im": value})
+        if state.stop_reason:  # the loop ends training after this epoch
+            stopped_at = epoch
+            break
+    assert stopped_at == 4 and "val/im did not improve by more than 0.01 for 2 evaluation(s) after epoch 2" \
+        in state.stop_reason
+    saved = {}
+    callback.on_save_checkpoint(state, saved)
+    again = EarlyStopping("im", patience=2, min_delta=0.01)
+    again.on_load_checkpoint(state, saved)
+    assert (again.best, again.best_epoch, again.wait) == (0.6, 2, 2)
+
+
+def test_early_stopping_ignores_pretraining_stages_and_names_bad_settings():
+    state, callback = fake_state(), EarlyStopping("im", patience=1)
+    state.last_stage = False
+    for epoch in (1, 2, 3):
+        callback.after_evaluation(state, {"epoch": epoch, "val/im": 0.1})
+    assert state.stop_reason is None
+    with pytest.raises(ConfigError, match="validator='accuracy' is not a validator; valid choices: source_acc"):
+        EarlyStopping("accuracy")
+    with pytest.raises(ConfigError, match="patience=0 must be an integer >= 1"):
+        EarlyStopping("im", patience=0)
+
+
+CALLBACK = "tests.test_callbacks.WritesFile"
+STOPPING = "dasuite.engine.callbacks.early_stopping.EarlyStopping"
+
+
+def test_a_user_callback_from_the_config_runs_and_early_stopping_ends_the_run(tmp_path):
+    notes = tmp_path / "notes.txt"
+    summary = train_in_process(tmp_path / "run", "trainer.epochs=5", "trainer.steps_per_epoch=1", "method=source_only",
+                               f"trainer.callbacks=[{{_target_:{CALLBACK},path:'{notes}'}},"
+                               f"{{_target_:{STOPPING},validator:source_acc,patience:1,min_delta:1.0}}]")
+    assert summary["status"] == "completed", summary.get("error")
+    # nothing improves by more than 1.0: the second evaluation ends the run
+    assert summary["epochs"] == 2 and "val/source_acc did not improve" in summary["stopped_early"]
+    assert notes.read_text().splitlines() == ["before_fit", "evaluated 1", "evaluated 2", "after_fit"]
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["callbacks"]["early_stopping"]["wait"] == 1
+
+
+def test_a_stored_config_may_name_a_callback_class_but_nothing_else():
+    check_targets({"trainer": {"callbacks": [{"_target_": CALLBACK}, {"_target_": STOPPING}]}}, "a file")
+    with pytest.raises(ConfigError, match=r"trainer.callbacks\[0\]._target_='os.system'"):
+        check_targets({"trainer": {"callbacks": [{"_target_": "os.system"}]}}, "a file")
+
+
+def test_a_callbacks_entry_that_is_no_callback_is_named(tmp_path):
+    summary = train_in_process(tmp_path, "trainer.callbacks=[{_target_:collections.OrderedDict}]")
+    assert summary["status"] == "failed" and "trainer.callbacks[0] is OrderedDict()" in summary["error"]
