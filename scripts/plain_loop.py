@@ -84,7 +84,9 @@ class PlainLoop:
         params = [*self.features.parameters(), *self.head.parameters(),
                   *(self.disc.parameters() if method == "dann" else [])]
         self.opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
-        self.dtype = torch.bfloat16 if precision == "bf16" else None
+        fp16 = precision == "16-mixed" and self.device.type == "cuda"  # as dasuite: float32 on the CPU
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float16 if fp16 else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)  # a pass-through unless float16
         self.total, self.step_count = 1000, 0
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,8 +113,9 @@ class PlainLoop:
         with autocast:
             loss = self.loss(xs, ys, xt)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
         for group in self.opt.param_groups:  # the DANN schedule
             group["lr"] = 0.01 / (1 + 10 * self.step_count / self.total) ** 0.75
         self.step_count += 1

@@ -182,7 +182,7 @@ def paired_seconds_per_step(model: str, method: str, device: str, precision: str
     from dasuite.model import build_method
 
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
-        cfg = compose("config", overrides=[f"backbone={model}", f"method={method}"])
+        cfg = compose("config", overrides=[f"backbone={model}", f"method={method}", "family=none", "recipe=none"])
     pair = data_pair(model, steps, batch, data_root)
     torch.manual_seed(0)
     loop = PlainLoop(model, method, device, precision=precision, compiled=compiled, channels_last=layout)
@@ -215,7 +215,7 @@ def _ddp_worker(rank: int, port: int, steps: int, batch: int, data_root, results
     from dasuite.model import build_method
 
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
-        cfg = compose("config", overrides=["backbone=lenet", "method=dann"])
+        cfg = compose("config", overrides=["backbone=lenet", "method=dann", "family=none", "recipe=none"])
     torch.manual_seed(0)
     pair = data_pair("lenet", steps, batch, data_root, ranks=2)
     trainer = Trainer(epochs=2, batch_size=batch, device="cpu", progress=False, plots=False, validation_samples=8)

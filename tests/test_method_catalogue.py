@@ -18,6 +18,7 @@ from dasuite.methods.coral import CORAL
 from dasuite.methods.dann import DANN
 from dasuite.methods.jan import JAN
 from dasuite.methods.mcc import MCC
+from dasuite.methods.mdd import MDD
 from dasuite.methods.mmd import MMD
 from dasuite.methods.rotation import RotationSSL, rotate
 from dasuite.methods.self_training import SelfTraining
@@ -49,6 +50,7 @@ def _steps(method, batch):
 SINGLE_STAGE = [(CDAN, {}, {"cls", "domain"}), (CDAN, {"entropy": True}, {"cls", "domain"}),
                 (CORAL, {}, {"cls", "coral"}), (CORAL, {"layer": "logits"}, {"cls", "coral"}),
                 (JAN, {}, {"cls", "jmmd"}), (MCC, {}, {"cls", "mcc"}), (RotationSSL, {}, {"cls", "rotation"}),
+                (MDD, {"warmup_steps": None, "gamma": None}, {"cls", "mdd"}),
                 (SelfTraining, {}, {"cls", "pseudo"}), (SelfTraining, {"base": "dann"}, {"cls", "domain", "pseudo"})]
 ALL = [(cls, kwargs) for cls, kwargs, _ in SINGLE_STAGE] + [(ADDA, {}), (SHOT, {})]
 

@@ -12,6 +12,7 @@ activations (``f_s, f_t``); prediction losses take logits.
 | :class:`JointMMD` | MMD² of the product kernel over several layers (JAN) |
 | :class:`CORALLoss` | distance between feature covariances (Deep CORAL) |
 | :class:`MinimumClassConfusionLoss` | confusion between classes in target predictions (MCC) |
+| :class:`MarginDisparityDiscrepancy` | margin disparity of an adversarial head vs. the classifier (MDD) |
 | :class:`EntropyLoss`, :class:`InformationMaximizationLoss` | prediction entropy; entropy minus diversity (SHOT) |
 | :class:`ConfidentPseudoLabelLoss` | cross-entropy to confident own predictions (self-training) |
 | :func:`class_centroids`, :func:`nearest_centroid` | centroid-based pseudo-labels (SHOT) |
@@ -24,12 +25,14 @@ from dasuite.losses.entropy import EntropyLoss, InformationMaximizationLoss, ent
 from dasuite.losses.grl import GradientReversal, grad_reverse, progressive_coeff, reversal_coeff, warm_start_coeff
 from dasuite.losses.jan import JointMMD
 from dasuite.losses.mcc import MinimumClassConfusionLoss, class_confusion
+from dasuite.losses.mdd import MarginDisparityDiscrepancy
 from dasuite.losses.mmd import MultiKernelMMD, mmd_from_kernel, multi_gaussian_kernel
 from dasuite.losses.pseudo_label import ConfidentPseudoLabelLoss, class_centroids, nearest_centroid
 
 __all__ = [
     "CORALLoss", "ConditionalDomainAdversarialLoss", "ConfidentPseudoLabelLoss", "DomainAdversarialLoss",
-    "EntropyLoss", "GradientReversal", "InformationMaximizationLoss", "JointMMD", "MinimumClassConfusionLoss",
+    "EntropyLoss", "GradientReversal", "InformationMaximizationLoss", "JointMMD", "MarginDisparityDiscrepancy",
+    "MinimumClassConfusionLoss",
     "MultiKernelMMD", "MultilinearMap", "class_confusion", "covariance", "entropy", "grad_reverse",
     "mmd_from_kernel", "multi_gaussian_kernel", "multilinear_map", "progressive_coeff", "reversal_coeff",
     "warm_start_coeff", "class_centroids",

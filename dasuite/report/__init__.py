@@ -46,12 +46,20 @@ def _parser() -> argparse.ArgumentParser:
                         "several pairs)")
     parser.add_argument("--out", metavar="DIR", help="where to write the report (default: the one PATH, or the "
                         "folder holding all PATHs)")
+    parser.add_argument("--table", choices=["tasks"], help="tasks: the paper-style table of a dataset.task sweep instead "
+                        "(a row per configuration, a column per task, then Avg; report_tasks.md and .tex)")
+    parser.add_argument("--oracle", action="store_true", help="with --table tasks: the oracle's epochs (target labels)")
     return parser
 
 
 def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
+        if args.table == "tasks" or args.oracle:
+            from dasuite.report.tasks import report_tasks
+
+            return report_tasks([Path(p).expanduser() for p in args.paths], args.select, args.oracle, args.table,
+                                None if args.out is None else Path(args.out).expanduser())
         return report([Path(p).expanduser() for p in args.paths], by=args.by, per=args.per, select=args.select,
                       out=None if args.out is None else Path(args.out).expanduser())
     except ConfigError as error:
