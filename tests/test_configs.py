@@ -28,8 +28,14 @@ FAMILY_PAIR = {"adapt_moons": "moons_adapt", "digits": "mnist_usps", "moons": "m
 TLLIB_METHOD = {"erm": "source_only", "dan": "mmd", "dann": "dann", "cdan": "cdan"}
 
 
+#: Methods that need a vision-transformer backbone, composed with one.
+VIT_METHODS = {"cdtrans", "ssrt"}
+
+
 def _context(group: str, name: str) -> list[str]:
     """The pair (and method) a config file is meant for."""
+    if group == "method" and name in VIT_METHODS:
+        return ["dataset=mnist_usps", "backbone=vit_tiny"]
     if group == "backbone":
         return ["dataset=blobs"] if name in ("mlp", "linear") else ["dataset=mnist_usps"]
     if group == "family":

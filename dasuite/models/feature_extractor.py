@@ -74,12 +74,16 @@ class FeatureExtractor(nn.Module):
             raise ConfigError(f"backbone {self.name} returned features of shape {tuple(out.shape)}, not (N, D).")
         return out.shape[1]
 
-    def _body_forward(self, x: torch.Tensor) -> torch.Tensor:
+    def adapt(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs as the body takes them: a grayscale channel repeated, resized to ``resize`` when set."""
         if self.repeat is not None:
             x = x.expand(-1, self.repeat, -1, -1)
         if self.resize is not None and x.shape[-2:] != (self.resize, self.resize):
             x = F.interpolate(x, size=(self.resize, self.resize), mode="bilinear", align_corners=False)
-        return self.body(x)
+        return x
+
+    def _body_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.adapt(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self._body_forward(x)
