@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-GROUPS = ("dataset", "backbone", "method", "trainer", "logger", "experiment", "family", "recipe")
+GROUPS = ("dataset", "backbone", "method", "trainer", "logger", "experiment", "family", "recipe", "debug")
 
 
 def config_dir() -> Path:
@@ -39,7 +39,8 @@ def format_catalog() -> str:
     titles = {"dataset": "Dataset pairs", "backbone": "Backbones", "method": "Methods", "trainer": "Trainers",
               "logger": "Loggers", "experiment": "Experiments",
               "family": "Pair families (chosen by the pair: its published protocol)",
-              "recipe": "Recipes (chosen by family and method: the method's published settings)"}
+              "recipe": "Recipes (chosen by family and method: the method's published settings)",
+              "debug": "Debug settings (a run of a few steps, e.g. to check a new method end to end)"}
     lines = []
     for group in GROUPS:
         lines.append(f"{titles[group]} ({group}=NAME):")
@@ -55,6 +56,7 @@ def check_choices(overrides: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from dasuite.errors import ConfigError
+    from dasuite.suggestions import closest
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -71,8 +73,10 @@ def check_choices(overrides: list[str]) -> None:
         valid = choices(group)
         for value in values:
             if isinstance(value, str) and value not in valid:
-                raise ConfigError(f"unknown {group} {value!r} in '{override.input_line}'. "
-                                  f"Valid {group} choices: {', '.join(valid)}. "
+                close = closest(value, valid)
+                raise ConfigError(f"unknown {group} {value!r} in '{override.input_line}'."
+                                  + (f" Did you mean {group}={close}?" if close else "")
+                                  + f" Valid {group} choices: {', '.join(valid)}. "
                                   f"(`dasuite list` describes them; a new configs/{group}/<name>.yaml adds one.)")
 
 

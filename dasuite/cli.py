@@ -20,8 +20,9 @@ commands:
   predict run_dir=DIR input=PATH
                                class probabilities of images or arrays from a trained run's model
                                (predictions.csv); `dasuite predict --help` for the options
-  export run_dir=DIR [format=torchscript|onnx]
+  export run_dir=DIR [format=export|torchscript|onnx]
                                the trained model as one file that runs without dasuite
+                               (default: a torch.export program, model.pt2)
   eval run_dir=DIR [dataset=PAIR] [checkpoint=last|best]
                                accuracy, per-class accuracy and confusion matrix of a run's model on
                                its target test set or another pair's (JSON in DIR/eval/)
@@ -30,9 +31,15 @@ commands:
                                configuration, each validator's label-free pick beside the oracle
   list                         the available dataset pairs, backbones, methods and trainers
 
+exit codes: 0 done; 1 a run failed (its folder keeps summary.json and train.log); 2 a bad argument or
+config (nothing was run, no run folder is left)
+
 options:
   -h, --help                   show this help
   --version                    print the version
+
+shell completion (config groups, choices and keys of train; Hydra's):
+  eval "$(dasuite train --shell-completion install=bash)"    (or zsh, fish; in ~/.bashrc to keep it)
 """
 
 
@@ -60,6 +67,10 @@ def main(argv: list[str] | None = None) -> None:
         from dasuite.engine.distributed import exit_process
 
         exit_process(code)
+    elif command in ("-sc", "--shell-completion"):  # run by the installed completion script
+        from dasuite.completion import main as completion_main
+
+        sys.exit(completion_main(args))
     elif command == "list":
         from dasuite.catalog import format_catalog
 

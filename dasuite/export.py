@@ -1,4 +1,10 @@
-"""``dasuite export``: a trained run's model as one self-contained file (TorchScript or ONNX).
+"""``dasuite export``: a trained run's model as one self-contained file (torch.export, TorchScript or ONNX).
+
+``format=export`` (the default) writes a ``torch.export`` ExportedProgram (``.pt2``, read back with
+``torch.export.load(path).module()``), the format torch now recommends over TorchScript. A model that
+torch.export cannot capture (a prediction that branches on a tensor's value, as ADDA's choice of encoder
+does) is written as TorchScript instead when no format was asked for, saying so; ``format=torchscript``
+and ``format=onnx`` remain.
 
 The exported model takes raw inputs in the pair's form (pixel values 0..255 as float32 (N, C, H, W),
 or feature rows) and returns class logits: the pair's normalisation (image mean/std, or the source
@@ -14,24 +20,29 @@ from pathlib import Path
 from dasuite.errors import ConfigError
 from dasuite.options import parse_flag, parse_options
 
-FORMATS = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
+FORMATS = {"export": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
+#: ``format=`` left out: torch.export where it captures the model, else TorchScript.
+DEFAULT_FORMAT = "export"
 
 USAGE = """\
-usage: dasuite export run_dir=DIR [format=torchscript] [output=FILE] [checkpoint=last] [trust_checkpoint=false]
+usage: dasuite export run_dir=DIR [format=export] [output=FILE] [checkpoint=last] [trust_checkpoint=false]
 
 Write a trained run's model as one file that needs no dasuite, with a JSON description beside it.
 
   run_dir      a run folder of `dasuite train`
-  format       torchscript (default; torch.jit.load) or onnx (needs: pip install 'dasuite[onnx]')
-  output       the model file, or a folder for it (default: <run_dir>/export/model.torchscript.pt or
-               model.onnx); the description goes beside it, its last suffix replaced by .json
+  format       export (default: a torch.export ExportedProgram, torch.export.load(path).module(); a model
+               torch.export cannot capture is written as TorchScript, saying so), torchscript
+               (torch.jit.load) or onnx (needs: pip install 'dasuite[onnx]')
+  output       the model file, or a folder for it (default: <run_dir>/export/model.pt2,
+               model.torchscript.pt or model.onnx); the description goes beside it, its last suffix
+               replaced by .json
   checkpoint   last (default) or best
   trust_checkpoint
                true: read a checkpoint that holds Python objects beyond tensors and plain data
                (older dasuite versions), which can run code: only for files from a trusted source
 """
 
-DEFAULTS = {"run_dir": None, "format": "torchscript", "output": "", "checkpoint": "last", "trust_checkpoint": "false"}
+DEFAULTS = {"run_dir": None, "format": "", "output": "", "checkpoint": "last", "trust_checkpoint": "false"}
 
 
 def main(args: list[str]) -> int:
@@ -40,7 +51,7 @@ def main(args: list[str]) -> int:
         return 0
     try:
         options = parse_options("export", args, DEFAULTS)
-        model_file, description = export(options["run_dir"], options["format"], options["output"] or None,
+        model_file, description = export(options["run_dir"], options["format"] or None, options["output"] or None,
                                          options["checkpoint"],
                                          parse_flag("trust_checkpoint", options["trust_checkpoint"]))
     except ConfigError as error:
@@ -50,33 +61,86 @@ def main(args: list[str]) -> int:
     return 0
 
 
-def export(run_dir, format: str = "torchscript", output=None, checkpoint: str = "last",
+def export(run_dir, format: str | None = None, output=None, checkpoint: str = "last",
            trust_checkpoint: bool = False) -> tuple[Path, Path]:
-    """Write the model file and its JSON description; returns both paths."""
+    """Write the model file and its JSON description; returns both paths. ``format=None``: torch.export,
+    or TorchScript for a model it cannot capture (a line on stderr says so)."""
     import json
 
     from dasuite.trained import RawInputModel, load_trained
 
-    if format not in FORMATS:
+    chosen = format or DEFAULT_FORMAT
+    if chosen not in FORMATS:
         raise ConfigError(f"format={format!r} is not one of {', '.join(FORMATS)}.")
-    if format == "onnx":
+    if chosen == "onnx":
         _require_onnx()
+    _model_path(run_dir, output, chosen)  # a bad output= answers before the model loads
+    model = load_trained(run_dir, checkpoint, "cpu", trust=trust_checkpoint)
+    module = RawInputModel(model).eval()
+    program = None
+    if chosen == "export":
+        try:
+            program = _torch_export(module, _example(model, 2))
+        except ConfigError as error:
+            if format is not None:
+                raise
+            chosen = "torchscript"
+            print(f"dasuite export: {error} Writing TorchScript instead.", file=sys.stderr)
+    path = _model_path(run_dir, output, chosen)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if program is not None:
+        import torch
+
+        torch.export.save(program, str(path))
+    else:
+        traced = _trace(module, _example(model, 2))
+        if chosen == "torchscript":
+            traced.save(str(path))
+        else:
+            _onnx(traced, _example(model, 2), path)
+    description = path.with_suffix(".json")  # model.pt2 -> model.json, model.torchscript.pt -> model.torchscript.json
+    description.write_text(json.dumps(describe(model, path, chosen), indent=2) + "\n", encoding="utf-8")
+    return path, description
+
+
+def _model_path(run_dir, output, format: str) -> Path:
+    """``output`` (a file, or a folder for ``model<suffix>``), by default in ``<run_dir>/export/``."""
     path = Path(output).expanduser() if output else Path(run_dir).expanduser() / "export"
     if not output or path.is_dir():
         path = path / f"model{FORMATS[format]}"
     if path.suffix.lower() == ".json":
         raise ConfigError(f"output={output} ends in .json, the suffix of the description written beside the model; "
                           f"name the model file e.g. {path.with_suffix(FORMATS[format]).name}.")
-    model = load_trained(run_dir, checkpoint, "cpu", trust=trust_checkpoint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    traced = _trace(RawInputModel(model).eval(), _example(model, 2))
-    if format == "torchscript":
-        traced.save(str(path))
-    else:
-        _onnx(traced, _example(model, 2), path)
-    description = path.with_suffix(".json")  # model.torchscript.pt -> model.torchscript.json, model.onnx -> model.json
-    description.write_text(json.dumps(describe(model, path, format), indent=2) + "\n", encoding="utf-8")
-    return path, description
+    return path
+
+
+def _torch_export(module, example):
+    """The module captured by ``torch.export`` with a free batch size, checked against eager logits at other
+    batch sizes; a ConfigError says why when it cannot be captured."""
+    import contextlib
+    import io
+    import logging
+
+    import torch
+
+    logging.disable(logging.CRITICAL)  # torch logs and prints the graph of a failed capture: the error below says it
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            program = torch.export.export(module, (example,), strict=False,
+                                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    except Exception as error:  # noqa: BLE001 - torch.export fails in many ways, all meaning "cannot capture"
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"torch.export cannot capture this model's prediction ({type(error).__name__}: {first}); "
+                          "format=torchscript records the branch the trained model takes.") from None
+    finally:
+        logging.disable(logging.NOTSET)
+    for n in (1, len(example) + 1):
+        check = torch.cat([example, example.flip(0)])[:n]
+        with torch.inference_mode():
+            if not torch.allclose(program.module()(check), module(check), rtol=1e-4, atol=1e-5):
+                raise ConfigError("the exported program does not reproduce the checkpoint's logits; "
+                                  "format=torchscript records the trained model's behaviour.")
+    return program
 
 
 def _require_onnx() -> None:
@@ -149,8 +213,8 @@ def describe(model, path: Path, format: str) -> dict:
         inputs = {"shape": ["N", *shape], "dtype": "float32",
                   "values": "raw feature values, columns in the order of the training files",
                   **({"columns": model.feature_names} if model.feature_names else {})}
-    load = ("torch.jit.load(path)(x)" if format == "torchscript" else
-            "onnxruntime.InferenceSession(path).run(None, {'input': x})[0]")
+    load = {"export": "torch.export.load(path).module()(x)", "torchscript": "torch.jit.load(path)(x)",
+            "onnx": "onnxruntime.InferenceSession(path).run(None, {'input': x})[0]"}[format]
     return {
         "model": path.name, "format": format, "usage": f"logits = {load}; probabilities = softmax(logits, axis=1)",
         "input": {"name": "input", **inputs},

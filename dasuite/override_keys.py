@@ -8,13 +8,13 @@ with ``+key=value`` pass here; the structured configs (:mod:`dasuite.schema`) ch
 
 from __future__ import annotations
 
-import difflib
 import itertools
 
 from omegaconf import DictConfig
 
 from dasuite.catalog import GROUPS, config_dir
 from dasuite.errors import ConfigError
+from dasuite.suggestions import closest
 
 #: Beyond this many group combinations only the first ones are composed (each takes ~0.1 s).
 MAX_COMBINATIONS = 16
@@ -63,13 +63,23 @@ def _check(cfg: DictConfig, key: str, chosen: list[str]) -> None:
         if not isinstance(node, DictConfig) or part not in node:
             parent = ".".join(parts[:depth])
             valid = sorted(k for k in node.keys() if k != "_target_") if isinstance(node, DictConfig) else []
-            close = difflib.get_close_matches(part, valid, n=1)
+            prefix = f"{parent}." if parent else ""
+            nested = _nested(cfg, part) if depth == 0 and len(parts) == 1 else []  # optimizer=adam
+            close = closest(part, valid)
+            meant = nested if nested and (close is None or close.lower() != part.lower()) else \
+                [prefix + close] if close else []
             where = f"the {parent} settings" if parent else "the top-level config"
             with_choice = f" with {' '.join(chosen)}" if chosen else ""
-            prefix = f"{parent}." if parent else ""
             raise ConfigError(
                 f"unknown key {key!r}: {where}{with_choice} {'have' if parent else 'has'} no {part!r}."
-                + (f" Did you mean {prefix}{close[0]}?" if close else "")
+                + (f" Did you mean {' or '.join(meant)}?" if meant else "")
                 + (f" Valid keys: {', '.join(prefix + str(k) for k in valid)}." if valid else "")
                 + " (`dasuite train --cfg job` prints the whole config; +key=value adds a new key.)")
         node = node[part]
+
+
+def _nested(cfg: DictConfig, name: str) -> list[str]:
+    """``group.<name>`` for each group of ``cfg`` that has a key ``name`` (any case): where a top-level
+    ``name=value`` most likely belongs."""
+    return [f"{group}.{key}" for group, node in cfg.items() if isinstance(node, DictConfig)
+            for key in node.keys() if str(key).lower() == name.lower()]

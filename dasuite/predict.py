@@ -15,8 +15,8 @@ from dasuite.errors import ConfigError
 from dasuite.options import parse_flag, parse_options, parse_positive_int
 
 USAGE = """\
-usage: dasuite predict run_dir=DIR input=PATH [checkpoint=last] [output=FILE] [batch_size=256]
-                       [device=auto] [progress=true] [header=auto] [trust_checkpoint=false]
+usage: dasuite predict run_dir=DIR input=PATH [checkpoint=last] [output=FILE] [overwrite=false]
+                       [batch_size=256] [device=auto] [progress=true] [header=auto] [trust_checkpoint=false]
 
 Predict with a trained run's model; writes one CSV row per input: its id, the predicted class and
 the probability of each class.
@@ -25,8 +25,9 @@ the probability of each class.
   input        an image folder (every image below it, recursively), one image file, or an array
                file: .npy / .npz (x) / .pt / .csv (features; a label column is ignored) with one
                input per row, as raw values (uint8 pixels (N, C, H, W) for image models)
-  checkpoint   last (default) or best
+  checkpoint   last (default) or best; a run still training predicts with the checkpoint it saved last
   output       the CSV to write (default: predictions.csv in the input folder, or beside the file)
+  overwrite    true: replace an existing output file (false: refuse, naming it)
   batch_size   inputs per forward pass (256)
   device       auto | cpu | cuda (auto)
   progress     true | false: the progress bar (true)
@@ -37,8 +38,8 @@ the probability of each class.
                (older dasuite versions), which can run code: only for files from a trusted source
 """
 
-DEFAULTS = {"run_dir": None, "input": None, "checkpoint": "last", "output": "", "batch_size": "256",
-            "device": "auto", "progress": "true", "header": "auto", "trust_checkpoint": "false"}
+DEFAULTS = {"run_dir": None, "input": None, "checkpoint": "last", "output": "", "overwrite": "false",
+            "batch_size": "256", "device": "auto", "progress": "true", "header": "auto", "trust_checkpoint": "false"}
 HEADERS = ("auto", "true", "false")
 
 
@@ -51,7 +52,7 @@ def main(args: list[str]) -> int:
         if options["header"] not in HEADERS:
             raise ConfigError(f"header={options['header']!r} is not one of {', '.join(HEADERS)}.")
         path, count = predict(options["run_dir"], options["input"], checkpoint=options["checkpoint"],
-                              output=options["output"] or None,
+                              output=options["output"] or None, overwrite=parse_flag("overwrite", options["overwrite"]),
                               batch_size=parse_positive_int("batch_size", options["batch_size"]),
                               device=options["device"], progress=parse_flag("progress", options["progress"]),
                               header=options["header"],
@@ -64,12 +65,19 @@ def main(args: list[str]) -> int:
 
 
 def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_size: int = 256, device: str = "auto",
-            progress: bool = True, header: str = "auto", trust_checkpoint: bool = False) -> tuple[Path, int]:
+            progress: bool = True, header: str = "auto", trust_checkpoint: bool = False,
+            overwrite: bool = False) -> tuple[Path, int]:
     """Write the predictions CSV for ``input``; returns its path and the number of rows. ``header``: whether a
-    .csv input's first row names the columns (auto: yes, unless it holds only numbers)."""
+    .csv input's first row names the columns (auto: yes, unless it holds only numbers). An existing output
+    file is replaced only with ``overwrite``."""
     source = Path(input_path).expanduser()
     if not source.exists():  # before the heavy imports: a mistyped path answers at once
         raise ConfigError(f"input={input_path} does not exist.")
+    target = _output_path(source, output)
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} exists already (predictions of an earlier call?); add overwrite=true to replace "
+                          "it, or name another file with output=FILE.")
+    training = _still_training(Path(run_dir).expanduser(), checkpoint)
 
     import csv
     import io
@@ -83,8 +91,10 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
 
     device = resolve_device(device, key="device")
     model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint)
+    if training:
+        print(f"dasuite predict: run_dir={run_dir} is still training ({training}); predicting with the "
+              f"checkpoint it saved last, checkpoints/{checkpoint}.pt of epoch {model.epoch}.", file=sys.stderr)
     ids, batches = read_inputs(source, model, batch_size, header)
-    target = _output_path(source, output)
 
     def write(f) -> None:
         text = io.TextIOWrapper(f, encoding="utf-8", newline="")
@@ -104,6 +114,20 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
 
     atomic_write(target, write)  # an input that fails half-way leaves no partial CSV
     return target, len(ids)
+
+
+def _still_training(run_dir: Path, checkpoint: str) -> str | None:
+    """Who trains ``run_dir`` now (None: no one); a ConfigError when it has saved no such checkpoint yet."""
+    from dasuite.engine.run_folder import writer
+
+    holder = writer(run_dir)
+    if holder is not None and not (run_dir / "checkpoints" / f"{checkpoint}.pt").is_file():
+        raise ConfigError(f"run_dir={run_dir} is still training ({holder}) and has saved no "
+                          f"checkpoints/{checkpoint}.pt yet (a run saves one at each evaluation, every "
+                          "trainer.eval_every epochs"
+                          f"{'; best.pt from its last stage' if checkpoint == 'best' else ''}). "
+                          "Wait for its first checkpoint, or for the run to end.")
+    return holder
 
 
 def _output_path(source: Path, output) -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
-import difflib
 import inspect
 import logging
 import types
@@ -24,6 +23,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from dasuite.errors import ConfigError
+from dasuite.suggestions import closest
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,8 @@ def _explain(group: str, values: DictConfig, cls: type, key: str) -> ConfigError
     valid = sorted(f.name for f in dataclasses.fields(cls) if f.name != "_target_")
     listing = f"Valid {group} keys ({values._target_}): {', '.join(valid)}."
     if key not in valid:
-        close = difflib.get_close_matches(key, valid, n=1)
-        suggestion = f" Did you mean {group}.{close[0]}?" if close else ""
+        close = closest(key, valid)
+        suggestion = f" Did you mean {group}.{close}?" if close else ""
         return ConfigError(f"{group}.{key} is not a {group} setting.{suggestion} {listing}")
     value = OmegaConf.to_container(values)[key]
     return ConfigError(f"{group}.{key}={value!r} is not a valid {_type_name(typing.get_type_hints(cls)[key])}. "

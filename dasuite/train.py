@@ -8,6 +8,11 @@ and builds components its saved config names beyond dasuite's own (:mod:`dasuite
 One process writes a run folder at a time (:func:`~dasuite.engine.run_folder.exclusive`): the folder
 ``hydra.run.dir`` (or, with ``-m``, ``hydra.sweep.dir``) names is locked before Hydra writes into it,
 and each job's folder while the job runs; a folder another live process holds is left untouched.
+
+A run that never started (a bad config value, an absent CUDA device, missing data files: a ConfigError
+before the first metrics line or checkpoint) leaves no run folder and no summary.json; the command
+exits with 2, as for a misspelled key. A run that failed after starting keeps its files and a
+"failed" summary.json, and the command exits with 1.
 """
 
 from __future__ import annotations
@@ -28,13 +33,24 @@ from omegaconf import DictConfig, OmegaConf
 from dasuite import __version__
 from dasuite.catalog import check_choices, config_dir, preset_keys
 from dasuite.errors import ConfigError
+from dasuite.sweeps import register_resolver
 
 log = logging.getLogger("dasuite")
+register_resolver()  # ${dasuite.study:...}: the Optuna study in the sweep folder
 
-#: Run folders of the jobs run, and of those that failed, in this process (a multirun carries on
-#: past a failed job and reports them all at the end).
+#: Run folders of the jobs run, of those that failed, and of those that never started for a config error, in
+#: this process (a multirun carries on past a failed job and reports them all at the end).
 JOBS: list[str] = []
 FAILED: list[str] = []
+CONFIG_ERRORS: list[str] = []
+#: Of those, the folders made for the job (holding only Hydra's files when it began): removed after it.
+UNSTARTED: list[str] = []
+#: Folders that existed before this command (hydra.run.dir=EXISTING): never removed.
+EXISTING: set[Path] = set()
+#: Hydra's own command-line options that compose no run: the key checks and the run-folder lock skip them.
+NO_RUN = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
+#: The sweep folder of this process's multirun (removed, like a run folder, when no job of it started).
+SWEEPS: list[str] = []
 #: True while ``dasuite train resume=DIR`` runs: jobs continue from their checkpoints.
 RESUMING = [False]
 #: True while ``dasuite train resume=DIR trust_checkpoint=true`` runs.
@@ -47,30 +63,41 @@ def run_train(args: list[str]) -> int:
     from dasuite.override_keys import check_keys
     from dasuite.plugins import check_plugins
     from dasuite.resume import resume_arguments
+    from dasuite.sweeps import check_search_space
 
+    from dasuite.completion import is_completion, prepare_hydra
+
+    if is_completion(args):  # Hydra answers: no key checks, no run folder
+        code = prepare_hydra(args)
+        if code is not None:
+            return code
     trust = [a for a in args if a.startswith("trust_checkpoint=")]
     args = [a for a in args if a not in trust]
     custom_search_path = any(a.startswith(("hydra.searchpath", "--config-dir", "-cd")) for a in args)
     try:
         trusted = any(parse_flag("trust_checkpoint", a.split("=", 1)[1]) for a in trust)
         check_plugins(args)
+        check_search_space(args)
         resumed = resume_arguments(args)
         if trusted and resumed is None:
             raise ConfigError("trust_checkpoint=true goes with resume=DIR only: a new run reads no checkpoint.")
-        if resumed is None and not custom_search_path and not any(a in ("--help", "-h", "--cfg", "-c") for a in args):
+        if resumed is None and not custom_search_path and not any(a in NO_RUN for a in args):
             overrides = [a for a in args if "=" in a and not a.startswith("-")]
             check_choices(overrides)
             check_keys(overrides)
     except ConfigError as error:
         print(f"dasuite train: error: {error}", file=sys.stderr)
         return 2
-    JOBS.clear()
-    FAILED.clear()
+    for jobs in (JOBS, FAILED, CONFIG_ERRORS, UNSTARTED, SWEEPS):
+        jobs.clear()
     from dasuite.engine.distributed import is_main, launch_arguments, shutdown
     from dasuite.engine.run_folder import RunFolderBusy, exclusive
 
-    sys.argv = ["dasuite train", *launch_arguments(args if resumed is None else resumed)]
+    sys.argv = [sys.argv[0] if is_completion(args) else "dasuite train",
+                *launch_arguments(args if resumed is None else resumed)]
     folder = _output_folder(sys.argv[1:]) if is_main() else None
+    EXISTING.clear()
+    EXISTING.update(p.resolve() for p in (folder, Path.cwd()) if p is not None and p.exists())
     RESUMING[0], TRUSTING[0] = resumed is not None, trusted
     try:
         with exclusive(folder) if folder is not None else contextlib.nullcontext():
@@ -84,17 +111,22 @@ def run_train(args: list[str]) -> int:
     if len(JOBS) > 1 and FAILED:
         print(f"dasuite train: {len(FAILED)} run(s) failed; see summary.json and train.log in: "
               + ", ".join(FAILED), file=sys.stderr)
-    return 1 if FAILED else 0
+    if len(JOBS) > 1 and CONFIG_ERRORS:
+        print(f"dasuite train: {len(CONFIG_ERRORS)} job(s) did not start for a config error (above); no run folder "
+              "was kept for them", file=sys.stderr)
+    if SWEEPS and JOBS and len(UNSTARTED) == len(JOBS) and _holds_only_hydra_files(Path(SWEEPS[0]), "multirun.yaml"):
+        _remove_unstarted(Path(SWEEPS[0]))
+    return 1 if FAILED else 2 if CONFIG_ERRORS else 0
 
 
 def _output_folder(args: list[str]) -> Path | None:
     """The folder Hydra writes, when the arguments name it: ``hydra.sweep.dir`` with -m, else ``hydra.run.dir``
-    (None for --help, --cfg and --info, which write nothing)."""
+    (None for --help, --cfg, --info and --shell-completion, which write nothing)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in args) else "hydra.run.dir"
     named = [a for a in args if a.startswith(f"{key}=")]
-    if any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i") for a in args):
+    if any(a in NO_RUN for a in args):
         return None
     try:
         value = OverridesParser.create().parse_override(named[-1]).value() if named else None
@@ -108,22 +140,56 @@ def _hydra_app(cfg: DictConfig) -> float:
     """One job; returns the objective a sweeper (``hydra/sweeper=optuna``) maximises: the run's
     ``best_value``, the value of ``val/<trainer.select>`` at the epoch it picked (NaN for a run without
     one, e.g. a failed run: Optuna records that trial as failed and goes on)."""
+    from hydra.types import RunMode
+
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN and not SWEEPS:
+        SWEEPS.append(str(Path(hydra_cfg.sweep.dir).resolve()))
     summary = run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task, resume=RESUMING[0],
                              trust_checkpoint=TRUSTING[0])
+    if str(run_dir) in UNSTARTED:
+        _remove_unstarted(run_dir)
     value = summary.get("best_value")
     return float("nan") if value is None else float(value)
+
+
+def _remove_unstarted(folder: Path) -> None:
+    """Remove the folder of a run that never started (everything in it was written for it), and its parents left
+    empty, below the working directory; a folder that existed before the command is emptied, not removed."""
+    import shutil
+
+    folder = folder.resolve()
+    cwd = Path.cwd().resolve()
+    if folder == cwd or folder in cwd.parents or not folder.is_dir():
+        return
+    try:
+        if folder in EXISTING:
+            for entry in folder.iterdir():
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            return
+        shutil.rmtree(folder)
+    except OSError:  # a file still open elsewhere (Windows): the error above said what went wrong
+        return
+    folder = folder.parent
+    while folder not in EXISTING and cwd in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: another run's folder, or the user's files
+            return
+        folder = folder.parent
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool = False,
                    trust_checkpoint: bool = False) -> dict:
     """Build the pair, model, method and trainer from ``cfg``, train, and write summary.json.
 
-    Any error ends in a summary.json with status "failed" (or "interrupted" on Ctrl-C/SIGTERM) and
-    never removes files written before it. With ``resume``, training continues from
-    ``checkpoints/last.pt`` when there is one, and a completed run is left as it is. A run folder
-    that another live process writes is not touched: the returned summary says "busy" and is not written.
+    Any error once training started ends in a summary.json with status "failed" (or "interrupted" on
+    Ctrl-C/SIGTERM) and never removes files written before it; a ConfigError before it started writes no
+    summary (the Hydra app then removes the job's folder, when it was made for the job). With ``resume``,
+    training continues from ``checkpoints/last.pt`` when there is one, and a completed run is left as it is.
+    A run folder that another live process writes is not touched: the returned summary says "busy" and is
+    not written.
     """
     from dasuite.engine.distributed import is_main
     from dasuite.engine.run_folder import RunFolderBusy, exclusive
@@ -143,6 +209,7 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
     run = run_folder(run_dir)  # rank 0's under torchrun; the other ranks only read it
     JOBS.append(str(run_dir))
     previous = _read_summary(run) if resume else None
+    fresh, written = _holds_only_hydra_files(run.path), _written(run)
     started = dt.datetime.now().astimezone()
     wall = time.perf_counter()
     meta = {"dataset": choices.get("dataset"), "method": choices.get("method"),
@@ -182,11 +249,18 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
             _write_failure(run, {"status": "interrupted", **meta, **_stop_fields(error, run),
                                  "started_at": started.isoformat()})
         raise
-    except Exception as error:  # noqa: BLE001 - every failure must leave a summary
+    except Exception as error:  # noqa: BLE001 - every failure of a started run must leave a summary
         cause = _root_cause(error)
         summary = {"status": "failed", **meta, "error_type": type(cause).__name__, "error": str(cause),
                    **getattr(cause, "fields", {}),
                    "started_at": started.isoformat(), "duration_s": time.perf_counter() - wall}
+        if isinstance(cause, ConfigError) and not resume and _written(run) == written:  # never started
+            log.error("error: %s", cause)
+            _close_logger(run)
+            CONFIG_ERRORS.append(str(run_dir))
+            if fresh and is_main():
+                UNSTARTED.append(str(run_dir))
+            return summary
         if not (previous and previous.get("status") == "completed"):  # a finished run keeps its summary
             _write_failure(run, summary)
         if isinstance(cause, ConfigError):
@@ -202,6 +276,33 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
               f"source accuracy {_percent(summary['source_acc'])} | target accuracy {_percent(summary['target_acc'])}"
               f" (last epoch of {summary['epochs']}, {summary['train_seconds']:.1f} s training)")
     return summary
+
+
+def _holds_only_hydra_files(folder: Path, *more: str) -> bool:
+    """Whether ``folder`` holds nothing but what Hydra writes before a job (``.hydra/``, the job's log, and
+    ``more``) and the lock."""
+    from dasuite.engine.run_folder import LOCK_FILE
+
+    return all(p.name in (".hydra", LOCK_FILE, *more) or p.suffix == ".log" for p in folder.iterdir())
+
+
+def _written(run) -> tuple[int, int]:
+    """What training has written so far: metrics.jsonl's size and last.pt's modification time (-1: none)."""
+    def stat(path: Path, field: str) -> int:
+        try:
+            return getattr(path.stat(), field)
+        except OSError:
+            return -1
+
+    return stat(run.metrics_file, "st_size"), stat(run.checkpoints / "last.pt", "st_mtime_ns")
+
+
+def _close_logger(run) -> None:
+    """End the logger of a run that never started, without a summary (it has none)."""
+    logger, run.logger = run.logger, None
+    if logger is not None:
+        with contextlib.suppress(Exception):
+            logger.close()
 
 
 def _write_failure(run, summary: dict) -> None:
@@ -273,8 +374,8 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
 
     from dasuite.data import build_pair
     from dasuite.engine.checkpoint import load_model
-    from dasuite.engine.diagnostics import Diagnostics
     from dasuite.engine.distributed import is_main
+    from dasuite.engine.model_size import size_warning
     from dasuite.loggers import build_logger
     from dasuite.model import build_method
     from dasuite.schema import validate
@@ -283,7 +384,6 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed={seed!r} must be an integer.")
     cfg = validate(cfg, presets)
-    run.logger = build_logger(cfg, run.path) if is_main() else None
     trainer = instantiate(cfg.trainer)
     pair = build_pair(cfg.dataset)
     if pair.target_labeled_index is not None and is_main():
@@ -292,6 +392,10 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     np.random.seed(seed % 2 ** 32)
     random.seed(seed)
     method = build_method(cfg, pair.input_shape, pair.num_classes)
+    oversized = size_warning(cfg.backbone, method.backbone, tuple(pair.input_shape))
+    if oversized is not None:
+        log.warning(oversized)
+    run.logger = build_logger(cfg, run.path) if is_main() else None  # last: a bad config starts no logger run
     if checkpoint is not None:
         load_model(method, checkpoint, run.checkpoints / "last.pt")
         meta["resumed_from_epoch"] = checkpoint["epoch"]
@@ -301,20 +405,15 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
              meta["method"], meta["dataset"], meta["backbone"], len(pair.source_train), len(pair.source_val),
              len(pair.target_train), len(pair.target_test), trainer.device)
     config = OmegaConf.to_container(cfg, resolve=True)
-    diagnostics = Diagnostics(pair, trainer.device, trainer.eval_batch_size, seed, run.plots) \
-        if trainer.plots and is_main() else None
-    if diagnostics is not None and checkpoint is None:
-        diagnostics.initial(method)  # the model before training (a resumed run has no such model)
     result = trainer.fit(method, pair, run, seed, resume=checkpoint,
                          checkpoint_extra={"config": config, "meta": meta, "model_input": pair.model_input()})
-    diagnosed = diagnostics.final(method, run.read_metrics()) if diagnostics is not None else {}
     return {
         "status": "completed", **meta,
         "target_acc": result.final.get("target/acc"), "source_acc": result.final.get("source/acc"),
         "epochs": result.epochs, "steps": result.steps, "train_seconds": result.train_seconds,
         "samples_per_second": result.samples_per_second, "device": str(trainer.device), **trainer.in_effect,
         **result.selection,
-        **diagnosed,
+        **result.fields,
         **_peak_memory(trainer.device),
     }
 

@@ -102,7 +102,8 @@ def test_predict_refuses_a_headerless_csv_unless_told(finished, tmp_path, capsys
     assert "Give header=false to read every row as an input, columns in the order the model was trained on" in err
     path, count = predict(finished, tmp_path / "rows.csv", header="false", progress=False)
     np.save(tmp_path / "rows.npy", rows.astype(np.float32))
-    assert count == 2 and path.read_text() == predict(finished, tmp_path / "rows.npy", progress=False)[0].read_text()
+    assert count == 2 and path.read_text() == predict(finished, tmp_path / "rows.npy", progress=False,
+                                                      overwrite=True)[0].read_text()  # the same predictions.csv
 
 
 def test_files_follow_the_umask(tmp_path):

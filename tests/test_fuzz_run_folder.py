@@ -72,7 +72,7 @@ def _call(entry: str, run_dir: Path, out: Path, inputs: Path):
     if entry == "predict":
         return predict(run_dir, inputs, output=out / "predictions.csv", progress=False)[0].read_text()
     if entry == "export":
-        model = torch.jit.load(str(export(run_dir, output=out / "model.pt")[0]))
+        model = torch.jit.load(str(export(run_dir, "torchscript", output=out / "model.pt")[0]))
         return model(torch.from_numpy(np.load(inputs))).tolist()
     if entry == "eval":
         result = evaluate_run(run_dir, device="cpu", output=out / "eval.json")[1]

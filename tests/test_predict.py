@@ -208,3 +208,31 @@ def test_inputs_of_an_unknown_type_or_without_a_channel_axis_are_explained(folde
     np.save(tmp_path / "gray.npy", np.zeros((2, 16, 16), np.uint8))
     with pytest.raises(ConfigError, match=r"no channel axis \(grayscale\) and the model takes 3 channels"):
         predict(folder_run[0], tmp_path / "gray.npy", progress=False)
+
+
+def test_an_existing_predictions_file_is_kept_unless_overwrite_is_asked(moons_run, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((3, 2), np.float32))
+    path, _ = predict(moons_run, tmp_path / "x.npy", progress=False)
+    path.write_text("my edits\n")
+    with pytest.raises(ConfigError, match=r"predictions.csv exists already.*overwrite=true.*output=FILE"):
+        predict(moons_run, tmp_path / "x.npy", progress=False)
+    assert path.read_text() == "my edits\n"
+    assert main([f"run_dir={moons_run}", f"input={tmp_path / 'x.npy'}", "progress=false"]) == 2
+    assert "add overwrite=true to replace it" in capsys.readouterr().err
+    assert main([f"run_dir={moons_run}", f"input={tmp_path / 'x.npy'}", "progress=false", "overwrite=true"]) == 0
+    assert len(read_rows(path)) == 3
+
+
+def test_a_run_still_training_predicts_with_its_last_checkpoint_or_says_it_has_none_yet(moons_run, tmp_path, capsys):
+    from dasuite.engine.run_folder import exclusive
+
+    run_dir = shutil.copytree(moons_run, tmp_path / "run")
+    np.save(tmp_path / "x.npy", np.zeros((3, 2), np.float32))
+    with exclusive(run_dir):  # what dasuite train holds while it writes the folder
+        predict(run_dir, tmp_path / "x.npy", progress=False)
+        assert "is still training (pid" in capsys.readouterr().err
+        shutil.rmtree(run_dir / "checkpoints")
+        with pytest.raises(ConfigError, match=r"is still training \(pid .*has saved no checkpoints/last.pt yet"):
+            predict(run_dir, tmp_path / "x.npy", output=tmp_path / "other.csv", progress=False)
+    with pytest.raises(ConfigError, match="no checkpoint"):  # the lock released: a run that stopped without one
+        predict(run_dir, tmp_path / "x.npy", output=tmp_path / "other.csv", progress=False)

@@ -50,7 +50,8 @@ class Diagnostics:
         end = self._safely("features of the trained model", embed, method, self.pair, self.device,
                            self.batch_size, self.seed)
         fields = {}
-        for suffix, embedding, title in (("", end, f"after training ({len(metrics)} epochs)"),
+        epochs = metrics[-1]["epoch"] if metrics else 0  # records come every trainer.eval_every epochs
+        for suffix, embedding, title in (("", end, f"after training ({epochs} epochs)"),
                                          ("_initial", self.start, "initial model")):
             if embedding is None:
                 continue

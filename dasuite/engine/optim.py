@@ -6,12 +6,12 @@ import torch
 
 from dasuite.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("dann", "inv", "constant")
 
 
 def check_betas(betas) -> tuple[float, float]:
-    """``trainer.betas``, Adam's two moment decay rates, each in [0, 1)."""
+    """``trainer.betas``, Adam's (and AdamW's) two moment decay rates, each in [0, 1)."""
     values = None if isinstance(betas, (str, int, float)) or betas is None else list(betas)
     if (values is None or len(values) != 2 or any(isinstance(b, bool) or not isinstance(b, (int, float))
                                                    or not 0 <= b < 1 for b in values)):
@@ -21,7 +21,9 @@ def check_betas(betas) -> tuple[float, float]:
 
 def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float, weight_decay: float,
                     betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
-    """``lr_mult`` in a group scales ``lr`` for that group; ``betas`` are Adam's."""
+    """``lr_mult`` in a group scales ``lr`` for that group; ``betas`` are Adam's and AdamW's. ``adamw`` decays
+    the weights apart from the gradient step (Loshchilov & Hutter, "Decoupled Weight Decay Regularization",
+    ICLR 2019), with ``weight_decay`` as its decay rate."""
     groups = [{**{k: v for k, v in g.items() if k != "lr_mult"}, "lr": lr * g.get("lr_mult", 1.0)}
               for g in groups]
     if name == "sgd":
@@ -29,6 +31,8 @@ def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float, w
                                nesterov=momentum > 0)
     if name == "adam":
         return torch.optim.Adam(groups, lr=lr, betas=betas, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)
     raise ConfigError(f"trainer.optimizer={name!r} is not one of {', '.join(OPTIMIZERS)}.")
 
 

@@ -153,6 +153,27 @@ def _lock(folder: Path) -> int | None:
     return fd
 
 
+def writer(folder: str | os.PathLike) -> str | None:
+    """Who writes ``folder`` now (pid, host, start and command, from its lock file), or None when no live
+    process holds its lock (a finished, failed or killed run; or a folder without a lock)."""
+    path = Path(folder) / LOCK_FILE
+    if fcntl is None or not path.is_file():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # released at once below: only asks whether it is held
+    except BlockingIOError:
+        return _holder(fd)
+    except OSError:  # a file system without locks
+        return None
+    finally:
+        os.close(fd)
+    return None
+
+
 def _holder(fd: int) -> str:
     """Who holds the lock, from the lock file's content (written right after it was taken)."""
     try:

@@ -28,6 +28,23 @@ class LeNetBody(nn.Module):
         return self.conv(x)
 
 
+#: The largest image side LeNet takes: twice the 32 px of the digit pairs it was made for.
+MAX_SIDE = 64
+
+
+def _check_size(input_shape: Sequence[int]) -> None:
+    """LeNet demands digit-sized images: its first fully connected layer grows with the image's area."""
+    height, width = input_shape[1:]
+    if max(height, width) <= MAX_SIDE:
+        return
+    features = 50 * (((height - 4) // 2 - 4) // 2) * (((width - 4) // 2 - 4) // 2)
+    raise ConfigError(f"backbone lenet is made for digit-sized images (28 or 32 px, at most {MAX_SIDE}); this pair "
+                      f"gives {height}×{width} images, on which its fully connected layer would take {features:,} "
+                      f"inputs (~{features * 500 / 1e6:.0f}M parameters, against 800 inputs at 28 px) and train "
+                      "orders of magnitude slower. Set dataset.image_size=28 (dataset=folder: dataset.image_size=auto "
+                      "keeps the images' own size), or choose a backbone for large images (backbone=resnet18).")
+
+
 def lenet(input_shape: Sequence[int], out_features: int | None = 500, dropout: float = 0.5, freeze: bool = False,
           bottleneck_dim: int | None = None) -> FeatureExtractor:
     """LeNet feature extractor: conv layers, then ``out_features`` ReLU units with dropout (none if null)."""
@@ -41,6 +58,7 @@ def lenet(input_shape: Sequence[int], out_features: int | None = 500, dropout: f
     if len(input_shape) != 3:
         raise ConfigError(f"backbone lenet takes images (channels, height, width), but this dataset pair gives "
                           f"inputs of shape {tuple(input_shape)}; use backbone=mlp for vectors.")
+    _check_size(input_shape)
     conv = LeNetBody(input_shape[0], dropout)
     body = conv
     if out_features is not None:
