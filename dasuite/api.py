@@ -1,12 +1,12 @@
 """dasuite from Python (a notebook, a script): train a run, load a finished one, evaluate it.
 
-``fit(overrides)`` runs exactly what ``dasuite train OVERRIDES`` runs (the same key checks, Hydra
+``train(overrides)`` runs exactly what ``dasuite train OVERRIDES`` runs (the same key checks, Hydra
 app and run folder), in this process, and returns the :class:`Run`; ``load_run(folder)`` opens a
 finished run folder; ``evaluate(run)`` is ``dasuite eval``. Example (docs/api.md)::
 
-    from dasuite import evaluate, fit
+    from dasuite import evaluate, train
 
-    run = fit(["dataset=moons", "method=dann", "trainer.epochs=5"], run_dir="runs/notebook")
+    run = train(["dataset=moons", "method=dann", "trainer.epochs=5"], run_dir="runs/notebook")
     run.summary["target_acc"], run.metrics[-1]["val/im"]
     run.predict(x)                       # class probabilities of raw inputs
     evaluate(run)["accuracy"]
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dasuite.errors import ConfigError
 
-__all__ = ["Run", "evaluate", "fit", "load_run"]
+__all__ = ["Run", "evaluate", "load_run", "train"]
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Run:
 
     folder: Path
     summary: dict
-    model: object = field(repr=False)  # dasuite.trained.TrainedModel: method, input shape, class names, preprocessing
+    model: object = field(repr=False)  # dasuite.models.trained.TrainedModel: method, input shape, classes, ...
 
     @property
     def method(self):
@@ -56,15 +56,15 @@ class Run:
         return self.model.probabilities(torch.as_tensor(x, dtype=torch.float32).to(device)).cpu()
 
 
-def fit(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | None = None) -> Run:
+def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | None = None) -> Run:
     """Train one run as ``dasuite train *overrides`` does, into ``run_dir`` (default: runs/<date>/<time>
     under the working directory); returns the finished :class:`Run`. A config error raises
     :class:`~dasuite.errors.ConfigError`; a run that fails raises RuntimeError naming its folder."""
-    import dasuite.train as command
+    import dasuite.commands.train as command
 
     args = [str(a) for a in overrides]
     if any(a in ("-m", "--multirun") or a.startswith("resume=") for a in args):
-        raise ConfigError("fit() trains one new run: leave out -m/--multirun and resume= (use the dasuite train "
+        raise ConfigError("train() trains one new run: leave out -m/--multirun and resume= (use the dasuite train "
                           "command for sweeps and resumes).")
     if run_dir is not None:
         args.append(f"hydra.run.dir={Path(run_dir).expanduser().resolve()}")
@@ -90,7 +90,7 @@ def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", 
     """The run in ``folder`` with the model of ``checkpoints/<checkpoint>.pt`` (last, or best: the
     label-free pick); ``trust``: as ``trust_checkpoint=true`` (files from a trusted source only)."""
     from dasuite.engine.trainer import resolve_device
-    from dasuite.trained import load_trained
+    from dasuite.models.trained import load_trained
 
     folder = Path(folder).expanduser()
     model = load_trained(folder, checkpoint, resolve_device(device, key="device"), trust=trust)
@@ -104,7 +104,7 @@ def evaluate(run: Run | str | Path, dataset: str | None = None, checkpoint: str 
     """``dasuite eval``: accuracy, per-class accuracy and confusion matrix of the run's model on its own
     target test set, or on pair ``dataset``'s (``settings``: that pair's keys, e.g. ``channels=1``);
     also written to the run's ``eval/`` folder."""
-    from dasuite.evaluation import evaluate_run
+    from dasuite.commands.eval import evaluate_run
 
     folder = run.folder if isinstance(run, Run) else Path(run)
     _, result = evaluate_run(folder, dataset=dataset, checkpoint=checkpoint, device=device,

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"dasuite {__version__}")
     elif command == "train":
-        from dasuite.train import run_train
+        from dasuite.commands.train import run_train
 
         try:
             code = run_train(rest)
@@ -68,27 +68,27 @@ def main(argv: list[str] | None = None) -> None:
 
         exit_process(code)
     elif command in ("-sc", "--shell-completion"):  # run by the installed completion script
-        from dasuite.completion import main as completion_main
+        from dasuite.commands.completion import main as completion_main
 
         sys.exit(completion_main(args))
     elif command == "list":
-        from dasuite.catalog import format_catalog
+        from dasuite.commands.list import format_catalog
 
         print(format_catalog(), end="")
     elif command == "predict":
-        from dasuite.predict import main as predict_main
+        from dasuite.commands.predict import main as predict_main
 
         sys.exit(predict_main(rest))
     elif command == "export":
-        from dasuite.export import main as export_main
+        from dasuite.commands.export import main as export_main
 
         sys.exit(export_main(rest))
     elif command == "eval":
-        from dasuite.evaluation import main as eval_main
+        from dasuite.commands.eval import main as eval_main
 
         sys.exit(eval_main(rest))
     elif command == "report":
-        from dasuite.report import main as report_main
+        from dasuite.commands.report import main as report_main
 
         sys.exit(report_main(rest))
     else:

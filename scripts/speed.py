@@ -177,9 +177,9 @@ def paired_seconds_per_step(model: str, method: str, device: str, precision: str
     (one trainer epoch each, after a warm-up epoch), and dasuite's compile time (0 when eager)."""
     from hydra import compose, initialize_config_dir
 
-    from dasuite.catalog import config_dir
+    from dasuite.config.catalog import config_dir
     from dasuite.engine.trainer import Trainer
-    from dasuite.model import build_method
+    from dasuite.models.build import build_method
 
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
         cfg = compose("config", overrides=[f"backbone={model}", f"method={method}", "family=none", "recipe=none"])
@@ -209,10 +209,10 @@ def _ddp_worker(rank: int, port: int, steps: int, batch: int, data_root, results
     torch.set_num_threads(1)
     from hydra import compose, initialize_config_dir
 
-    from dasuite.catalog import config_dir
+    from dasuite.config.catalog import config_dir
     from dasuite.engine.distributed import shutdown
     from dasuite.engine.trainer import Trainer
-    from dasuite.model import build_method
+    from dasuite.models.build import build_method
 
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
         cfg = compose("config", overrides=["backbone=lenet", "method=dann", "family=none", "recipe=none"])

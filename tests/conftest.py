@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from dasuite.catalog import config_dir
+from dasuite.config.catalog import config_dir
 
 FAST = ["trainer.progress=false", "trainer.plots=false"]
 #: The settings most tests are written against: the 35° moons with the trainer's and methods' own defaults,
@@ -29,7 +29,7 @@ def train_in_process(run_dir: Path, *overrides: str, resume: bool = False, recip
     """Run one experiment without Hydra's launcher (fast); returns its summary. ``resume``: continue
     from the run folder's checkpoint, as ``dasuite train resume=DIR`` does; ``recipes``: with the real
     defaults (the default pair, families and recipes) instead of :data:`GENERIC`."""
-    from dasuite.train import run_experiment
+    from dasuite.commands.train import run_experiment
 
     cfg = compose_config(*FAST, *([] if recipes else GENERIC), *overrides, with_hydra=True)
     choices = dict(cfg.hydra.runtime.choices)

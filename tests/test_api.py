@@ -12,18 +12,20 @@ from dasuite.errors import ConfigError
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
 
-def test_the_docs_example_runs(tmp_cwd):
-    (example,) = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.DOTALL)
-    exec(compile(example, str(DOCS), "exec"), {})  # noqa: S102 - the repository's own documentation
+def test_the_docs_examples_run(tmp_cwd):
+    examples = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.DOTALL)
+    assert "from dasuite import evaluate, load_run, train" in examples[0]
+    for example in examples:  # the API tour, then the losses in a loop of your own
+        exec(compile(example, str(DOCS), "exec"), {})  # noqa: S102 - the repository's own documentation
     assert (tmp_cwd / "runs" / "notebook" / "summary.json").is_file()
     assert (tmp_cwd / "runs" / "notebook" / "eval").is_dir()
 
 
 def test_a_bad_key_raises_the_commands_message(tmp_cwd):
-    from dasuite import fit
+    from dasuite import train
 
     with pytest.raises(ConfigError, match="Did you mean trainer.epochs"):
-        fit(["trainer.epoch=3"])
+        train(["trainer.epoch=3"])
     assert not (tmp_cwd / "runs").exists()
 
 

@@ -9,11 +9,11 @@ import urllib.error
 import pytest
 import torch
 
-from dasuite.data import build_pair
 from dasuite.data.archives import Remote, fetch
 from dasuite.data.benchmarks import BENCHMARKS, benchmark_pair, resolve_task
 from dasuite.data.images import Preprocess
 from dasuite.errors import ConfigError
+from dasuite.models.build import build_pair
 from dasuite.models.torchvision_nets import torchvision_backbone
 from tests.conftest import compose_config, train_in_process
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dasuite.catalog import choices
+from dasuite.config.catalog import choices
 from dasuite.errors import ConfigError
 from dasuite.methods.base import Stage
 from dasuite.methods.cdtrans import CDTrans, distillation_loss, two_way_pairs

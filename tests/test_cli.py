@@ -2,7 +2,7 @@
 
 import pytest
 
-from dasuite.catalog import choices
+from dasuite.config.catalog import choices
 from tests.conftest import assert_valid_run_folder, run_cli
 
 SHORT = ["trainer.epochs=2", "trainer.progress=false"]

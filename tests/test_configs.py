@@ -5,9 +5,9 @@ import re
 import pytest
 from hydra.utils import get_method, instantiate
 
-from dasuite.catalog import GROUPS, choices, config_dir, format_catalog
-from dasuite.data import build_pair
-from dasuite.model import build_method
+from dasuite.commands.list import format_catalog
+from dasuite.config.catalog import GROUPS, choices, config_dir
+from dasuite.models.build import build_method, build_pair
 from tests import fake_data
 from tests.conftest import compose_config
 
@@ -87,5 +87,5 @@ def test_a_new_yaml_file_is_listed_without_code_changes(tmp_path, monkeypatch):
         for name in choices(group):
             (fake / group / f"{name}.yaml").write_text((config_dir() / group / f"{name}.yaml").read_text())
     (fake / "method" / "my_method.yaml").write_text("# My own method.\n_target_: x.Y\n")
-    monkeypatch.setattr("dasuite.catalog.config_dir", lambda: fake)
+    monkeypatch.setattr("dasuite.config.catalog.config_dir", lambda: fake)
     assert re.search(r"^  my_method +My own method\.$", format_catalog(), re.MULTILINE)

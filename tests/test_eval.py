@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dasuite.evaluation import main as eval_main
+from dasuite.commands.eval import main as eval_main
 from tests.conftest import read_summary, run_cli, train_in_process
 from tests.test_fast_cli import PROBE
 
@@ -51,8 +51,8 @@ def test_eval_on_another_setting_of_the_pair(run, capsys):
     import torch
 
     from dasuite.engine.evaluate import evaluate
-    from dasuite.data import build_pair
-    from dasuite.trained import load_trained
+    from dasuite.models.build import build_pair
+    from dasuite.models.trained import load_trained
     from tests.conftest import compose_config
 
     assert eval_main([f"run_dir={run}", "dataset=moons", "dataset.rotation_deg=70"]) == 0

@@ -4,7 +4,7 @@ published recipe: the pair's family, the method's recipe, and the experiment's o
 import pytest
 import yaml
 
-from dasuite.catalog import choices, config_dir
+from dasuite.config.catalog import choices, config_dir
 from tests.conftest import compose_config
 
 #: The ViT-only methods' experiments (CDTrans, SSRT) are checked in tests/test_cdtrans.py and tests/test_ssrt.py.

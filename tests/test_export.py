@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from dasuite.commands.export import export
 from dasuite.errors import ConfigError
-from dasuite.export import export
 from tests import fake_data
 from tests.conftest import train_in_process
 from tests.test_predict import checkpoint_model

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from dasuite.commands.predict import main as predict_main
+from dasuite.commands.predict import predict
 from dasuite.engine.run_folder import RunFolder, atomic_write, exclusive
 from dasuite.errors import ConfigError
-from dasuite.predict import main as predict_main
-from dasuite.predict import predict
 from tests.conftest import read_summary, train_in_process
 
 RUN = ["dataset=blobs", "method=source_only", "trainer.epochs=2", "trainer.lr_schedule=constant"]

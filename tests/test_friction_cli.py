@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dasuite.cli import main
-from dasuite.train import run_train
+from dasuite.commands.train import run_train
 from tests.conftest import FAST, read_summary
 
 SHORT = [*FAST, "trainer.epochs=1", "dataset=blobs", "backbone=linear"]

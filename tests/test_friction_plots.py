@@ -2,10 +2,9 @@
 
 import torch
 
-from dasuite.data import build_pair
-from dasuite.engine import diagnostics, plots
-from dasuite.engine.diagnostics import Diagnostics
-from dasuite.model import build_method
+from dasuite.diagnostics import plots, run
+from dasuite.diagnostics.run import Diagnostics
+from dasuite.models.build import build_method, build_pair
 from tests.conftest import GENERIC, compose_config
 
 
@@ -15,7 +14,7 @@ def test_the_tsne_title_counts_epochs_when_records_come_every_few_epochs(tmp_pat
     method = build_method(cfg, pair.input_shape, pair.num_classes)
     titles = []
     monkeypatch.setattr(Diagnostics, "_plot_tsne", lambda self, embedding, path, title: titles.append(title))
-    monkeypatch.setattr(diagnostics, "proxy_a_distance", lambda *args: 0.0)
+    monkeypatch.setattr(run, "proxy_a_distance", lambda *args: 0.0)
     for plot in ("plot_curves", "plot_decision_regions"):  # only the titles matter here
         monkeypatch.setattr(plots, plot, lambda *args: None)
     records = [{"epoch": e, "source/acc": 0.5, "target/acc": 0.5} for e in range(6, 301, 6)]  # eval_every=6

@@ -6,7 +6,7 @@ import logging
 import pytest
 from omegaconf import OmegaConf
 
-from dasuite.catalog import config_dir
+from dasuite.config.catalog import config_dir
 from dasuite.data.folder import folder_pair
 from dasuite.engine.model_size import size_warning
 from dasuite.errors import ConfigError

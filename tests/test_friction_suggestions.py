@@ -6,9 +6,9 @@ import sys
 import pytest
 import torch
 
+from dasuite.commands.train import run_train
+from dasuite.config.suggestions import closest
 from dasuite.engine.optim import build_optimizer
-from dasuite.suggestions import closest
-from dasuite.train import run_train
 from tests.conftest import train_in_process
 
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from dasuite.sweeps import study_storage
-from dasuite.train import run_train
+from dasuite.commands.train import run_train
+from dasuite.config.sweeps import study_storage
 from tests.conftest import FAST
 
 optuna = pytest.importorskip("optuna", reason='hydra/sweeper=optuna needs the extra: pip install "dasuite[optuna]"')

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from omegaconf import open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from dasuite.commands.eval import evaluate_run
+from dasuite.commands.export import export
+from dasuite.commands.predict import predict
+from dasuite.commands.resume import resume_arguments
+from dasuite.commands.train import run_experiment, run_train
 from dasuite.errors import ConfigError
-from dasuite.evaluation import evaluate_run
-from dasuite.export import export
-from dasuite.predict import predict
-from dasuite.resume import resume_arguments
-from dasuite.train import run_experiment, run_train
 from tests.conftest import compose_config
 
 EPOCHS = 2

@@ -5,13 +5,13 @@ import hashlib
 import pytest
 import torch
 
-from dasuite.data import build_pair
 from dasuite.data.cifar import read_cifar10
 from dasuite.data.digits import read_mnist, read_svhn, read_usps
 from dasuite.data.image_pair import image_pair
 from dasuite.data.images import Preprocess, fit_images, random_crop
 from dasuite.data.shifts import CORRUPTIONS, corrupt, digit_shift
 from dasuite.errors import ConfigError
+from dasuite.models.build import build_pair
 from tests import fake_data
 from tests.conftest import compose_config, run_cli, train_in_process
 

@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from dasuite.train import run_train
+from dasuite.commands.train import run_train
 from tests.conftest import compose_config, run_cli
 
 FAST = ["trainer.epochs=2", "trainer.progress=false", "trainer.plots=false"]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from dasuite.train import run_train
+from dasuite.commands.train import run_train
 from tests.conftest import read_summary, train_in_process
 
 EPOCHS = "trainer.epochs=2"

@@ -5,10 +5,12 @@ training_step with a StepContext, predict), on 2-D points and on (N, C, H, W) im
 """
 
 import copy
+from functools import partial
 
 import pytest
 import torch
 
+from dasuite.config.nested_methods import expand
 from dasuite.errors import ConfigError
 from dasuite.losses import class_centroids, nearest_centroid
 from dasuite.methods.adda import ADDA
@@ -51,7 +53,7 @@ SINGLE_STAGE = [(CDAN, {}, {"cls", "domain"}), (CDAN, {"entropy": True}, {"cls",
                 (CORAL, {}, {"cls", "coral"}), (CORAL, {"layer": "logits"}, {"cls", "coral"}),
                 (JAN, {}, {"cls", "jmmd"}), (MCC, {}, {"cls", "mcc"}), (RotationSSL, {}, {"cls", "rotation"}),
                 (MDD, {"warmup_steps": None, "gamma": None}, {"cls", "mdd"}),
-                (SelfTraining, {}, {"cls", "pseudo"}), (SelfTraining, {"base": "dann"}, {"cls", "domain", "pseudo"})]
+                (SelfTraining, {}, {"cls", "pseudo"}), (SelfTraining, {"base": partial(DANN)}, {"cls", "domain", "pseudo"})]
 ALL = [(cls, kwargs) for cls, kwargs, _ in SINGLE_STAGE] + [(ADDA, {}), (SHOT, {})]
 
 
@@ -210,7 +212,7 @@ def test_shot_centroids_come_from_the_whole_target_set_before_each_adaptation_ep
 
 def test_self_training_composes_a_base_method_without_branching():
     torch.manual_seed(0)
-    method = SelfTraining(MLP((2,), hidden=[8]), 2, base="dann", base_args={"trade_off": 0.3}, threshold=0.0)
+    method = SelfTraining(MLP((2,), hidden=[8]), 2, base=partial(DANN, trade_off=0.3), threshold=0.0)
     assert isinstance(method.base, DANN) and method.base.trade_off == 0.3
     assert method.backbone is method.base.backbone and method.head is method.base.head
     assert method.stages() == method.base.stages()
@@ -233,7 +235,7 @@ def test_self_training_alone_adds_target_data_to_source_only():
 
 def test_self_training_adds_its_term_only_to_the_main_step_of_stages_with_target_data():
     torch.manual_seed(0)
-    method = SelfTraining(MLP((2,), hidden=[8]), 2, base="adda", base_args={"discriminator_hidden": [8]}, threshold=0.0)
+    method = SelfTraining(MLP((2,), hidden=[8]), 2, base=partial(ADDA, discriminator_hidden=[8]), threshold=0.0)
     source, adapt = method.stages()
     assert source.draws == ("source",)  # ADDA's pretraining is left as it is
     assert set(method.training_step(Batch(xs=torch.randn(4, 2), ys=torch.tensor([0, 1, 0, 1])), _ctx("source"))) == {"cls"}
@@ -285,15 +287,37 @@ def test_rotation_head_learns_from_both_domains():
     (SHOT, {"beta": -0.3}, "method.beta=-0.3 must be >= 0"),
     (RotationSSL, {"rotation_head_hidden": 3}, "method.rotation_head_hidden=3 must be a list"),
     (SelfTraining, {"threshold": 1.5}, r"method.threshold=1.5 must lie in \[0, 1\]"),
-    (SelfTraining, {"base": "danm"}, "method.base='danm' is not a method; choose one of .*dann"),
-    (SelfTraining, {"base": "self_training"}, "self-training cannot be its own base"),
-    (SelfTraining, {"base": "dann", "base_args": {"gamma": -1}}, "method.base=dann: method.gamma=-1 must be >= 0"),
-    (SelfTraining, {"base": "dann", "base_args": {"trade_of": 0.3}},
-     "method.base_args.trade_of is not a setting of method dann; its keys are .*trade_off"),
+    (SelfTraining, {"base": "dann"}, "method.base='dann' must be a method: a name of configs/method/"),
+    (SelfTraining, {"base": partial(SelfTraining)}, "self-training cannot be its own base"),
+    (SelfTraining, {"base": partial(DANN, gamma=-1)}, r"method.base \(DANN\): method.gamma=-1 must be >= 0"),
 ])
 def test_bad_values_name_the_key_and_the_valid_range(cls, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         cls(MLP((2,)), 2, **kwargs)
+
+
+SELF_TRAINING = {"_target_": "dasuite.methods.self_training.SelfTraining"}
+
+
+def test_a_base_method_by_name_becomes_its_nested_target_config():
+    settings = expand({**SELF_TRAINING, "base": "dann", "base_args": {"trade_off": 0.3}})
+    assert "base_args" not in settings
+    assert settings["base"]["_target_"] == "dasuite.methods.dann.DANN" and settings["base"]["_partial_"] is True
+    assert settings["base"]["trade_off"] == 0.3 and settings["base"]["gamma"] == 10.0  # configs/method/dann.yaml
+    assert expand(settings) == settings  # a stored run config is built as it was trained
+    method = SelfTraining(MLP((2,), hidden=[8]), 2, base=partial(DANN, trade_off=0.3, gamma=10.0))
+    assert isinstance(method.base, DANN) and method.base.trade_off == 0.3
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"base": "danm"}, "method.base='danm' is not a method; choose one of .*dann"),
+    ({"base": "dann", "base_args": {"trade_of": 0.3}},
+     "method.base_args.trade_of is not a setting of method dann; its keys are .*trade_off"),
+    ({"base": None, "base_args": {"trade_off": 0.3}}, "method.base_args sets trade_off but method.base names no method"),
+])
+def test_a_bad_base_method_names_the_key_and_the_choices(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        expand({**SELF_TRAINING, **settings})
 
 
 def test_mmd_and_dann_keep_their_interface():

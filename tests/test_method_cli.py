@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from dasuite.catalog import choices
+from dasuite.config.catalog import choices
 from tests.conftest import assert_valid_run_folder, run_cli, train_in_process
 
 #: Methods that need a vision-transformer backbone: trained on vit_tiny in tests/test_cdtrans.py, tests/test_ssrt.py.

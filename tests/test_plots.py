@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from dasuite.data import build_pair
-from dasuite.engine.domain_distance import proxy_a_distance
-from dasuite.engine.embedding import embed
-from dasuite.engine.plots import _scaled, plot_curves
-from dasuite.model import build_method
+from dasuite.diagnostics.domain_distance import proxy_a_distance
+from dasuite.diagnostics.embedding import embed
+from dasuite.diagnostics.plots import _scaled, plot_curves
+from dasuite.models.build import build_method, build_pair
 from tests.conftest import compose_config, read_summary, train_in_process
 
 pytest.importorskip("sklearn", reason="scikit-learn (a core dependency) computes t-SNE and the proxy A-distance")
@@ -108,7 +107,7 @@ def test_a_failing_plot_is_a_warning_and_the_run_completes(tmp_path, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("no display")
 
-    monkeypatch.setattr("dasuite.engine.diagnostics.Diagnostics._plot_tsne", broken)
+    monkeypatch.setattr("dasuite.diagnostics.run.Diagnostics._plot_tsne", broken)
     with caplog.at_level(logging.WARNING):
         summary = train_in_process(tmp_path, *PLOTS)
     assert summary["status"] == "completed" and "proxy_a_distance" in summary

@@ -13,9 +13,9 @@ from dasuite.engine.placement import use_channels_last
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.trainer import Trainer
 from dasuite.errors import ConfigError
-from dasuite.model import build_method
-from dasuite.models.backbones import MLP
 from dasuite.methods.source_only import SourceOnly
+from dasuite.models.backbones import MLP
+from dasuite.models.build import build_method
 from tests import fake_data
 from tests.conftest import GENERIC, compose_config, train_in_process
 

@@ -8,11 +8,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dasuite.data import build_pair
+from dasuite.commands.predict import main, predict
 from dasuite.errors import ConfigError
-from dasuite.model import build_method
-from dasuite.predict import main, predict
-from dasuite.trained import load_trained
+from dasuite.models.build import build_method, build_pair
+from dasuite.models.trained import load_trained
 from tests import fake_data
 from tests.conftest import read_summary, train_in_process
 

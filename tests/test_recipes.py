@@ -3,7 +3,7 @@ overrides, recipe=none and the per-pair deviations take precedence in the docume
 
 import pytest
 
-from dasuite.catalog import choices
+from dasuite.config.catalog import choices
 from tests.conftest import compose_config
 
 
@@ -50,6 +50,6 @@ def test_the_default_run_is_adapts_two_moons_with_its_recipe():
 
 @pytest.mark.parametrize("name", choices("recipe"))
 def test_every_recipe_cites_its_source(name):
-    from dasuite.catalog import describe
+    from dasuite.config.catalog import describe
 
     assert describe("recipe", name)

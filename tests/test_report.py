@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from dasuite.report import main as report_main
+from dasuite.commands.report import main as report_main
 from tests.conftest import run_cli
 from tests.test_fast_cli import PROBE
 
@@ -276,7 +276,7 @@ def test_help_and_argument_errors_import_no_torch(argv, code, says, tmp_path):
 
 
 def test_report_reads_runs_without_torch(tree):
-    probe = ("import sys; from dasuite.report import report; report([__import__('pathlib').Path(sys.argv[1])]); "
+    probe = ("import sys; from dasuite.commands.report import report; report([__import__('pathlib').Path(sys.argv[1])]); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))")
     result = subprocess.run([sys.executable, "-c", probe, str(tree)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -284,7 +284,7 @@ def test_report_reads_runs_without_torch(tree):
 
 
 def test_reading_a_hundred_runs_is_fast(tmp_path):
-    from dasuite.report.runs import find_run_folders, load_run
+    from dasuite.commands.report.runs import find_run_folders, load_run
 
     for i in range(13):
         make_tree(tmp_path / f"copy{i}")  # 13 × 10 run folders
@@ -294,7 +294,7 @@ def test_reading_a_hundred_runs_is_fast(tmp_path):
 
 
 def test_validator_names_match_the_validators():
-    from dasuite.report.select import VALIDATORS
+    from dasuite.commands.report.select import VALIDATORS
     from dasuite.validators import VALIDATORS as REGISTERED
 
     assert list(VALIDATORS) == list(REGISTERED)

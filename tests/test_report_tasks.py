@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dasuite.report import main as report_main
+from dasuite.commands.report import main as report_main
 
 # (method, λ, task, seed) -> per epoch (target/acc, val/source_acc); worked below for val/source_acc and the oracle
 RUNS = {

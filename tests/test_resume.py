@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from dasuite.commands.train import run_train
 from dasuite.engine.run_folder import RunFolder
-from dasuite.train import run_train
 from tests.conftest import GENERIC, read_summary, train_in_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,7 +185,7 @@ def test_a_completed_run_without_its_checkpoint_is_skipped_not_restarted(tmp_pat
 
 
 def test_ctrl_c_before_an_extension_trains_keeps_the_completed_summary(tmp_path, monkeypatch):
-    import dasuite.train
+    import dasuite.commands.train
 
     train_in_process(tmp_path, *EXTEND, "trainer.epochs=2")
     before = (tmp_path / "summary.json").read_bytes()
@@ -193,7 +193,7 @@ def test_ctrl_c_before_an_extension_trains_keeps_the_completed_summary(tmp_path,
     def ctrl_c(*args):
         raise KeyboardInterrupt  # e.g. while the data loads, before the trainer's handlers are installed
 
-    monkeypatch.setattr(dasuite.train, "_prepare_resume", ctrl_c)
+    monkeypatch.setattr(dasuite.commands.train, "_prepare_resume", ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         train_in_process(tmp_path, *EXTEND, "trainer.epochs=4", resume=True)
     assert (tmp_path / "summary.json").read_bytes() == before

@@ -8,8 +8,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from dasuite.commands.train import run_train
 from dasuite.engine.run_folder import LOCK_FILE, RunFolder
-from dasuite.train import run_train
 from tests.conftest import read_summary, train_in_process
 from tests.test_resume import _start_and_pause
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from dasuite.catalog import config_dir
+from dasuite.config.catalog import config_dir
 from dasuite.engine.checkpoint import read_checkpoint
 from dasuite.engine.ensv import agreements
 from dasuite.engine.predictions import load_predictions, predictions_file
@@ -74,8 +74,8 @@ def test_ensv_keeps_best_pt_at_the_epoch_that_agrees_most_with_the_epochs_ensemb
 
 
 def test_the_default_selector_is_ensv_in_the_config_the_trainer_and_the_report():
+    from dasuite.commands.report.select import DEFAULT_SELECT
     from dasuite.engine.trainer import Trainer
-    from dasuite.report.select import DEFAULT_SELECT
 
     default = yaml.safe_load((config_dir() / "trainer" / "default.yaml").read_text())["select"]
     assert default == DEFAULT_SELECT == inspect.signature(Trainer).parameters["select"].default == "ensv"
@@ -100,9 +100,8 @@ def test_validators_guard_and_ensv_never_read_target_labels():
     guard reports, nor the stored predictions, nor EnsV's pick (``trainer.select=ensv``)."""
     from hydra.utils import instantiate
 
-    from dasuite.data import build_pair
     from dasuite.engine.run_folder import RunFolder
-    from dasuite.model import build_method
+    from dasuite.models.build import build_method, build_pair
 
     cfg = compose_config("dataset=blobs", "trainer.epochs=3", "trainer.progress=false", "trainer.plots=false",
                          "dataset.n_target_test=200", "trainer.select=ensv")  # blobs: three classes, none collapsed

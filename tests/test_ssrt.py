@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from dasuite.catalog import choices
+from dasuite.config.catalog import choices
 from dasuite.errors import ConfigError
 from dasuite.methods.base import Batch, StepContext
 from dasuite.methods.ssrt import SSRT, DiversityWatch, refinement_loss

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from dasuite.commands.eval import evaluate_run
+from dasuite.commands.export import export
+from dasuite.commands.predict import predict
+from dasuite.commands.train import run_train
 from dasuite.data.cifar import read_cifar10
 from dasuite.errors import ConfigError
-from dasuite.evaluation import evaluate_run
-from dasuite.export import export
-from dasuite.predict import predict
-from dasuite.train import run_train
 from tests import fake_data
 from tests.conftest import read_summary, train_in_process
 
@@ -79,7 +79,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_by_every_entry_point(run, t
 
 def test_an_old_checkpoint_loads_only_with_trust_checkpoint(run, tmp_path, monkeypatch):
     """Before this format, NumPy's random state was pickled as its tuple (an ndarray inside)."""
-    import dasuite.train
+    import dasuite.commands.train
 
     path = run / "checkpoints" / "last.pt"
     state = torch.load(path, weights_only=True)
@@ -89,7 +89,7 @@ def test_an_old_checkpoint_loads_only_with_trust_checkpoint(run, tmp_path, monke
         predict(run, tmp_path / "x.npy", progress=False)
     written, count = predict(run, tmp_path / "x.npy", progress=False, trust_checkpoint=True)
     assert count == 5 and written.is_file()
-    monkeypatch.setattr(dasuite.train, "run_experiment", functools.partial(dasuite.train.run_experiment,
+    monkeypatch.setattr(dasuite.commands.train, "run_experiment", functools.partial(dasuite.commands.train.run_experiment,
                                                                             trust_checkpoint=True))
     summary = train_in_process(run, *RUN[:-1], "trainer.epochs=3", resume=True)
     assert summary["status"] == "completed" and summary["epochs"] == 3

@@ -9,9 +9,9 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dasuite.commands.train import run_train
 from dasuite.data.pair import Domains, Labeled, split
 from dasuite.errors import ConfigError
-from dasuite.train import run_train
 from tests.conftest import read_summary, train_in_process
 
 TRAINER_KEYS = ("backbone_lr_mult, batch_size, betas, callbacks, channels_last, collapse_min_classes, collapse_min_entropy, compile, "

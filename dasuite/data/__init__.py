@@ -1,5 +1,5 @@
 """Dataset pairs: a source and a target domain, split for training and evaluation."""
 
-from dasuite.data.pair import Domains, DomainPair, Labeled, build_pair
+from dasuite.data.pair import Domains, DomainPair, Labeled, split
 
-__all__ = ["Domains", "DomainPair", "Labeled", "build_pair"]
+__all__ = ["Domains", "DomainPair", "Labeled", "split"]

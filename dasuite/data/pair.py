@@ -1,9 +1,10 @@
 """The source/target pair every method trains on, and the splits made from it.
 
 A pair module (``toy.py``, ...) returns :class:`Domains`: a labeled source pool, the target
-training set and a target test set. :func:`build_pair` then holds out the source validation
-split and, when asked, draws ``k`` labeled target samples per class. Splitting is the same for
-every pair, so it lives here and the pair modules only produce data.
+training set and a target test set. :func:`split` then holds out the source validation split
+and, when asked, draws ``k`` labeled target samples per class. Splitting is the same for every
+pair, so it lives here and the pair modules only produce data; a run's config names the pair module
+and its settings (:func:`dasuite.models.build.build_pair` instantiates it: data never reads configs).
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 
 from dasuite.data.images import Preprocess
 from dasuite.errors import ConfigError
 
+#: The dataset keys :func:`split` reads; the others are the pair module's arguments.
 SPLIT_KEYS = ("val_fraction", "target_labels_per_class", "split_seed")
 
 
@@ -81,23 +80,6 @@ class DomainPair:
         return {"target_labels_per_class": len(self.target_labeled_index) // self.num_classes,
                 "indices": self.target_labeled_index.tolist(),
                 "labels": [self.class_names[c] for c in self.target_labeled.y.tolist()]}
-
-
-def build_pair(cfg: DictConfig) -> DomainPair:
-    """Instantiate the pair module named by ``cfg._target_`` and split what it returns."""
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    try:
-        domains: Domains = instantiate({k: v for k, v in settings.items() if k not in SPLIT_KEYS})
-    except InstantiationException as error:
-        if isinstance(error.__cause__, ConfigError):
-            raise error.__cause__ from None
-        raise
-    return split(
-        domains,
-        val_fraction=cfg.get("val_fraction", 0.1),
-        labels_per_class=cfg.get("target_labels_per_class", 0),
-        seed=cfg.get("split_seed", 0),
-    )
 
 
 def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: int) -> DomainPair:

@@ -173,7 +173,7 @@ def _admitted(target) -> bool:
 
 @functools.cache
 def _packaged_targets() -> frozenset[str]:
-    from dasuite.catalog import config_dir
+    from dasuite.config.catalog import config_dir
 
     found = {m.group(1) for file in config_dir().rglob("*.yaml")
              for m in re.finditer(r"^\s*_target_:\s*([\w.]+)\s*$", file.read_text(encoding="utf-8"), re.MULTILINE)}

@@ -109,7 +109,7 @@ class Method(nn.Module):
         self.backbone = backbone
         self.head = nn.Linear(backbone.out_features, num_classes)
         self.label_smoothing = label_smoothing
-        self.target_label_weight = 1.0  # method.target_label_weight, set by dasuite.model.build_method
+        self.target_label_weight = 1.0  # method.target_label_weight, set by dasuite.models.build.build_method
         self.adds_target_label_term = False  # decided by training_stages()
 
     def stages(self) -> list[Stage]:
@@ -178,7 +178,7 @@ class Method(nn.Module):
 
     def set_head(self, hidden: Sequence[int]) -> None:
         """Make the classifier head a ReLU MLP with hidden sizes ``hidden`` (``method.head_hidden``, applied by
-        :func:`dasuite.model.build_method`); ``[]`` keeps the linear head."""
+        :func:`dasuite.models.build.build_method`); ``[]`` keeps the linear head."""
         if hidden:
             self.head = mlp_head(self.head.in_features, hidden, self.head.out_features)
 
@@ -191,6 +191,11 @@ class Method(nn.Module):
         """Backbone features of the source and target batch, computed in one forward pass."""
         features = self.backbone(torch.cat([batch.xs, batch.xt]))
         return features[: len(batch.xs)], features[len(batch.xs):]
+
+
+#: Another method, to be built on a method's own backbone: ``factory(backbone=..., num_classes=...)``. A
+#: constructor parameter of this type takes a nested method config (:mod:`dasuite.config.nested_methods`).
+MethodFactory = Callable[..., Method]
 
 
 def check_trade_off(trade_off: float) -> float:

@@ -6,7 +6,7 @@ mixtures of those target samples) returning one float, written to metrics.jsonl 
 after every evaluation. ``trainer.select=<name>`` keeps the best epoch's weights as
 ``checkpoints/best.pt`` (:mod:`dasuite.engine.selection`, which also offers EnsV, a selector across
 epochs), skipping epochs the collapse guard (:mod:`~dasuite.validators.collapse`) flags.
-docs/validation.md explains each one.
+docs/selection.md explains each one.
 """
 
 from __future__ import annotations

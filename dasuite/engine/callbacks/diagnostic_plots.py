@@ -1,11 +1,11 @@
-"""``trainer.plots``: the plots and proxy A-distance of :mod:`dasuite.engine.diagnostics`, of the
+"""``trainer.plots``: the plots and proxy A-distance of :mod:`dasuite.diagnostics.run`, of the
 model before training (not after a resume) and after it; their numbers go to summary.json. Runs
 after the signal handlers are restored: Ctrl-C during the plots stops at once."""
 
 from __future__ import annotations
 
+from dasuite.diagnostics.run import Diagnostics
 from dasuite.engine.callbacks.base import Callback
-from dasuite.engine.diagnostics import Diagnostics
 
 
 class DiagnosticPlots(Callback):

@@ -6,10 +6,10 @@ import csv
 import io
 from pathlib import Path
 
-from dasuite.report.groups import Group, format_value
-from dasuite.report.problems import Problem, regrets, summary
-from dasuite.report.runs import Run
-from dasuite.report.select import ORACLE, Pick, Row, last_record, mean_std
+from dasuite.commands.report.groups import Group, format_value
+from dasuite.commands.report.problems import Problem, regrets, summary
+from dasuite.commands.report.runs import Run
+from dasuite.commands.report.select import ORACLE, Pick, Row, last_record, mean_std
 
 SEMANTICS = """\
 Validators score a model without target labels (higher is better). **Any epoch**: each run keeps the

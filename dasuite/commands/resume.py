@@ -3,7 +3,7 @@
 A run folder is relaunched with the overrides it was started with (``.hydra/overrides.yaml``) and
 ``hydra.run.dir`` set to it; a sweep folder (``multirun.yaml``) is relaunched as the same sweep
 with ``hydra.sweep.dir`` set to it, so every job lands in its own folder again. Each job then
-continues from its ``checkpoints/last.pt`` (:func:`dasuite.train.run_experiment` with
+continues from its ``checkpoints/last.pt`` (:func:`dasuite.commands.train.run_experiment` with
 ``resume=True``); a job whose summary says "completed" is skipped; one that never started starts.
 
 Only keys that cannot change the numbers already computed may be given with ``resume=``:
@@ -60,8 +60,8 @@ def _saved(path: Path, overrides) -> list[str]:
     """The run's saved overrides, ``overrides(YAML content of path)``, checked as a new run's would be."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from dasuite.catalog import check_choices
-    from dasuite.override_keys import check_keys
+    from dasuite.config.catalog import check_choices
+    from dasuite.config.override_keys import check_keys
 
     damaged = "the file was damaged or edited; restore it, or start a new run"
     try:

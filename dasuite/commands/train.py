@@ -1,6 +1,6 @@
 """``dasuite train``: the Hydra application. Each Hydra job is one run with its own run folder.
 
-``dasuite train resume=DIR`` relaunches a run or sweep in its own folder (:mod:`dasuite.resume`);
+``dasuite train resume=DIR`` relaunches a run or sweep in its own folder (:mod:`dasuite.commands.resume`);
 each job then continues from its checkpoint, or is skipped when its summary says "completed".
 ``trust_checkpoint=true`` (with ``resume=`` only) reads a checkpoint that holds arbitrary Python objects
 and builds components its saved config names beyond dasuite's own (:mod:`dasuite.engine.checkpoint`).
@@ -31,9 +31,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from dasuite import __version__
-from dasuite.catalog import check_choices, config_dir, preset_keys
+from dasuite.config.catalog import check_choices, config_dir, preset_keys
+from dasuite.config.sweeps import register_resolver
 from dasuite.errors import ConfigError
-from dasuite.sweeps import register_resolver
 
 log = logging.getLogger("dasuite")
 register_resolver()  # ${dasuite.study:...}: the Optuna study in the sweep folder
@@ -59,13 +59,13 @@ TRUSTING = [False]
 
 def run_train(args: list[str]) -> int:
     """Entry point of ``dasuite train ARGS``: check group names, then hand over to Hydra."""
-    from dasuite.options import parse_flag
-    from dasuite.override_keys import check_keys
-    from dasuite.plugins import check_plugins
-    from dasuite.resume import resume_arguments
-    from dasuite.sweeps import check_search_space
+    from dasuite.commands.resume import resume_arguments
+    from dasuite.config.options import parse_flag
+    from dasuite.config.override_keys import check_keys
+    from dasuite.config.plugins import check_plugins
+    from dasuite.config.sweeps import check_search_space
 
-    from dasuite.completion import is_completion, prepare_hydra
+    from dasuite.commands.completion import is_completion, prepare_hydra
 
     if is_completion(args):  # Hydra answers: no key checks, no run folder
         code = prepare_hydra(args)
@@ -339,13 +339,17 @@ def _load_checkpoint(run, meta: dict, trust: bool) -> dict | None:
 def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None, presets: set[str]) -> None:
     """Check the checkpoint's config against the run's; drop metrics past the checkpoint and the
     temporary files of writes a crash cut short."""
-    from dasuite.resume import ALLOWED
-    from dasuite.schema import validate
+    from dasuite.commands.resume import ALLOWED
+    from dasuite.config.nested_methods import expand
+    from dasuite.config.schema import validate
 
     path = run.checkpoints / "last.pt"
     if checkpoint is not None and checkpoint.get("config") is not None:
         now = _flatten(OmegaConf.to_container(validate(copy.deepcopy(cfg), presets), resolve=True))
-        then = _flatten(checkpoint["config"])
+        then = dict(checkpoint["config"])
+        if isinstance(then.get("method"), dict):  # saved before a named base method (method.base=dann) was nested
+            then["method"] = expand(then["method"])
+        then = _flatten(then)
         changed = sorted(k for k in set(now) | set(then) if k not in ALLOWED and now.get(k) != then.get(k))
         if changed:
             raise ConfigError(f"cannot resume from {path}: the run's config differs from the one it was trained "
@@ -372,13 +376,12 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     import torch
     from hydra.utils import instantiate
 
-    from dasuite.data import build_pair
+    from dasuite.config.schema import validate
     from dasuite.engine.checkpoint import load_model
     from dasuite.engine.distributed import is_main
     from dasuite.engine.model_size import size_warning
     from dasuite.loggers import build_logger
-    from dasuite.model import build_method
-    from dasuite.schema import validate
+    from dasuite.models.build import build_method, build_pair
 
     seed = cfg.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):

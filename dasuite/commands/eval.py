@@ -1,6 +1,6 @@
 """``dasuite eval``: a trained run's model on its own target test set, or on another pair's.
 
-The model comes from the run's checkpoint (:func:`dasuite.trained.load_trained`); the test images
+The model comes from the run's checkpoint (:func:`dasuite.models.trained.load_trained`); the test images
 go through the model's own preprocessing (the normalisation it was trained with). Without
 ``dataset=`` the run's own pair is rebuilt from its stored settings, so the result reproduces the
 run's ``target/acc`` of that epoch exactly; ``dataset=PAIR`` composes that pair from the packaged
@@ -14,8 +14,8 @@ import re
 import sys
 from pathlib import Path
 
+from dasuite.config.options import parse_flag, parse_options
 from dasuite.errors import ConfigError
-from dasuite.options import parse_flag, parse_options
 
 USAGE = """\
 usage: dasuite eval run_dir=DIR [dataset=PAIR] [checkpoint=last] [dataset.KEY=VALUE ...]
@@ -66,7 +66,7 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
                  data_root: str | None = None, output=None, device: str = "auto",
                  trust_checkpoint: bool = False) -> tuple[Path, dict]:
     """Evaluate ``run_dir``'s checkpoint on a target test set; write and return the result."""
-    from dasuite.catalog import choices
+    from dasuite.config.catalog import choices
 
     run_dir = Path(run_dir).expanduser()
     if dataset is not None and dataset not in choices("dataset"):  # before the heavy imports
@@ -76,10 +76,10 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
         if "=" not in setting:
             raise ConfigError(f"cannot read {setting!r}: a pair's setting is dataset.KEY=VALUE.")
 
-    from dasuite.data import build_pair
     from dasuite.engine.run_folder import atomic_write
     from dasuite.engine.trainer import resolve_device
-    from dasuite.trained import load_trained
+    from dasuite.models.build import build_pair
+    from dasuite.models.trained import load_trained
 
     device = resolve_device(device, key="device")
     model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint)
@@ -108,7 +108,7 @@ def _pair_config(run_dir: Path, config, dataset: str | None, settings, data_root
     else:
         from hydra import compose, initialize_config_dir
 
-        from dasuite.catalog import config_dir
+        from dasuite.config.catalog import config_dir
 
         with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name="eval"):
             base, name = compose("config", overrides=[f"dataset={dataset}"]).dataset, dataset

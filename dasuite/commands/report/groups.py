@@ -12,8 +12,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
+from dasuite.commands.report.runs import CHOICES, Run
 from dasuite.errors import ConfigError
-from dasuite.report.runs import CHOICES, Run
 
 #: Keys that never make two runs different configurations.
 IGNORED = frozenset({"seed", "resume", "data_root", "download", "dataset.data_root", "dataset.download",

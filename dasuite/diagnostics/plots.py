@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from dasuite.data import DomainPair
-from dasuite.engine.embedding import DOMAINS, Embedding
+from dasuite.diagnostics.embedding import DOMAINS, Embedding
 
 
 def _pyplot():

@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from dasuite.config.options import parse_flag, parse_options
 from dasuite.errors import ConfigError
-from dasuite.options import parse_flag, parse_options
 
 FORMATS = {"export": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
 #: ``format=`` left out: torch.export where it captures the model, else TorchScript.
@@ -67,7 +67,7 @@ def export(run_dir, format: str | None = None, output=None, checkpoint: str = "l
     or TorchScript for a model it cannot capture (a line on stderr says so)."""
     import json
 
-    from dasuite.trained import RawInputModel, load_trained
+    from dasuite.models.trained import RawInputModel, load_trained
 
     chosen = format or DEFAULT_FORMAT
     if chosen not in FORMATS:

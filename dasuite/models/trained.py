@@ -93,7 +93,7 @@ def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str =
     from hydra.utils import instantiate
 
     from dasuite.engine.checkpoint import check_targets, load_model, read_checkpoint
-    from dasuite.model import build_method
+    from dasuite.models.build import build_method
 
     run_dir = Path(run_dir).expanduser()
     path = checkpoint_path(run_dir, checkpoint)
@@ -154,6 +154,6 @@ def _check_model_input(model_input, path: Path) -> None:
 
 def _model_input_from_pair(cfg: DictConfig) -> dict:
     """For checkpoints that predate the stored model input: rebuild the pair (its data must be present)."""
-    from dasuite.data import build_pair
+    from dasuite.models.build import build_pair
 
     return build_pair(cfg.dataset).model_input()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,7 +18,9 @@ from dasuite.data.arrays import SUFFIXES as ARRAY_SUFFIXES
 from dasuite.data.arrays import read_table
 from dasuite.data.folder import IMAGE_SUFFIXES, decode
 from dasuite.errors import ConfigError
-from dasuite.trained import TrainedModel
+
+if TYPE_CHECKING:  # the model is read, not built, here: dasuite.data imports no config machinery
+    from dasuite.models.trained import TrainedModel
 
 
 def read_inputs(source: Path, model: TrainedModel, batch_size: int,

@@ -18,10 +18,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dasuite.commands.report.groups import default_keys, format_value, group_runs
+from dasuite.commands.report.runs import CHOICES, Run, find_run_folders, load_run
+from dasuite.commands.report.select import ENSV, ORACLE, TARGET, run_pick, validator_names
 from dasuite.errors import ConfigError
-from dasuite.report.groups import default_keys, format_value, group_runs
-from dasuite.report.runs import CHOICES, Run, find_run_folders, load_run
-from dasuite.report.select import ENSV, ORACLE, TARGET, run_pick, validator_names
 
 TASK = "dataset.task"
 AVG = "Avg"
@@ -49,7 +49,7 @@ def task_table(runs: list[Run], select: str, oracle: bool = False) -> TaskTable:
     if oracle:
         picks = {run.path: run_pick(run, TARGET, guard=False) for run in runs}
     elif select == ENSV:
-        from dasuite.report.ensv import ensv_records  # numpy, to read the stored predictions
+        from dasuite.commands.report.ensv import ensv_records  # numpy, to read the stored predictions
 
         picks = ensv_records(runs, last=False)
     else:

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from dasuite.commands.report.groups import IGNORED
+from dasuite.commands.report.runs import Run
+from dasuite.commands.report.select import ENSV
 from dasuite.engine.ensv import agreements, pick
 from dasuite.engine.predictions import load_predictions, predictions_file
-from dasuite.report.groups import IGNORED
-from dasuite.report.runs import Run
-from dasuite.report.select import ENSV
 
 
 def ensv_records(runs: list[Run], last: bool) -> dict[Path, dict]:

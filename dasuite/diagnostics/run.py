@@ -3,7 +3,7 @@
 ``plots/curves.png`` (learning curves and validator scores), ``plots/tsne.png`` (t-SNE of the trained
 model's features by domain and by class), ``plots/tsne_initial.png`` (the same for the model before
 training; not after a resume), ``plots/decision_regions.png`` (2-D inputs), and the proxy A-distance
-of both models (:mod:`~dasuite.engine.domain_distance`). Each part that fails is a warning in
+of both models (:mod:`~dasuite.diagnostics.domain_distance`). Each part that fails is a warning in
 train.log: a diagnostic never fails a finished run.
 """
 
@@ -17,8 +17,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from dasuite.data import DomainPair
-from dasuite.engine.domain_distance import proxy_a_distance
-from dasuite.engine.embedding import Embedding, embed, tsne
+from dasuite.diagnostics.domain_distance import proxy_a_distance
+from dasuite.diagnostics.embedding import Embedding, embed, tsne
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Diagnostics:
 
     def final(self, method, metrics: list[dict]) -> dict[str, float]:
         """Write the plots; returns the summary fields (``proxy_a_distance``, ``proxy_a_distance_initial``)."""
-        from dasuite.engine.plots import plot_curves, plot_decision_regions
+        from dasuite.diagnostics.plots import plot_curves, plot_decision_regions
 
         tick = time.perf_counter()
         self._safely("learning curves", plot_curves, metrics, self.plots / "curves.png")
@@ -68,7 +68,7 @@ class Diagnostics:
         return fields
 
     def _plot_tsne(self, embedding: Embedding, path: Path, title: str) -> None:
-        from dasuite.engine.plots import plot_tsne
+        from dasuite.diagnostics.plots import plot_tsne
 
         plot_tsne(tsne(embedding, self.seed), embedding, self.pair.class_names, path, title)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dasuite.report.groups import Group, common_value, format_value
-from dasuite.report.select import Pick, mean_std
+from dasuite.commands.report.groups import Group, common_value, format_value
+from dasuite.commands.report.select import Pick, mean_std
 
 LAMBDA = "method.trade_off"
 

@@ -1,7 +1,7 @@
 """What configs/ offers: the choices of each config group, read from the YAML files themselves.
 
-A new file in ``configs/method/`` (or any group) shows up here and in ``dasuite list`` without a
-code change. Imports nothing heavy, so ``dasuite list`` answers at once.
+A new file in ``configs/method/`` (or any group) shows up here and in ``dasuite list``
+(:mod:`dasuite.commands.list`) without a code change. Imports nothing heavy, so ``dasuite list`` answers at once.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def config_dir() -> Path:
     """The configs/ folder: the repository's in a source checkout, the packaged copy otherwise."""
     spec = importlib.util.find_spec("dasuite.configs")
     if spec is None:  # a source checkout that is not installed
-        return Path(__file__).resolve().parents[1] / "configs"
+        return Path(__file__).resolve().parents[2] / "configs"
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -34,29 +34,12 @@ def describe(group: str, name: str) -> str:
     return ""
 
 
-def format_catalog() -> str:
-    """The text ``dasuite list`` prints."""
-    titles = {"dataset": "Dataset pairs", "backbone": "Backbones", "method": "Methods", "trainer": "Trainers",
-              "logger": "Loggers", "experiment": "Experiments",
-              "family": "Pair families (chosen by the pair: its published protocol)",
-              "recipe": "Recipes (chosen by family and method: the method's published settings)",
-              "debug": "Debug settings (a run of a few steps, e.g. to check a new method end to end)"}
-    lines = []
-    for group in GROUPS:
-        lines.append(f"{titles[group]} ({group}=NAME):")
-        names = choices(group)
-        width = max(map(len, names), default=0)
-        lines += [f"  {name:<{width}}  {describe(group, name)}" for name in names]
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
-
-
 def check_choices(overrides: list[str]) -> None:
     """Reject ``group=name`` overrides (plain or swept) that name no file in configs/<group>/."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from dasuite.config.suggestions import closest
     from dasuite.errors import ConfigError
-    from dasuite.suggestions import closest
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)

@@ -4,7 +4,7 @@ A selection problem is the choice a user makes once: "which of these configurati
 keep?". ``dasuite report --per method,seed`` makes one problem per method and seed (pick λ and the
 epoch among that method's runs of that seed); without ``--per``, runs of different pairs are separate
 problems (a pick never crosses datasets) and runs of one pair are one problem. Each problem is solved
-by every validator, EnsV and the oracle (:mod:`dasuite.report.select`); a selector's summary is its
+by every validator, EnsV and the oracle (:mod:`dasuite.commands.report.select`); a selector's summary is its
 mean regret over the problems and its **worst-case** regret, the figure EnsV's paper is about.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from dasuite.report.groups import Group, format_value, group_runs
-from dasuite.report.runs import Run
-from dasuite.report.select import Row, selection_rows
+from dasuite.commands.report.groups import Group, format_value, group_runs
+from dasuite.commands.report.runs import Run
+from dasuite.commands.report.select import Row, selection_rows
 
 #: What separates problems when ``--per`` is not given: a pick never crosses pairs.
 DEFAULT_PER = ("dataset",)

@@ -11,7 +11,7 @@ Two selection problems, each solved by every validator, by EnsV and by the oracl
 * **last epoch** (the model ``checkpoints/last.pt`` keeps): a configuration's score is the mean over
   its seeds of the last epoch's score; flagged last epochs lose as above.
 
-EnsV (:mod:`dasuite.report.ensv`) scores each run's candidate (its own EnsV pick, or its last epoch)
+EnsV (:mod:`dasuite.commands.report.ensv`) scores each run's candidate (its own EnsV pick, or its last epoch)
 by its agreement with the ensemble of the runs sharing its target sample, then picks the same way.
 A pick's accuracy is the mean (± std) over its seeds of the target accuracy at the picked epochs.
 The oracle picks the same way by target accuracy itself, without the guard; regret is the oracle's
@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from dasuite.report.groups import Group
-from dasuite.report.runs import Run
+from dasuite.commands.report.groups import Group
+from dasuite.commands.report.runs import Run
 
 #: The validators of :data:`dasuite.validators.VALIDATORS`, named here so the report needs no torch.
 VALIDATORS = ("source_acc", "iwcv", "dev", "entropy", "im", "bnm", "class_ami", "snd", "mixval")
-#: EnsV's row and ``--select`` name (:mod:`dasuite.report.ensv`)
+#: EnsV's row and ``--select`` name (:mod:`dasuite.commands.report.ensv`)
 ENSV = "ensv"
 #: ``--select``'s default: ``trainer.select``'s (configs/trainer/default.yaml)
 DEFAULT_SELECT = ENSV
@@ -79,7 +79,7 @@ def validator_names(runs: list[Run]) -> list[str]:
 
 def selection_rows(groups: list[Group], validators: list[str]) -> list[Row]:
     """A row per validator, then EnsV's, then the oracle's; regrets against the oracle."""
-    from dasuite.report.ensv import ensv_records  # numpy, to read the stored predictions
+    from dasuite.commands.report.ensv import ensv_records  # numpy, to read the stored predictions
 
     runs = [run for group in groups for run in group.runs]
     oracle = Row(ORACLE, choose(groups, TARGET, partial(run_pick, key=TARGET, guard=False), guard=False),

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from dasuite.config.options import parse_flag, parse_options, parse_positive_int
 from dasuite.errors import ConfigError
-from dasuite.options import parse_flag, parse_options, parse_positive_int
 
 USAGE = """\
 usage: dasuite predict run_dir=DIR input=PATH [checkpoint=last] [output=FILE] [overwrite=false]
@@ -84,10 +84,10 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
 
     from tqdm import tqdm
 
+    from dasuite.data.inputs import read_inputs
     from dasuite.engine.run_folder import atomic_write
     from dasuite.engine.trainer import resolve_device
-    from dasuite.inputs import read_inputs
-    from dasuite.trained import load_trained
+    from dasuite.models.trained import load_trained
 
     device = resolve_device(device, key="device")
     model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint)

@@ -3,7 +3,7 @@
 ``trainer.epoch=3`` would otherwise stop in Hydra's composition with "Key 'epoch' is not in struct".
 The config is composed once for each combination of the group choices the overrides sweep over
 (``method=dann,mmd``), and every plain ``key=value`` override must name a key of it. Keys added
-with ``+key=value`` pass here; the structured configs (:mod:`dasuite.schema`) check them later.
+with ``+key=value`` pass here; the structured configs (:mod:`dasuite.config.schema`) check them later.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import itertools
 
 from omegaconf import DictConfig
 
-from dasuite.catalog import GROUPS, config_dir
+from dasuite.config.catalog import GROUPS, config_dir
+from dasuite.config.suggestions import closest
 from dasuite.errors import ConfigError
-from dasuite.suggestions import closest
 
 #: Beyond this many group combinations only the first ones are composed (each takes ~0.1 s).
 MAX_COMBINATIONS = 16

@@ -1,9 +1,9 @@
 """``dasuite report``: one table (and plots) over the run folders of single runs and sweeps.
 
-:mod:`~dasuite.report.runs` finds and reads run folders, :mod:`~dasuite.report.groups` groups their
-seeds into configurations, :mod:`~dasuite.report.select` says what each label-free validator, EnsV
-(:mod:`~dasuite.report.ensv`) and the oracle would pick, :mod:`~dasuite.report.table` and
-:mod:`~dasuite.report.plots` write the results. Arguments are checked, and runs read, with the
+:mod:`~dasuite.commands.report.runs` finds and reads run folders, :mod:`~dasuite.commands.report.groups` groups their
+seeds into configurations, :mod:`~dasuite.commands.report.select` says what each label-free validator, EnsV
+(:mod:`~dasuite.commands.report.ensv`) and the oracle would pick, :mod:`~dasuite.commands.report.table` and
+:mod:`~dasuite.commands.report.plots` write the results. Arguments are checked, and runs read, with the
 standard library and yaml alone; numpy reads the stored predictions, matplotlib draws; torch is
 never imported.
 """
@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from dasuite.commands.report.select import DEFAULT_SELECT, ENSV
 from dasuite.errors import ConfigError
-from dasuite.report.select import DEFAULT_SELECT, ENSV
 
 DESCRIPTION = """\
 Aggregate run folders (single runs and multirun sweeps, mixed) into one report: first the target
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.table == "tasks" or args.oracle:
-            from dasuite.report.tasks import report_tasks
+            from dasuite.commands.report.tasks import report_tasks
 
             return report_tasks([Path(p).expanduser() for p in args.paths], args.select, args.oracle, args.table,
                                 None if args.out is None else Path(args.out).expanduser())
@@ -70,11 +70,11 @@ def main(argv: list[str]) -> int:
 def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELECT, out: Path | None = None,
            per: str | None = None) -> int:
     """Write and print the report; 0 when at least one run completed, else 1."""
-    from dasuite.report.groups import check_keys, default_keys, group_runs
-    from dasuite.report.runs import find_run_folders, load_run
-    from dasuite.report.problems import default_per, solve
-    from dasuite.report.select import validator_names
-    from dasuite.report.table import render_csv, render_markdown, render_selection_csv
+    from dasuite.commands.report.groups import check_keys, default_keys, group_runs
+    from dasuite.commands.report.problems import default_per, solve
+    from dasuite.commands.report.runs import find_run_folders, load_run
+    from dasuite.commands.report.select import validator_names
+    from dasuite.commands.report.table import render_csv, render_markdown, render_selection_csv
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -110,7 +110,7 @@ def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELEC
     (out / "report_selection.csv").write_text(render_selection_csv(per_keys, keys, problems), encoding="utf-8")
     written = ["report.md", "report.csv", "report_selection.csv"]
     if groups:
-        from dasuite.report.plots import plot_curves, plot_target_acc
+        from dasuite.commands.report.plots import plot_curves, plot_target_acc
 
         pick = next(r for r in problems[0].rows if r.name == select).any_epoch if len(problems) == 1 else None
         plot_target_acc(groups, per_keys + keys, pick, select, out / "report_target_acc.png")

@@ -22,8 +22,8 @@ from hydra.utils import get_method
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from dasuite.config.suggestions import closest
 from dasuite.errors import ConfigError
-from dasuite.suggestions import closest
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ INJECTED = {"backbone": {"input_shape"}, "method": {"backbone", "num_classes"}}
 
 @dataclasses.dataclass
 class SplitSettings:
-    """Keys of every dataset pair, read by :func:`dasuite.data.pair.build_pair`."""
+    """Keys of every dataset pair, read by :func:`dasuite.data.pair.split`."""
 
     val_fraction: float = 0.1
     target_labels_per_class: int = 0
@@ -42,7 +42,7 @@ class SplitSettings:
 
 @dataclasses.dataclass
 class MethodSettings:
-    """Keys of every method, read by :func:`dasuite.model.build_method`."""
+    """Keys of every method, read by :func:`dasuite.models.build.build_method`."""
 
     target_label_weight: float = 1.0
     head_hidden: List[int] = dataclasses.field(default_factory=list)
@@ -111,10 +111,15 @@ def settings_class(group: str, target_path: str) -> tuple[type, bool]:
 def validate(cfg: DictConfig, presets: Collection[str] = ()) -> DictConfig:
     """``cfg`` with each group's settings checked against (and completed from) its dataclass.
 
-    ``presets`` (:func:`dasuite.catalog.preset_keys`) are keys a pair family or a recipe sets for its usual
+    ``presets`` (:func:`dasuite.config.catalog.preset_keys`) are keys a pair family or a recipe sets for its usual
     component: where the chosen one has no such parameter (``backbone=mlp`` on a family that sets
     ``backbone.pretrained``) the key is dropped, with a line in the log, instead of failing the run.
     """
+    from dasuite.config.nested_methods import expand
+
+    if isinstance(cfg.get("method"), DictConfig):  # method.base=NAME -> that method's _target_ config
+        with open_dict(cfg):
+            cfg.method = expand(OmegaConf.to_container(cfg.method, resolve=True))
     for group in GROUPS:
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "_target_" not in node:

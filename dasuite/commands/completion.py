@@ -38,7 +38,7 @@ def main(args: list[str]) -> int:
             return 0
         if words[1] != "train":  # past another subcommand the shell completes file names
             return 0
-    from dasuite.train import run_train
+    from dasuite.commands.train import run_train
 
     return run_train(args)
 
