@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""MNIST→USPS benchmark (the protocol of DESIGN.md) -> a section of BENCHMARKS.md.
+"""MNIST→USPS benchmark (the protocol of docs/architecture.md) -> a section of BENCHMARKS.md.
 
 Each method runs ``dasuite train experiment=mnist_usps_benchmark method=...`` once per seed, in a fresh
 process, with its recipe (configs/family/digits.yaml, configs/recipe/digits_<method>.yaml); ``--epochs``

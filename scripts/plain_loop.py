@@ -1,6 +1,6 @@
 """The training loops of the benchmarks written in plain PyTorch, without any dasuite code.
 
-They are what dasuite's overhead is measured against: the same networks (LeNet as DESIGN.md
+They are what dasuite's overhead is measured against: the same networks (LeNet as docs/architecture.md
 describes it, torchvision's ResNet-50 without its last layer), the same losses (cross-entropy,
 DANN's discriminator behind gradient reversal, DAN's multi-kernel MMD² with the median
 heuristic), SGD with Nesterov momentum and the DANN learning-rate schedule, batches cut from

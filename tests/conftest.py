@@ -60,7 +60,7 @@ SUMMARY_KEYS = {"status": str, "dataset": str, "method": str, "backbone": str, "
 
 
 def assert_valid_run_folder(run_dir: Path) -> dict:
-    """The run-folder contract of DESIGN.md; returns the summary."""
+    """The run-folder contract (docs/architecture.md); returns the summary."""
     import torch
 
     assert (run_dir / ".hydra" / "config.yaml").is_file()

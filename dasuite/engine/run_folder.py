@@ -1,4 +1,4 @@
-"""The files a run leaves behind (the run-folder contract in DESIGN.md).
+"""The files a run leaves behind (the run-folder contract of docs/architecture.md and docs/runs.md).
 
 Hydra writes ``.hydra/`` and ``train.log``; this module writes ``metrics.jsonl`` (appended once
 per evaluation), ``summary.json`` and ``checkpoints/*.pt`` (both replaced atomically: written to

@@ -1,4 +1,4 @@
-"""LeNet for digits, as in DESIGN.md: conv 20 5×5 - pool - conv 50 5×5 - pool - fc 500.
+"""LeNet for digits (the benchmark protocol, docs/architecture.md): conv 20 5×5 - pool - conv 50 5×5 - pool - fc 500.
 
 ``out_features=null`` drops the fc layer: the flattened conv features (800 at 28×28) feed the bottleneck
 or the head directly, the LeNet of Transfer-Learning-Library (``tllib/vision/models/digits.py``, with
