@@ -126,15 +126,20 @@ def test_a_backbone_that_is_no_vit_is_a_config_error_naming_the_vits(backbone):
         CDTrans(backbone(), 10)
 
 
-def test_a_short_training_run_on_vit_tiny_completes(tmp_path):
+def train_small_vit(tmp_path, *overrides: str) -> dict:
+    """A few steps of a tiny vit_tiny on a fake 14-px MNIST -> USPS pair; the run's summary."""
     root = tmp_path / "data"
     fake_data.write_mnist(root, "train")
     fake_data.write_usps(root, "train")
     fake_data.write_usps(root, "test")
     vit = [f"backbone.{key}={value}" for key, value in SMALL_VIT.items()]
-    summary = train_in_process(tmp_path / "run", "dataset=mnist_usps", f"data_root={root}", "dataset.image_size=14",
-                               "backbone=vit_tiny", *vit, "method=cdtrans", "method.source_epochs=1",
-                               "trainer.epochs=1", "trainer.steps_per_epoch=3", "trainer.batch_size=16")
+    return train_in_process(tmp_path / "run", "dataset=mnist_usps", f"data_root={root}", "dataset.image_size=14",
+                            "backbone=vit_tiny", *vit, "trainer.batch_size=16", *overrides)
+
+
+def test_a_short_training_run_on_vit_tiny_completes(tmp_path):
+    summary = train_small_vit(tmp_path, "method=cdtrans", "method.source_epochs=1", "trainer.epochs=1",
+                              "trainer.steps_per_epoch=3")
     assert summary["status"] == "completed", summary.get("error")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["stage"] for r in rows] == ["source", "adapt"]

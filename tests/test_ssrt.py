@@ -13,10 +13,9 @@ from dasuite.methods.base import Batch, StepContext
 from dasuite.methods.ssrt import SSRT, DiversityWatch, refinement_loss
 from dasuite.models.lenet import lenet
 from dasuite.models.torchvision_nets import vit_tiny
-from tests import fake_data
-from tests.conftest import compose_config, train_in_process
+from tests.conftest import compose_config
+from tests.test_cdtrans import SMALL_VIT, train_small_vit
 
-SMALL_VIT = {"patch_size": 7, "num_layers": 2, "num_heads": 2, "hidden_dim": 16, "mlp_dim": 32}
 
 
 def _method(**kwargs):
@@ -95,15 +94,8 @@ def test_refine_layers_outside_the_backbone_and_non_vits_are_config_errors():
 
 
 def test_a_short_training_run_on_vit_tiny_completes(tmp_path):
-    root = tmp_path / "data"
-    fake_data.write_mnist(root, "train")
-    fake_data.write_usps(root, "train")
-    fake_data.write_usps(root, "test")
-    vit = [f"backbone.{key}={value}" for key, value in SMALL_VIT.items()]
-    summary = train_in_process(tmp_path / "run", "dataset=mnist_usps", f"data_root={root}", "dataset.image_size=14",
-                               "backbone=vit_tiny", *vit, "method=ssrt", "method.refine_layers=[0,1]",
-                               "method.safe_interval=2", "trainer.epochs=2", "trainer.steps_per_epoch=2",
-                               "trainer.batch_size=16")
+    summary = train_small_vit(tmp_path, "method=ssrt", "method.refine_layers=[0,1]", "method.safe_interval=2",
+                              "trainer.epochs=2", "trainer.steps_per_epoch=2")
     assert summary["status"] == "completed", summary.get("error")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and {"train/cls", "train/domain", "train/refine"} <= set(rows[-1])

@@ -155,6 +155,17 @@ class Method(nn.Module):
                      * self.classification_loss(self.predict(batch.xl), batch.yl)}
         return terms
 
+    def outputs_on(self, inputs: Callable[[str], Iterator[torch.Tensor]], draw: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features and class probabilities of the whole set ``draw`` (:meth:`begin_epoch`'s ``inputs``) under
+        the current model, in eval mode and without gradients: what per-epoch pseudo-labels are built from."""
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            features = [self.features(x) for x in inputs(draw)]
+            probabilities = [self.head(f).softmax(1) for f in features]
+        self.train(was_training)
+        return torch.cat(features), torch.cat(probabilities)
+
     def networks(self) -> list[nn.Module]:
         """The modules that do the heavy lifting, which ``trainer.compile=true`` compiles: the backbone and
         the head; a method with a further network on the predicting path lists it too."""

@@ -88,13 +88,7 @@ class CDTrans(Method):
         if stage.name != "adapt" or (self.centroids_epoch is not None
                                      and epoch - self.centroids_epoch < self.pair_interval):
             return
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            features = [self.features(x) for x in inputs("target")]
-            probabilities = [self.head(f).softmax(1) for f in features]
-        self.train(was_training)
-        self.centroids = class_centroids(torch.cat(features), torch.cat(probabilities))
+        self.centroids = class_centroids(*self.outputs_on(inputs, "target"))
         self.centroids_epoch = epoch
 
     def branches(self, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -98,13 +98,7 @@ class SHOT(Method):
         """SHOT's centroids from the current model's features and predictions on the whole target set."""
         if stage.name != "adapt" or self.beta == 0:
             return
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            features = [self.features(x) for x in inputs("target")]
-            probabilities = [self.head(f).softmax(1) for f in features]
-        self.train(was_training)
-        self.centroids = class_centroids(torch.cat(features), torch.cat(probabilities))
+        self.centroids = class_centroids(*self.outputs_on(inputs, "target"))
 
     def get_extra_state(self) -> dict:
         """The epoch's centroids go into checkpoints, so a run resumed mid-epoch uses the same ones."""
