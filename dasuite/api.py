@@ -75,10 +75,10 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | Non
     finally:
         sys.argv, sys.stderr = argv, stderr
     errors = [line for line in tee.text().splitlines() if line.startswith("dasuite train: error: ")]
-    if code == 2 or not command.JOBS:
+    if code == 2 or not command.CURRENT.jobs:
         raise ConfigError(errors[-1].removeprefix("dasuite train: error: ") if errors
                           else f"dasuite train {' '.join(args)} did not start a run.")
-    folder = Path(command.JOBS[-1])
+    folder = Path(command.CURRENT.jobs[-1])
     summary = json.loads((folder / "summary.json").read_text())
     if summary.get("status") != "completed":
         kind = ConfigError if summary.get("error_type") == "ConfigError" else RuntimeError

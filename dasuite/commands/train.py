@@ -24,6 +24,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -38,23 +39,27 @@ from dasuite.errors import ConfigError
 log = logging.getLogger("dasuite")
 register_resolver()  # ${dasuite.study:...}: the Optuna study in the sweep folder
 
-#: Run folders of the jobs run, of those that failed, and of those that never started for a config error, in
-#: this process (a multirun carries on past a failed job and reports them all at the end).
-JOBS: list[str] = []
-FAILED: list[str] = []
-CONFIG_ERRORS: list[str] = []
-#: Of those, the folders made for the job (holding only Hydra's files when it began): removed after it.
-UNSTARTED: list[str] = []
-#: Folders that existed before this command (hydra.run.dir=EXISTING): never removed.
-EXISTING: set[Path] = set()
 #: Hydra's own command-line options that compose no run: the key checks and the run-folder lock skip them.
 NO_RUN = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
-#: The sweep folder of this process's multirun (removed, like a run folder, when no job of it started).
-SWEEPS: list[str] = []
-#: True while ``dasuite train resume=DIR`` runs: jobs continue from their checkpoints.
-RESUMING = [False]
-#: True while ``dasuite train resume=DIR trust_checkpoint=true`` runs.
-TRUSTING = [False]
+
+
+@dataclass
+class Command:
+    """What one ``dasuite train`` command has done so far. Hydra calls the app once per job, so the command's
+    state lives here (a multirun carries on past a failed job and reports them all at the end)."""
+
+    resuming: bool = False  # ``resume=DIR``: jobs continue from their checkpoints
+    trusting: bool = False  # ``resume=DIR trust_checkpoint=true``
+    jobs: list[str] = field(default_factory=list)  # run folders of the jobs run
+    failed: list[str] = field(default_factory=list)  # ... of those that failed after starting
+    config_errors: list[str] = field(default_factory=list)  # ... of those that never started for a config error
+    unstarted: list[str] = field(default_factory=list)  # ... of those, folders made for the job: removed after it
+    existing: set[Path] = field(default_factory=set)  # folders that existed before (hydra.run.dir=...): kept
+    sweeps: list[str] = field(default_factory=list)  # the multirun's sweep folder (removed when no job started)
+
+
+#: The command this process runs (reset by :func:`run_train`).
+CURRENT = Command()
 
 
 def run_train(args: list[str]) -> int:
@@ -88,17 +93,15 @@ def run_train(args: list[str]) -> int:
     except ConfigError as error:
         print(f"dasuite train: error: {error}", file=sys.stderr)
         return 2
-    for jobs in (JOBS, FAILED, CONFIG_ERRORS, UNSTARTED, SWEEPS):
-        jobs.clear()
     from dasuite.engine.distributed import is_main, launch_arguments, shutdown
     from dasuite.engine.run_folder import RunFolderBusy, exclusive
 
     sys.argv = [sys.argv[0] if is_completion(args) else "dasuite train",
                 *launch_arguments(args if resumed is None else resumed)]
     folder = _output_folder(sys.argv[1:]) if is_main() else None
-    EXISTING.clear()
-    EXISTING.update(p.resolve() for p in (folder, Path.cwd()) if p is not None and p.exists())
-    RESUMING[0], TRUSTING[0] = resumed is not None, trusted
+    global CURRENT
+    CURRENT = now = Command(resuming=resumed is not None, trusting=trusted,
+                            existing={p.resolve() for p in (folder, Path.cwd()) if p is not None and p.exists()})
     try:
         with exclusive(folder) if folder is not None else contextlib.nullcontext():
             _hydra_app()
@@ -106,17 +109,18 @@ def run_train(args: list[str]) -> int:
         print(f"dasuite train: error: {busy}", file=sys.stderr)
         return 2
     finally:
-        RESUMING[0] = TRUSTING[0] = False
+        now.resuming = now.trusting = False
         shutdown()
-    if len(JOBS) > 1 and FAILED:
-        print(f"dasuite train: {len(FAILED)} run(s) failed; see summary.json and train.log in: "
-              + ", ".join(FAILED), file=sys.stderr)
-    if len(JOBS) > 1 and CONFIG_ERRORS:
-        print(f"dasuite train: {len(CONFIG_ERRORS)} job(s) did not start for a config error (above); no run folder "
+    if len(now.jobs) > 1 and now.failed:
+        print(f"dasuite train: {len(now.failed)} run(s) failed; see summary.json and train.log in: "
+              + ", ".join(now.failed), file=sys.stderr)
+    if len(now.jobs) > 1 and now.config_errors:
+        print(f"dasuite train: {len(now.config_errors)} job(s) did not start for a config error (above); no run folder "
               "was kept for them", file=sys.stderr)
-    if SWEEPS and JOBS and len(UNSTARTED) == len(JOBS) and _holds_only_hydra_files(Path(SWEEPS[0]), "multirun.yaml"):
-        _remove_unstarted(Path(SWEEPS[0]))
-    return 1 if FAILED else 2 if CONFIG_ERRORS else 0
+    if now.sweeps and now.jobs and len(now.unstarted) == len(now.jobs) \
+            and _holds_only_hydra_files(Path(now.sweeps[0]), "multirun.yaml"):
+        _remove_unstarted(Path(now.sweeps[0]))
+    return 1 if now.failed else 2 if now.config_errors else 0
 
 
 def _output_folder(args: list[str]) -> Path | None:
@@ -144,11 +148,11 @@ def _hydra_app(cfg: DictConfig) -> float:
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    if hydra_cfg.mode == RunMode.MULTIRUN and not SWEEPS:
-        SWEEPS.append(str(Path(hydra_cfg.sweep.dir).resolve()))
-    summary = run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task, resume=RESUMING[0],
-                             trust_checkpoint=TRUSTING[0])
-    if str(run_dir) in UNSTARTED:
+    if hydra_cfg.mode == RunMode.MULTIRUN and not CURRENT.sweeps:
+        CURRENT.sweeps.append(str(Path(hydra_cfg.sweep.dir).resolve()))
+    summary = run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task,
+                             resume=CURRENT.resuming, trust_checkpoint=CURRENT.trusting)
+    if str(run_dir) in CURRENT.unstarted:
         _remove_unstarted(run_dir)
     value = summary.get("best_value")
     return float("nan") if value is None else float(value)
@@ -164,7 +168,7 @@ def _remove_unstarted(folder: Path) -> None:
     if folder == cwd or folder in cwd.parents or not folder.is_dir():
         return
     try:
-        if folder in EXISTING:
+        if folder in CURRENT.existing:
             for entry in folder.iterdir():
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
             return
@@ -172,7 +176,7 @@ def _remove_unstarted(folder: Path) -> None:
     except OSError:  # a file still open elsewhere (Windows): the error above said what went wrong
         return
     folder = folder.parent
-    while folder not in EXISTING and cwd in folder.parents:
+    while folder not in CURRENT.existing and cwd in folder.parents:
         try:
             folder.rmdir()
         except OSError:  # not empty: another run's folder, or the user's files
@@ -199,7 +203,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
             return _run_experiment(cfg, run_dir, choices, overrides, resume, trust_checkpoint)
     except RunFolderBusy as busy:
         print(f"dasuite train: error: {busy}", file=sys.stderr)
-        FAILED.append(str(run_dir))
+        CURRENT.failed.append(str(run_dir))
         return {"status": "busy", "error": str(busy)}
 
 
@@ -207,7 +211,7 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
     from dasuite.engine.distributed import is_main, run_folder
 
     run = run_folder(run_dir)  # rank 0's under torchrun; the other ranks only read it
-    JOBS.append(str(run_dir))
+    CURRENT.jobs.append(str(run_dir))
     previous = _read_summary(run) if resume else None
     fresh, written = _holds_only_hydra_files(run.path), _written(run)
     started = dt.datetime.now().astimezone()
@@ -257,9 +261,9 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
         if isinstance(cause, ConfigError) and not resume and _written(run) == written:  # never started
             log.error("error: %s", cause)
             _close_logger(run)
-            CONFIG_ERRORS.append(str(run_dir))
+            CURRENT.config_errors.append(str(run_dir))
             if fresh and is_main():
-                UNSTARTED.append(str(run_dir))
+                CURRENT.unstarted.append(str(run_dir))
             return summary
         if not (previous and previous.get("status") == "completed"):  # a finished run keeps its summary
             _write_failure(run, summary)
@@ -269,7 +273,7 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
             log.info("traceback of the failure:", exc_info=error)
             log.error("run failed: %s: %s (full traceback in %s)", type(cause).__name__, cause,
                       run_dir / "train.log")
-        FAILED.append(str(run_dir))
+        CURRENT.failed.append(str(run_dir))
         return summary
     if is_main():
         print(f"Run folder: {run_dir}\n"
