@@ -16,13 +16,14 @@ if [[ "${1:-}" == "--dry-run" ]]; then
   export CUDA_VISIBLE_DEVICES=""
   export OMP_NUM_THREADS=1
   size=32 steps=2 batch=2 budget=0  # compiled rows: their skip path (compiling ResNet-50 on a CPU takes minutes)
+  net=resnet18                      # the train runs' plan on a smaller network: the same code path, seconds sooner
 elif [[ $# -gt 0 ]]; then
   echo "gpu_check.sh: unknown argument '$1'; the only option is --dry-run." >&2
   exit 2
 else
   python -c "import torch, sys; sys.exit(not torch.cuda.is_available())" || {
     echo "gpu_check.sh: no CUDA GPU visible; run it on a GPU machine, or pass --dry-run." >&2; exit 1; }
-  size=224 steps=100 batch=32 budget=300
+  size=224 steps=100 batch=32 budget=300 net=resnet50
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
@@ -34,7 +35,7 @@ python scripts/gpu_check.py timing "$work/timing.json" --budget-s "$budget" "${d
 python scripts/gpu_check.py folders "$work/images" "${dry[@]}" || exit 1
 
 train=(dataset=folder "dataset.source_dir=$work/images/source" "dataset.target_dir=$work/images/target"
-       "dataset.image_size=$size" dataset.workers=0 backbone=resnet50 backbone.pretrained=false method=dann
+       "dataset.image_size=$size" dataset.workers=0 "backbone=$net" backbone.pretrained=false method=dann
        trainer.epochs=1 "trainer.steps_per_epoch=$steps" "trainer.batch_size=$batch" trainer.progress=false
        trainer.plots=false)
 echo "gpu_check: torchrun, one process" >&2
