@@ -16,7 +16,6 @@ Importing this module imports neither torch nor Hydra; each function does, when 
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from dataclasses import dataclass, field
@@ -68,22 +67,42 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | Non
                           "command for sweeps and resumes).")
     if run_dir is not None:
         args.append(f"hydra.run.dir={Path(run_dir).expanduser().resolve()}")
-    argv, stderr = sys.argv, sys.stderr
-    sys.stderr = tee = _Tee(stderr)
-    try:
-        code = command.run_train(args)
-    finally:
-        sys.argv, sys.stderr = argv, stderr
-    errors = [line for line in tee.text().splitlines() if line.startswith("dasuite train: error: ")]
-    if code == 2 or not command.CURRENT.jobs:
-        raise ConfigError(errors[-1].removeprefix("dasuite train: error: ") if errors
-                          else f"dasuite train {' '.join(args)} did not start a run.")
-    folder = Path(command.CURRENT.jobs[-1])
+    code, outcome = _run_command(command, args)
+    if code == 2 or not outcome.jobs:
+        raise ConfigError(outcome.error or f"dasuite train {' '.join(args)} did not start a run.")
+    folder = Path(outcome.jobs[-1])
     summary = json.loads((folder / "summary.json").read_text())
     if summary.get("status") != "completed":
         kind = ConfigError if summary.get("error_type") == "ConfigError" else RuntimeError
         raise kind(f"the run in {folder} {summary.get('status')}: {summary.get('error')}")
     return load_run(folder)
+
+
+def _run_command(command, args: list[str]):
+    """``dasuite train ARGS`` in this process: its exit status and its :class:`~dasuite.commands.train.Command`.
+    Hydra's own errors (a malformed override, a bad interpolation in its config) raise ConfigError with
+    Hydra's message instead of printing it and exiting the process."""
+    import os
+
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    argv, full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its error instead of printing it and calling sys.exit
+    try:
+        code = command.run_train(args)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(f"dasuite train {' '.join(args)}: {' '.join(str(error).split())}") from None
+    except SystemExit as exit:  # Hydra's argument parser: its usage message is on stderr
+        raise ConfigError(f"dasuite train {' '.join(args)}: Hydra rejected the command line (exit status "
+                          f"{exit.code}; its message is above).") from None
+    finally:
+        sys.argv = argv
+        if full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
+    return code, command.CURRENT
 
 
 def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", trust: bool = False) -> Run:
@@ -110,23 +129,3 @@ def evaluate(run: Run | str | Path, dataset: str | None = None, checkpoint: str 
     _, result = evaluate_run(folder, dataset=dataset, checkpoint=checkpoint, device=device,
                              settings=[f"dataset.{key}={value}" for key, value in settings.items()])
     return result
-
-
-class _Tee(io.TextIOBase):
-    """A text stream that writes through to ``stream`` and keeps a copy (to read dasuite's error line)."""
-
-    def __init__(self, stream):
-        self.stream, self.parts = stream, []
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        return self.stream.write(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def isatty(self) -> bool:
-        return self.stream.isatty()
-
-    def text(self) -> str:
-        return "".join(self.parts)

@@ -29,6 +29,25 @@ def test_a_bad_key_raises_the_commands_message(tmp_cwd):
     assert not (tmp_cwd / "runs").exists()
 
 
+def test_hydras_own_errors_raise_config_error_and_leave_no_run_folder(tmp_cwd):
+    from dasuite import train
+
+    with pytest.raises(ConfigError, match=r"trainer\.epochs=\[1: .*no viable alternative"):
+        train(["trainer.epochs=[1"])
+    with pytest.raises(ConfigError, match="trainer.lr: Interpolation key 'nope' not found"):
+        train(["trainer.lr=${nope}", "trainer.epochs=1"])
+    assert not (tmp_cwd / "runs").exists()
+
+
+def test_the_command_records_its_outcome(tmp_cwd, capsys):
+    import dasuite.commands.train as command
+
+    assert command.run_train(["trainer.epoch=3"]) == 2
+    assert command.CURRENT.code == 2 and command.CURRENT.jobs == []
+    assert command.CURRENT.error.startswith("unknown key 'trainer.epoch'")
+    assert "dasuite train: error: " + command.CURRENT.error in capsys.readouterr().err
+
+
 def test_import_dasuite_loads_neither_torch_nor_hydra():
     probe = "import sys, dasuite; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'hydra')))"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

@@ -227,3 +227,26 @@ def test_a_named_weight_set_is_checked_and_looked_for(tmp_path, monkeypatch):
         torchvision_backbone((3, 224, 224), "resnet50", pretrained=True, weights="V9")
     with pytest.raises(ConfigError, match=r"expected at .*resnet50-0676ba61.pth"):  # the V1 file TLL's numbers used
         torchvision_backbone((3, 224, 224), "resnet50", pretrained=True, weights="IMAGENET1K_V1")
+
+
+def test_predict_and_export_prepare_images_as_the_benchmark_evaluates_them(tmp_path):
+    from dasuite.commands.export import describe
+    from dasuite.commands.predict import predict
+    from dasuite.models.trained import load_trained
+
+    fake_tree(tmp_path / "data", "office31", CASES["office31"][0])
+    settings = ["dataset=office31", "dataset.task=W2D", f"data_root={tmp_path / 'data'}",
+                "dataset.classes=[back_pack,bike]", "dataset.image_size=40", "dataset.crop_size=32"]
+    summary = train_in_process(tmp_path / "run", *settings, "backbone=linear", "trainer.epochs=1",
+                               "trainer.batch_size=4")
+    assert summary["status"] == "completed", summary.get("error")
+    pair = build_pair(compose_config(*settings).dataset)  # dslr's first image: the target test set's first
+    image = tmp_path / "data" / "office31" / "dslr" / "images" / "back_pack" / "0000.jpg"
+    model = load_trained(tmp_path / "run")
+    with torch.no_grad():  # the evaluation recipe: squashed to 40×40, centre 32×32 crop
+        expected = model.method.predict(pair.prepare(pair.target_test.x[:1])).softmax(1)[0]
+    path, _ = predict(tmp_path / "run", image, output=tmp_path / "out.csv", progress=False)
+    row = path.read_text().splitlines()[1].split(",")
+    assert [float(v) for v in row[2:]] == pytest.approx(expected.tolist(), abs=1e-5)
+    loading = describe(model, tmp_path / "model.pt2", "export")["input"]["loading"]
+    assert loading == "decode as RGB, resize to 40x40 (bilinear, aspect ratio not kept), centre-crop 32x32"

@@ -152,7 +152,7 @@ def test_progress_without_a_terminal_writes_about_ten_whole_lines_and_no_carriag
 
 def test_a_signal_saves_a_mid_epoch_checkpoint_and_stops(tmp_path):
     state, callback = fake_state(tmp_path), SignalStop()
-    callback.before_fit(state)
+    callback.before_stage(state)
     try:
         callback.after_step(state)  # no signal: goes on
         callback.requests.signal = signal.SIGTERM
@@ -163,6 +163,32 @@ def test_a_signal_saves_a_mid_epoch_checkpoint_and_stops(tmp_path):
     finally:
         callback.teardown(state)
     assert signal.getsignal(signal.SIGTERM) is not callback.requests  # handlers restored
+
+
+def test_ctrl_c_stops_at_once_during_the_initial_plots(tmp_path, monkeypatch):
+    from dasuite.engine.callbacks import diagnostic_plots
+
+    handlers = []
+
+    class Diagnostics:  # records which SIGINT handler is in force while the initial plots run
+        def __init__(self, *args):
+            pass
+
+        def initial(self, method):
+            handlers.append(signal.getsignal(signal.SIGINT))
+
+    monkeypatch.setattr(diagnostic_plots, "Diagnostics", Diagnostics)
+    state = fake_state(tmp_path, pair=None, seed=0, resume=None, method=None)
+    hooks = Callbacks([SignalStop(), diagnostic_plots.DiagnosticPlots(4)])
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        hooks.before_fit(state)
+        assert handlers == [before]  # the default handler: KeyboardInterrupt at once
+        hooks.before_stage(state)
+        assert signal.getsignal(signal.SIGINT) is not before  # training: a stop after the step
+    finally:
+        hooks.teardown(state)
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_early_stopping_stops_at_the_evaluation_that_exhausts_its_patience():
@@ -177,6 +203,8 @@ def test_early_stopping_stops_at_the_evaluation_that_exhausts_its_patience():
         in state.stop_reason
     saved = {}
     callback.on_save_checkpoint(state, saved)
+    other = EarlyStopping("entropy", patience=3)
+    other.on_save_checkpoint(state, saved)  # a second instance keeps its own entry
     again = EarlyStopping("im", patience=2, min_delta=0.01)
     again.on_load_checkpoint(state, saved)
     assert (again.best, again.best_epoch, again.wait) == (0.6, 2, 2)
@@ -188,6 +216,11 @@ def test_early_stopping_ignores_pretraining_stages_and_names_bad_settings():
     for epoch in (1, 2, 3):
         callback.after_evaluation(state, {"epoch": epoch, "val/im": 0.1})
     assert state.stop_reason is None
+    state.last_stage = True
+    with pytest.raises(ConfigError, match="validator='snd': this run's evaluations record no val/snd; the "
+                                          "validators they record: entropy, im"):
+        EarlyStopping("snd", patience=1).after_evaluation(state, {"epoch": 4, "val/im": 0.1, "val/entropy": 0.2,
+                                                                  "target/acc": 0.5})
     with pytest.raises(ConfigError, match="validator='accuracy' is not a validator; valid choices: source_acc"):
         EarlyStopping("accuracy")
     with pytest.raises(ConfigError, match="patience=0 must be an integer >= 1"):
@@ -208,7 +241,7 @@ def test_a_user_callback_from_the_config_runs_and_early_stopping_ends_the_run(tm
     assert summary["epochs"] == 2 and "val/source_acc did not improve" in summary["stopped_early"]
     assert notes.read_text().splitlines() == ["before_fit", "evaluated 1", "evaluated 2", "after_fit"]
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
-    assert state["epoch"] == 2 and state["callbacks"]["early_stopping"]["wait"] == 1
+    assert state["epoch"] == 2 and state["callbacks"]["early_stopping/val/source_acc"]["wait"] == 1
 
 
 def test_a_stored_config_may_name_a_callback_class_but_nothing_else():

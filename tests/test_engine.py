@@ -149,3 +149,18 @@ def test_summary_is_written_atomically(tmp_path, monkeypatch):
 def test_trainer_rejects_a_non_numeric_learning_rate():
     with pytest.raises(ConfigError, match="trainer.lr='abc' must be a number"):
         Trainer(lr="abc")
+
+
+def test_a_resume_past_a_stages_epochs_names_the_key_that_sets_them():
+    from dasuite.engine.state import Position
+    from dasuite.methods.base import Stage
+
+    plan = [(Stage("source", draws=("source",), epochs=2), 2, 5), (Stage("adapt"), 3, 5)]
+    done = {"epoch": 3, "step": 15, "stage": 0, "stage_epoch": 3}  # three source epochs, then source_epochs=2
+    with pytest.raises(ConfigError, match=r"method\.source_epochs=2 is fewer than this run has already trained in "
+                                          r"its 'source' stage \(3 epochs; 3 in all\)"):
+        Position.of(done, plan)
+    done = {"epoch": 6, "step": 30, "stage": 1, "stage_epoch": 4}
+    with pytest.raises(ConfigError, match=r"trainer\.epochs=3 is fewer than .* 'adapt' stage \(4 epochs; 6 in all"):
+        Position.of(done, plan)
+    assert Position.of({**done, "stage_epoch": 3}, plan).stage_epoch == 3

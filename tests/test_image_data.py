@@ -1,6 +1,7 @@
 """Image pairs from tiny files in the real on-disk formats (IDX, LIBSVM bz2, .mat, CIFAR pickles, folders)."""
 
 import hashlib
+import logging
 
 import pytest
 import torch
@@ -177,7 +178,7 @@ def test_every_image_pair_loads_splits_and_trains_one_epoch(pair, tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
 
 
-def test_mnistm_stand_in_is_cached_in_cache_dir_never_in_data_root(tmp_path):
+def test_mnistm_stand_in_is_cached_in_cache_dir_never_in_data_root(tmp_path, caplog):
     data = tmp_path / "data"
     fake_data.write_mnist(data, "test", n=40)
     before = sorted(p for p in data.rglob("*"))
@@ -195,10 +196,13 @@ def test_mnistm_stand_in_is_cached_in_cache_dir_never_in_data_root(tmp_path):
                             channels=3).target.x.max()) == 0
     assert first.source.x.shape[1] == 3 and torch.equal(first.source.x[:, 0], first.source.x[:, 1])  # grey source
     assert not torch.equal(first.target.x[:, 0], first.target.x[:, 1])  # colour target
-    (tmp_path / "file").write_text("not a folder")
-    with pytest.raises(ConfigError, match=r"cannot write the MNIST-M stand-in cache .*file/mnistm_standin/.* Set "
-                                          r"cache_dir=<a writable folder>"):
-        mnist_mnistm(test, test, test, data_root=data, cache_dir=tmp_path / "file", channels=3, seed=1)
+    (tmp_path / "file").write_text("not a folder")  # an unwritable cache_dir: one warning, then in memory
+    with caplog.at_level(logging.WARNING, logger="dasuite.data.mnistm"):
+        uncached = mnist_mnistm(test, test, test, data_root=data, cache_dir=tmp_path / "file", channels=3)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "dasuite.data.mnistm"]
+    assert len(warnings) == 1 and f"{tmp_path / 'file' / 'mnistm_standin'}" in warnings[0] \
+        and "cache_dir=<a writable folder>" in warnings[0]
+    assert torch.equal(uncached.target.x, first.target.x)  # the same blend, made again
 
 
 def test_cache_dir_defaults_to_the_user_cache_and_follows_xdg_cache_home(tmp_path, monkeypatch):

@@ -97,8 +97,12 @@ def test_the_default_pick_is_ensv_and_runs_without_predictions_have_no_cells(swe
     assert "| dann, method.trade_off=1 | — | — | — |" in markdown
 
 
-def test_oracle_without_the_task_table_and_a_bad_selector_are_clear_errors(sweep, capsys):
+def test_options_that_do_not_go_together_and_a_bad_selector_are_clear_errors(sweep, capsys):
     assert report_main([str(sweep), "--oracle"]) == 2
     assert "--oracle shows the oracle in the task table: add --table tasks" in capsys.readouterr().err
+    assert report_main([str(sweep), "--table", "tasks", "--by", "method", "--per", "seed"]) == 2
+    assert "--by and --per do not apply to --table tasks" in capsys.readouterr().err
+    assert report_main([str(sweep), "--table", "tasks", "--per", "seed"]) == 2
+    assert "error: --per does not apply to --table tasks" in capsys.readouterr().err
     assert report_main([str(sweep), "--table", "tasks", "--select", "sourceacc"]) == 2
     assert "--select 'val/sourceacc' is neither a validator nor a selector" in capsys.readouterr().err

@@ -197,6 +197,17 @@ def _onnx(traced, example, path: Path) -> None:
     onnx.checker.check_model(str(path))
 
 
+def _loading(loading: dict, channels: int) -> str:
+    """How an image file becomes the exported model's input, as the run's pair stored and cropped its images."""
+    size, crop = loading["size"], loading["crop"]
+    steps = [f"decode as {'RGB' if channels == 3 else 'grayscale'}",
+             f"resize to {size}x{size} (bilinear, aspect ratio not kept)" if loading["squash"] else
+             f"resize the shorter side to {size} (bilinear), centre-crop {size}x{size}"]
+    if crop and crop < size:
+        steps.append(f"centre-crop {crop}x{crop}")
+    return ", ".join(steps)
+
+
 def describe(model, path: Path, format: str) -> dict:
     """What the exported file takes and returns, for someone without dasuite."""
     shape = list(model.input_shape)
@@ -204,11 +215,10 @@ def describe(model, path: Path, format: str) -> dict:
     spec.pop("_target_", None)
     spec.pop("augment", None)
     if model.takes_images:
-        channels, height, width = shape
+        channels = shape[0]
         inputs = {"shape": ["N", *shape], "dtype": "float32", "layout": "NCHW", "channels": channels,
                   "values": "raw pixel values 0..255 (not scaled: the model normalises them)",
-                  "loading": f"decode as {'RGB' if channels == 3 else 'grayscale'}, resize the shorter side to "
-                             f"{height} (bilinear), centre-crop {height}x{width}"}
+                  "loading": _loading(model.image_loading, channels)}
     else:
         inputs = {"shape": ["N", *shape], "dtype": "float32",
                   "values": "raw feature values, columns in the order of the training files",

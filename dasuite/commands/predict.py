@@ -1,8 +1,8 @@
 """``dasuite predict``: class probabilities of new inputs from a trained run's model.
 
-Inputs get the run's own preprocessing: images are decoded as the ``folder`` pair does (converted
-to the model's channels, shorter side resized to the model's size, centre-cropped), then normalised
-like the training batches; arrays are taken as raw values of the pair's kind (features, standardised
+Inputs get the run's own preprocessing: images are decoded as the run's pair stored them (converted
+to the model's channels; shorter side resized and centre-cut, or squashed to ``image_size`` for the
+named benchmarks), then centre-cropped and normalised like the evaluation batches; arrays are taken as raw values of the pair's kind (features, standardised
 with the source statistics stored in the checkpoint; or uint8 pixel values for image models).
 """
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dasuite import __version__
 from dasuite.config.catalog import check_choices, config_dir, preset_keys
@@ -46,7 +46,8 @@ NO_RUN = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shel
 @dataclass
 class Command:
     """What one ``dasuite train`` command has done so far. Hydra calls the app once per job, so the command's
-    state lives here (a multirun carries on past a failed job and reports them all at the end)."""
+    state lives here (a multirun carries on past a failed job and reports them all at the end), and so does its
+    outcome (``code``, ``jobs``, the first ``error``), which :func:`dasuite.api.train` reads."""
 
     resuming: bool = False  # ``resume=DIR``: jobs continue from their checkpoints
     trusting: bool = False  # ``resume=DIR trust_checkpoint=true``
@@ -56,6 +57,18 @@ class Command:
     unstarted: list[str] = field(default_factory=list)  # ... of those, folders made for the job: removed after it
     existing: set[Path] = field(default_factory=set)  # folders that existed before (hydra.run.dir=...): kept
     sweeps: list[str] = field(default_factory=list)  # the multirun's sweep folder (removed when no job started)
+    code: int | None = None  # the command's exit status, once it has ended
+    error: str | None = None  # the first error it reported (a config error, a busy folder)
+
+    def fail(self, message: str, printed: bool = True) -> None:
+        """Report an error (on stderr unless ``printed`` elsewhere, e.g. by the log); the first is kept."""
+        if printed:
+            print(f"dasuite train: error: {message}", file=sys.stderr)
+        self.error = self.error or message
+
+    def end(self, code: int) -> int:
+        self.code = code
+        return code
 
 
 #: The command this process runs (reset by :func:`run_train`).
@@ -72,10 +85,12 @@ def run_train(args: list[str]) -> int:
 
     from dasuite.commands.completion import is_completion, prepare_hydra
 
+    global CURRENT
+    CURRENT = now = Command()
     if is_completion(args):  # Hydra answers: no key checks, no run folder
         code = prepare_hydra(args)
         if code is not None:
-            return code
+            return now.end(code)
     trust = [a for a in args if a.startswith("trust_checkpoint=")]
     args = [a for a in args if a not in trust]
     custom_search_path = any(a.startswith(("hydra.searchpath", "--config-dir", "-cd")) for a in args)
@@ -91,23 +106,22 @@ def run_train(args: list[str]) -> int:
             check_choices(overrides)
             check_keys(overrides)
     except ConfigError as error:
-        print(f"dasuite train: error: {error}", file=sys.stderr)
-        return 2
+        now.fail(str(error))
+        return now.end(2)
     from dasuite.engine.distributed import is_main, launch_arguments, shutdown
     from dasuite.engine.run_folder import RunFolderBusy, exclusive
 
     sys.argv = [sys.argv[0] if is_completion(args) else "dasuite train",
                 *launch_arguments(args if resumed is None else resumed)]
     folder = _output_folder(sys.argv[1:]) if is_main() else None
-    global CURRENT
-    CURRENT = now = Command(resuming=resumed is not None, trusting=trusted,
-                            existing={p.resolve() for p in (folder, Path.cwd()) if p is not None and p.exists()})
+    now.resuming, now.trusting = resumed is not None, trusted
+    now.existing = {p.resolve() for p in (folder, Path.cwd()) if p is not None and p.exists()}
     try:
         with exclusive(folder) if folder is not None else contextlib.nullcontext():
             _hydra_app()
     except RunFolderBusy as busy:
-        print(f"dasuite train: error: {busy}", file=sys.stderr)
-        return 2
+        now.fail(str(busy))
+        return now.end(2)
     finally:
         now.resuming = now.trusting = False
         shutdown()
@@ -120,7 +134,7 @@ def run_train(args: list[str]) -> int:
     if now.sweeps and now.jobs and len(now.unstarted) == len(now.jobs) \
             and _holds_only_hydra_files(Path(now.sweeps[0]), "multirun.yaml"):
         _remove_unstarted(Path(now.sweeps[0]))
-    return 1 if now.failed else 2 if now.config_errors else 0
+    return now.end(1 if now.failed else 2 if now.config_errors else 0)
 
 
 def _output_folder(args: list[str]) -> Path | None:
@@ -202,7 +216,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
         with exclusive(run_dir) if is_main() else contextlib.nullcontext():
             return _run_experiment(cfg, run_dir, choices, overrides, resume, trust_checkpoint)
     except RunFolderBusy as busy:
-        print(f"dasuite train: error: {busy}", file=sys.stderr)
+        CURRENT.fail(str(busy))
         CURRENT.failed.append(str(run_dir))
         return {"status": "busy", "error": str(busy)}
 
@@ -217,11 +231,13 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
     started = dt.datetime.now().astimezone()
     wall = time.perf_counter()
     meta = {"dataset": choices.get("dataset"), "method": choices.get("method"),
-            "backbone": choices.get("backbone"), "overrides": list(overrides), "run_dir": str(run_dir),
+            "backbone": choices.get("backbone"), "overrides": [], "run_dir": str(run_dir),
             "dasuite_version": __version__}
-    typed = {str(o).split("=", 1)[0].lstrip("+~") for o in overrides}
-    presets = preset_keys(choices) - typed  # a key the user typed is checked, never dropped
     try:
+        meta["overrides"] = _as_typed(overrides)
+        typed = {o.split("=", 1)[0].lstrip("+~") for o in meta["overrides"]}
+        presets = preset_keys(choices) - typed  # a key the user typed is checked, never dropped
+        _check_interpolations(cfg)
         meta.update(seed=cfg.get("seed"), trade_off=cfg.method.get("trade_off"),
                     target_labels_per_class=cfg.dataset.get("target_labels_per_class", 0))
         if resume and not trust_checkpoint:
@@ -260,6 +276,7 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
                    "started_at": started.isoformat(), "duration_s": time.perf_counter() - wall}
         if isinstance(cause, ConfigError) and not resume and _written(run) == written:  # never started
             log.error("error: %s", cause)
+            CURRENT.fail(str(cause), printed=False)
             _close_logger(run)
             CURRENT.config_errors.append(str(run_dir))
             if fresh and is_main():
@@ -269,6 +286,7 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
             _write_failure(run, summary)
         if isinstance(cause, ConfigError):
             log.error("error: %s", cause)
+            CURRENT.fail(str(cause), printed=False)
         else:
             log.info("traceback of the failure:", exc_info=error)
             log.error("run failed: %s: %s (full traceback in %s)", type(cause).__name__, cause,
@@ -280,6 +298,25 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
               f"source accuracy {_percent(summary['source_acc'])} | target accuracy {_percent(summary['target_acc'])}"
               f" (last epoch of {summary['epochs']}, {summary['train_seconds']:.1f} s training)")
     return summary
+
+
+def _check_interpolations(cfg: DictConfig) -> None:
+    """A ConfigError naming the key whose ``${...}`` does not resolve (before anything is built)."""
+    from omegaconf.errors import InterpolationResolutionError
+
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except InterpolationResolutionError as error:
+        raise ConfigError(f"{error.full_key or 'a config value'}: {str(error).splitlines()[0]}. An interpolation "
+                          "${...} must name a key of the config (e.g. ${trainer.epochs}) or a registered "
+                          "resolver.") from None
+
+
+def _as_typed(overrides) -> list[str]:
+    """The overrides as typed: Hydra's list (a ListConfig) read without resolving the ``${...}`` in them."""
+    if isinstance(overrides, ListConfig):
+        return [str(o) for o in OmegaConf.to_container(overrides, resolve=False)]
+    return [str(o) for o in overrides]
 
 
 def _holds_only_hydra_files(folder: Path, *more: str) -> bool:

@@ -33,7 +33,7 @@ from dasuite.data.pair import Domains
 from dasuite.errors import ConfigError
 
 _TSINGHUA = "https://cloud.tsinghua.edu.cn/f/{}/?dl=1"  # Transfer-Learning-Library's mirror
-_DOMAINNET = "http://csr.bu.edu/ftp/visda/2019/multi-source/"  # DomainNet's cleaned release (ai.bu.edu/M3SDA)
+_DOMAINNET = "https://csr.bu.edu/ftp/visda/2019/multi-source/"  # DomainNet's cleaned release (ai.bu.edu/M3SDA)
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,12 @@ BENCHMARKS = {
         Domain("Clipart", "Cl", "Clipart", _tgz("Clipart", "0d41e7da4558408ea5aa")),
         Domain("Product", "Pr", "Product", _tgz("Product", "76186deacd7c4fa0a679")),
         Domain("Real_World", "Rw", "Real_World", _tgz("Real_World", "dee961894cc64b1da1d7")))),
-    "visda2017": Benchmark("VisDA-2017", (  # the challenge's own archives (VisionLearningGroup/taskcv-2017-public)
-        Domain("synthetic", "T", "train", (Remote("http://csr.bu.edu/ftp/visda17/clf/train.tar", "train.tar"),)),
+    # the challenge's own archives (VisionLearningGroup/taskcv-2017-public), over https as other loaders fetch them;
+    # no checksum is published for them, so only the size the server reports is checked
+    "visda2017": Benchmark("VisDA-2017", (
+        Domain("synthetic", "T", "train", (Remote("https://csr.bu.edu/ftp/visda17/clf/train.tar", "train.tar"),)),
         Domain("real", "V", "validation",
-               (Remote("http://csr.bu.edu/ftp/visda17/clf/validation.tar", "validation.tar"),)))),
+               (Remote("https://csr.bu.edu/ftp/visda17/clf/validation.tar", "validation.tar"),)))),
     "domainnet": Benchmark("DomainNet", (
         _domainnet("clipart", "groundtruth/clipart.zip", ("cd0d8f2d77a4e181449b78ed62bccf1e",
                    "b4349693a7f9c05c53955725c47ed6cb", "f5ddbcfd657a3acf9d0f7da10db22565")),
@@ -165,7 +167,8 @@ def benchmark_pair(name: str, classes: Sequence[str], source: str | None = None,
                                          f"{benchmark.title} {domain.name}", squash=True)
     return Domains(source=sets["source"], target=sets["target"], target_test=sets.get("target_test", sets["target"]),
                    num_classes=len(classes), input_shape=(channels, crop_size, crop_size), class_names=classes,
-                   preprocess=Preprocess(mean, std, augment, channels, crop=crop_size))
+                   preprocess=Preprocess(mean, std, augment, channels, crop=crop_size), stored_size=image_size,
+                   squash=True)
 
 
 def _list_file(root: Path, file: str) -> Path | None:

@@ -44,14 +44,14 @@ def _images(source: Path, model: TrainedModel, batch_size: int):
         ids = [p.relative_to(source).as_posix() for p in paths]
     else:
         paths, ids = [source], [source.name]
-    channels, size = model.input_shape[0], model.input_shape[1]
+    channels, loading = model.input_shape[0], model.image_loading  # as the pair stored its images
 
     def batches():
         for start in range(0, len(paths), batch_size):
             images = []
             for path in paths[start: start + batch_size]:
                 try:
-                    images.append(decode(path, size, channels))
+                    images.append(decode(path, loading["size"], channels, loading["squash"]))
                 except OSError as error:
                     raise ConfigError(f"cannot decode the image {path}: {error}. Remove or replace it.") from error
             yield torch.stack(images)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 from functools import partial
 from pathlib import Path
@@ -22,6 +23,9 @@ import torch
 
 from dasuite.data.files import expand_root
 from dasuite.errors import ConfigError
+
+log = logging.getLogger(__name__)
+_UNWRITABLE: set[Path] = set()  # cache folders already warned about (one line per folder, not per set)
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: (package, file inside it): colour photographs shipped with Python packages; those installed are used.
@@ -121,12 +125,13 @@ def mnistm_shift(x: torch.Tensor, generator: torch.Generator, photos_dir=None, c
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(out, tmp)
         os.replace(tmp, path)
-    except OSError as error:
+    except OSError as error:  # a read-only home on a cluster: go on without the cache
         if tmp.exists():
             tmp.unlink()
-        raise ConfigError(f"cannot write the MNIST-M stand-in cache {path} ({error.strerror or error}). Set "
-                          "cache_dir=<a writable folder> (or the XDG_CACHE_HOME environment variable); it holds "
-                          "only files dasuite generates.") from error
+        if path.parent not in _UNWRITABLE:
+            _UNWRITABLE.add(path.parent)
+            log.warning("cannot write the MNIST-M stand-in cache in %s (%s); blending it again in every run. Set "
+                        "cache_dir=<a writable folder> to keep it.", path.parent, error.strerror or error)
     return out
 
 

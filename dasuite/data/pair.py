@@ -46,6 +46,8 @@ class Domains:
     class_names: list[str] | None = None
     preprocess: Preprocess | None = None  # raw batch -> model input (images, standardised arrays); None: as is
     feature_names: list[str] | None = None  # a .csv source's feature columns, in the order the model reads them
+    stored_size: int | None = None  # image pairs storing images larger than the model's input (crop_size crops)
+    squash: bool = False  # image files resized to stored_size×stored_size whatever their aspect (else shorter side)
 
 
 @dataclass
@@ -63,6 +65,8 @@ class DomainPair:
     preprocess: Preprocess | None = None
     target_labeled_index: torch.Tensor | None = None  # positions of target_labeled in the target train set
     feature_names: list[str] | None = None
+    stored_size: int | None = None
+    squash: bool = False
 
     def prepare(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
         """A raw batch (as stored in the splits) as the model's input."""
@@ -72,7 +76,14 @@ class DomainPair:
         """What a model trained on this pair takes: stored in checkpoints for ``predict`` and ``export``."""
         return {"input_shape": list(self.input_shape), "num_classes": self.num_classes,
                 "class_names": list(self.class_names), "feature_names": self.feature_names,
-                "preprocess": None if self.preprocess is None else self.preprocess.config()}
+                "preprocess": None if self.preprocess is None else self.preprocess.config(),
+                **({"image_loading": self.image_loading()} if len(self.input_shape) == 3 else {})}
+
+    def image_loading(self) -> dict:
+        """How an image file becomes a stored image (side ``size``; ``squash``: resized to size×size, else the
+        shorter side resized and the centre cut), and the centre ``crop`` the model is then fed (None: none)."""
+        crop = getattr(self.preprocess, "crop", None)
+        return {"size": self.stored_size or self.input_shape[1], "squash": self.squash, "crop": crop}
 
     def labeled_target_record(self) -> dict:
         """Which target train samples were labeled (positions in the pair's target train set, in the
@@ -117,6 +128,8 @@ def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: in
         preprocess=domains.preprocess,
         target_labeled_index=labeled,
         feature_names=domains.feature_names,
+        stored_size=domains.stored_size,
+        squash=domains.squash,
     )
 
 

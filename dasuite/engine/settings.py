@@ -16,9 +16,10 @@ def check_trainer(s: dict) -> None:
     if s["steps_per_epoch"] is not None and not _integer(s["steps_per_epoch"], 1):
         raise ConfigError(f"trainer.steps_per_epoch={s['steps_per_epoch']!r} must be null (one pass over the "
                           "stage's first drawn set) or an integer >= 1.")
-    for key in ("lr", "lr_alpha", "lr_beta"):
-        if s[key] is not None or key != "lr_alpha":
-            check_number(f"trainer.{key}", s[key])
+    check_number("trainer.lr", s["lr"])
+    check_number("trainer.lr_beta", s["lr_beta"])
+    if s["lr_alpha"] is not None:  # null: the schedule's own value (dasuite.engine.optim)
+        check_number("trainer.lr_alpha", s["lr_alpha"])
     for key in ("momentum", "weight_decay", "backbone_lr_mult"):
         check_number(f"trainer.{key}", s[key], minimum=0)
     if not s["lr"] > 0:

@@ -30,16 +30,23 @@ class Position:
     partial: dict | None = None  # a checkpoint written mid-epoch: the steps done in it and their loss sums
 
     @classmethod
-    def of(cls, resume: dict | None, plan: list, epochs: int) -> Position:
+    def of(cls, resume: dict | None, plan: list) -> Position:
         if resume is None:
             return cls()
         at = cls(resume["epoch"], resume["step"], resume["stage"], resume["stage_epoch"],
                  resume.get("train_seconds", 0.0), resume.get("samples", 0), resume.get("time_s", 0.0),
                  resume.get("partial"))
-        if at.stage >= len(plan) or at.stage_epoch + (at.partial is not None) > plan[at.stage][1]:
-            raise ConfigError(f"trainer.epochs={epochs} is fewer than this run has already trained "
-                              f"({at.epoch} epochs{', and part of the next' if at.partial else ''}); resume with "
-                              "its own trainer.epochs, or a larger one to extend it.")
+        partly = ', and part of the next' if at.partial else ''
+        if at.stage >= len(plan):
+            raise ConfigError(f"this run has already trained {at.stage + 1} stages ({at.epoch} epochs{partly}), more "
+                              f"than the {len(plan)} of its method now; resume with its own config.")
+        stage, stage_epochs = plan[at.stage][:2]
+        if at.stage_epoch + (at.partial is not None) > stage_epochs:
+            # a stage's epochs are trainer.epochs unless the method sets them (method.source_epochs of ADDA, ...)
+            key = "trainer.epochs" if stage.epochs is None else f"method.{stage.name}_epochs"
+            raise ConfigError(f"{key}={stage_epochs} is fewer than this run has already trained in its "
+                              f"{stage.name!r} stage ({at.stage_epoch} epochs{partly}; {at.epoch} in all); resume "
+                              f"with its own {key}, or a larger one to extend it.")
         return at
 
 

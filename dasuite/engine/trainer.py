@@ -151,7 +151,7 @@ class Trainer:
         plan = [(stage, self.epochs if stage.epochs is None else stage.epochs,
                  self.steps_per_epoch or streams[stage.draws[0]].batches_per_pass) for stage in stages]
         check_plan(plan, self.batch_size)
-        at = Position.of(resume, plan, self.epochs)
+        at = Position.of(resume, plan)
         state = FitState(self, method, pair, run, seed, plan, sets, streams, Precision(self.precision_setting,
                          self.device), at, resume, dict(extra or {}), start=time.perf_counter() - at.time_s)
         main = self.dist.rank == 0

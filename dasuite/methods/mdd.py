@@ -2,15 +2,17 @@
 Adaptation", ICML 2019; official code thuml/MDD, and Transfer-Learning-Library's ``tllib/alignment/mdd.py``).
 
 An adversarial classifier head, the same shape as the main head, sits on the features behind a
-gradient reversal layer. With D_γ the margin disparity discrepancy (:class:`dasuite.losses.MarginDisparityDiscrepancy`):
+gradient reversal layer. With D_γ the margin disparity discrepancy (:class:`dasuite.losses.MarginDisparityDiscrepancy`),
+the paper's margin γ being ``method.margin``:
 
     L = CE(h(f_s), y_s) − trade_off · D_γ(h(f_s), h'(R_λ(f_s)), h(f_t), h'(R_λ(f_t)))
 
 One backward pass trains h' to maximise D_γ and, reversed, the features to minimise it; the main
 head only sees the cross-entropy (its predictions enter D_γ through argmax). The reversal weight
 warms up over steps i as in the official code: λ_i = reversal_weight · (2 / (1 + exp(−i / N)) − 1),
-N = ``warmup_steps`` (or over progress p with ``gamma`` when ``warmup_steps`` is null; both null:
-λ = reversal_weight from the first step).
+N = ``warmup_steps`` (or over progress p with ``method.gamma`` when ``warmup_steps`` is null; both
+null: λ = reversal_weight from the first step). ``method.gamma`` is that ramp's steepness, the key every
+gradient-reversal method shares: it is not the paper's margin γ, which is ``method.margin``.
 Both heads are ReLU MLPs with dropout ``head_dropout`` after each hidden layer when
 ``method.head_hidden`` is set (the official heads: one hidden layer as wide as the bottleneck),
 initialised as the official code does (weights N(0, 0.01), biases 0).
@@ -54,12 +56,13 @@ class MDD(Method):
         self.reversal_weight = check_number("method.reversal_weight", reversal_weight, minimum=0,
                                             hint=" (the final gradient reversal weight)")
         self.warmup_steps = check_steps("warmup_steps", warmup_steps)
-        self.gamma = None if gamma is None else check_number("method.gamma", gamma, minimum=0)
+        self.gamma = None if gamma is None else check_number(
+            "method.gamma", gamma, minimum=0, hint=" (the steepness of the reversal ramp; MDD's margin γ is method.margin)")
         if not 0 <= check_number("method.head_dropout", head_dropout) < 1:
             raise ConfigError(f"method.head_dropout={head_dropout} must lie in [0, 1).")
         self.head_dropout, self.num_classes = head_dropout, num_classes
         self.discrepancy = MarginDisparityDiscrepancy(check_number("method.margin", margin, minimum=0,
-                                                                   hint=" (the margin gamma of MDD)"))
+                                                                   hint=" (the paper's margin γ of MDD; not method.gamma, the reversal ramp)"))
         self.set_head([])
 
     def set_head(self, hidden: Sequence[int]) -> None:

@@ -22,7 +22,9 @@ any of its 2^l sub-intervals (l = 0 … ``safe_levels``, the previous interval's
 by more than one class from the sub-interval before it, while r > 0.1, the saved weights are restored at the next
 step, the ramp restarts from 0, and its period doubles when the previous restore is at most a period ago.
 The optimizer's state is kept (the official default). The decision is taken per process: under torchrun each
-rank would decide alone, so run safe training single-process.
+rank would decide alone, so run safe training single-process. The saved weights (a copy of every parameter and
+buffer) are part of the model's state (``get_extra_state``): with safe training, checkpoints and ``state_dict()``
+are about twice as large, and the copy takes as much device memory as the model.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ class TrainedModel:
     checkpoint: Path
     epoch: int
     feature_names: list[str] | None = None  # a .csv-trained model's feature columns, in its order
+    image_loading: dict | None = None  # image models: size, squash, crop (:meth:`DomainPair.image_loading`)
 
     @property
     def takes_images(self) -> bool:
@@ -117,7 +118,7 @@ def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str =
                         class_names=list(model_input["class_names"]),
                         preprocess=None if spec is None else instantiate(spec), preprocess_config=spec,
                         config=cfg, checkpoint=path, epoch=int(state.get("epoch", 0)),
-                        feature_names=model_input.get("feature_names"))
+                        feature_names=model_input.get("feature_names"), image_loading=_image_loading(model_input))
 
 
 def _config(run_dir: Path, state: dict, path: Path) -> DictConfig:
@@ -139,6 +140,15 @@ def _config(run_dir: Path, state: dict, path: Path) -> DictConfig:
     return cfg
 
 
+def _image_loading(model_input: dict) -> dict | None:
+    """How image files become the model's input; checkpoints that predate it: the shorter side resized to the
+    input's side, centre-cut, no further crop."""
+    shape = model_input["input_shape"]
+    if len(shape) != 3:
+        return None
+    return model_input.get("image_loading") or {"size": shape[1], "squash": False, "crop": None}
+
+
 def _check_model_input(model_input, path: Path) -> None:
     """What a checkpoint says the model takes: shape, classes and preprocessing of the right kinds."""
     ok = (isinstance(model_input, dict) and isinstance(model_input.get("input_shape"), list)
@@ -146,10 +156,18 @@ def _check_model_input(model_input, path: Path) -> None:
           and type(model_input.get("num_classes")) is int
           and isinstance(model_input.get("class_names"), list)
           and len(model_input["class_names"]) == model_input["num_classes"]
-          and isinstance(model_input.get("preprocess"), (dict, type(None))))
+          and isinstance(model_input.get("preprocess"), (dict, type(None)))
+          and _loading_ok(model_input.get("image_loading")))
     if not ok:
         raise ConfigError(f"cannot load {path}: its model_input entry (input shape, classes, preprocessing) is "
                           "malformed; the file is damaged or not a dasuite checkpoint.")
+
+
+def _loading_ok(loading) -> bool:
+    """An absent image_loading (older checkpoints), or a positive int size, a bool squash and an int or no crop."""
+    return loading is None or (isinstance(loading, dict) and type(loading.get("size")) is int and loading["size"] > 0
+                               and type(loading.get("squash")) is bool
+                               and (loading.get("crop") is None or type(loading["crop"]) is int))
 
 
 def _model_input_from_pair(cfg: DictConfig) -> dict:

@@ -55,16 +55,32 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
-        if args.table == "tasks" or args.oracle:
+        _check_combination(args)
+        if args.table == "tasks":
             from dasuite.commands.report.tasks import report_tasks
 
-            return report_tasks([Path(p).expanduser() for p in args.paths], args.select, args.oracle, args.table,
+            return report_tasks([Path(p).expanduser() for p in args.paths], args.select, args.oracle,
                                 None if args.out is None else Path(args.out).expanduser())
         return report([Path(p).expanduser() for p in args.paths], by=args.by, per=args.per, select=args.select,
                       out=None if args.out is None else Path(args.out).expanduser())
     except ConfigError as error:
         print(f"dasuite report: error: {error}", file=sys.stderr)
         return 2
+
+
+def _check_combination(args: argparse.Namespace) -> None:
+    """Options that do not go together: one paragraph naming them, before any run is read."""
+    if args.table == "tasks":
+        given = [option for option, value in (("--by", args.by), ("--per", args.per)) if value is not None]
+        if given:
+            verb = "do" if len(given) > 1 else "does"
+            raise ConfigError(f"{' and '.join(given)} {verb} not apply to --table tasks: its rows are the "
+                              "configurations (the keys that differ between the runs, less seed and the dataset keys "
+                              "the task decides), its columns the tasks. Leave them out, or drop --table tasks for "
+                              "the report that --by and --per shape.")
+    elif args.oracle:
+        raise ConfigError("--oracle shows the oracle in the task table: add --table tasks (the default report "
+                          "already lists the oracle beside every label-free pick).")
 
 
 def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELECT, out: Path | None = None,

@@ -119,12 +119,8 @@ def _latex(text: str) -> str:
     return re.sub(r"([&%$#_{}])", r"\\\1", text)
 
 
-def report_tasks(paths: list[Path], select: str, oracle: bool = False, table: str | None = "tasks",
-                 out: Path | None = None) -> int:
+def report_tasks(paths: list[Path], select: str, oracle: bool = False, out: Path | None = None) -> int:
     """Write report_tasks.md and report_tasks.tex and print the Markdown; 0 when a run completed, else 1."""
-    if table != "tasks":
-        raise ConfigError("--oracle shows the oracle in the task table: add --table tasks (the default report "
-                          "already lists the oracle beside every label-free pick).")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise ConfigError(f"PATH {missing[0]} does not exist; give run folders or folders holding them "

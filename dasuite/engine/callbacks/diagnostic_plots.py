@@ -1,6 +1,7 @@
 """``trainer.plots``: the plots and proxy A-distance of :mod:`dasuite.diagnostics.run`, of the
-model before training (not after a resume) and after it; their numbers go to summary.json. Runs
-after the signal handlers are restored: Ctrl-C during the plots stops at once."""
+model before training (not after a resume) and after it; their numbers go to summary.json. Both
+run outside the signal handlers of :class:`~dasuite.engine.callbacks.signal_stop.SignalStop` (installed
+at the first stage, restored before these final plots): Ctrl-C during the plots stops at once."""
 
 from __future__ import annotations
 

@@ -7,7 +7,10 @@ checkpoint and best.pt written, and summary.json says why (``stopped_early``). S
 ``trainer.callbacks`` (docs/api.md) with ``{_target_: dasuite.engine.callbacks.early_stopping.EarlyStopping,
 validator: im, patience: 5}``.
 
-Its state rides in the checkpoint, so a resumed run counts on where it stopped.
+Its state rides in the checkpoint under ``early_stopping/<val key>`` (two instances watching two
+validators keep their own), so a resumed run counts on where it stopped. An evaluation record without
+the monitored key is a ConfigError (a validator the run does not compute), never a silent "no
+improvement".
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class EarlyStopping(Callback):
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ConfigError(f"EarlyStopping patience={patience!r} must be an integer >= 1 (evaluations).")
         self.key, self.patience = f"val/{validator}", patience
+        self.name = f"early_stopping/{self.key}"  # its entry in the checkpoint's callbacks
         self.min_delta = check_number("EarlyStopping min_delta", min_delta, minimum=0)
         self.best, self.best_epoch, self.wait = -math.inf, None, 0
         self.stopped = None
@@ -34,8 +38,13 @@ class EarlyStopping(Callback):
     def after_evaluation(self, state, record: dict) -> None:
         if not state.last_stage:
             return
-        value = record.get(self.key)
-        if value is not None and math.isfinite(value) and value > self.best + self.min_delta:
+        if self.key not in record:
+            present = sorted(k.removeprefix("val/") for k in record if k.startswith("val/"))
+            raise ConfigError(f"EarlyStopping validator={self.key.removeprefix('val/')!r}: this run's evaluations "
+                              f"record no {self.key}; the validators they record: {', '.join(present) or 'none'}. "
+                              "Monitor one of those.")
+        value = record[self.key]
+        if math.isfinite(value) and value > self.best + self.min_delta:
             self.best, self.best_epoch, self.wait = value, record["epoch"], 0
             return
         self.wait += 1
@@ -49,10 +58,11 @@ class EarlyStopping(Callback):
             state.summary["stopped_early"] = self.stopped
 
     def on_save_checkpoint(self, state, checkpoint: dict) -> None:
-        checkpoint.setdefault("callbacks", {})["early_stopping"] = {
+        checkpoint.setdefault("callbacks", {})[self.name] = {
             "key": self.key, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
 
     def on_load_checkpoint(self, state, checkpoint: dict) -> None:
-        saved = (checkpoint.get("callbacks") or {}).get("early_stopping")
+        saved = checkpoint.get("callbacks") or {}
+        saved = saved.get(self.name) or saved.get("early_stopping")  # the latter: older checkpoints
         if saved and saved.get("key") == self.key:
             self.best, self.best_epoch, self.wait = saved["best"], saved["best_epoch"], saved["wait"]

@@ -1,7 +1,9 @@
 """Ctrl-C and SIGTERM (e.g. Slurm pre-emption) during training (:mod:`dasuite.engine.signals`): the
 first stops the run after the current step with a checkpoint that resumes exactly (mid-epoch, or
 at the epoch's end) and raises :class:`~dasuite.engine.signals.TrainingInterrupted`. Runs after
-every other callback's step and epoch hooks, so the epoch's metrics and best.pt are written first."""
+every other callback's step and epoch hooks, so the epoch's metrics and best.pt are written first.
+The handlers are installed at the first stage and restored when training ends: before and after that
+(loading, the initial and final plots of ``trainer.plots``) Ctrl-C stops at once."""
 
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ class SignalStop(Callback):
     def __init__(self):
         self.requests: StopRequests | None = None
 
-    def before_fit(self, state) -> None:
-        self.requests = StopRequests().__enter__()
+    def before_stage(self, state) -> None:
+        if self.requests is None:
+            self.requests = StopRequests().__enter__()
 
     def after_step(self, state) -> None:
         if self.requests.signal is not None and not state.last_step:
