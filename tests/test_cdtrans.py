@@ -1,7 +1,9 @@
-"""CDTrans and the token hook it runs on: cross-attention, two-way pairing and distillation each alone, the
-target branch at test time, a short training run on a tiny fake MNIST -> USPS pair, the non-ViT error, and
-the experiments' official settings."""
+"""CDTrans and the token hook it runs on: cross-attention, two-way pairing over whole sets and distillation each
+alone, the target branch at test time, pairs completed with items fetched from outside the batch, a short
+training run and an exact mid-epoch resume on a tiny fake MNIST -> USPS pair, the non-ViT error, and the
+experiments' official settings."""
 
+import dataclasses
 import json
 
 import pytest
@@ -10,8 +12,8 @@ from omegaconf import OmegaConf
 
 from dasuite.config.catalog import choices
 from dasuite.errors import ConfigError
-from dasuite.methods.base import Stage
-from dasuite.methods.cdtrans import CDTrans, distillation_loss, two_way_pairs
+from dasuite.methods.base import Batch, Stage, StepContext
+from dasuite.methods.cdtrans import CDTrans, distillation_loss, two_way_partners
 from dasuite.models.backbones import MLP
 from dasuite.models.feature_extractor import FeatureExtractor
 from dasuite.models.lenet import lenet
@@ -56,18 +58,44 @@ def test_the_parts_rebuild_the_backbone_and_cross_attention_on_itself_is_self_at
     assert parts.features(h).shape[1] == backbone.out_features == 8
 
 
-def test_two_way_pairs_recover_planted_pairs_and_drop_disagreeing_ones():
+def _brute_force_partners(source_features, source_labels, target_features, pseudo):
+    """The partners from the whole similarity matrix at once (what two_way_partners computes by blocks)."""
+    similarity = torch.nn.functional.normalize(source_features, dim=1) @ \
+        torch.nn.functional.normalize(target_features, dim=1).T
+    nearest_source, nearest_target = similarity.argmax(0), similarity.argmax(1)
+    return (torch.where(pseudo[nearest_target] == source_labels, nearest_target, -1),
+            torch.where(source_labels[nearest_source] == pseudo, nearest_source, -1))
+
+
+@pytest.mark.parametrize("block", [1, 7, 40, 10 ** 9])  # one source per block, ragged blocks, one block
+def test_two_way_partners_by_blocks_equal_the_whole_similarity_matrix(block):
+    g = torch.Generator().manual_seed(block % 97)
+    source, target = torch.randn(53, 6, generator=g), torch.randn(41, 6, generator=g)
+    labels, pseudo = torch.randint(0, 3, (53,), generator=g), torch.randint(0, 3, (41,), generator=g)
+    partners = two_way_partners(source, labels, target, pseudo, block=block)
+    expected = _brute_force_partners(source, labels, target, pseudo)
+    assert all(torch.equal(a, b) for a, b in zip(partners, expected))
+    assert (partners[0] >= 0).any() and (partners[0] < 0).any() and (partners[1] >= 0).any()
+
+
+def test_two_way_partners_recover_planted_pairs_across_blocks_and_drop_disagreeing_ones():
     torch.manual_seed(0)
-    basis = torch.eye(8)
-    labels = torch.tensor([0, 1, 2, 3, 4, 3])
-    perm = [3, 0, 2, 1]
-    # sources 0-4 on axes; source 5 leans towards source 3's axis, so only its own nearest target pairs it
-    sources = torch.cat([basis[:5], (0.9 * basis[3] + 0.4 * basis[5])[None]])
-    targets = torch.stack([basis[p] for p in perm] + [basis[4]]) + 0.01 * torch.randn(5, 8)
-    pseudo = torch.cat([labels[perm], torch.tensor([0])])  # target 4's pseudo-label disagrees with source 4
-    s, t = two_way_pairs(sources, labels, targets, pseudo)
-    expected = {(p, j) for j, p in enumerate(perm)} | {(5, 0)}
-    assert set(zip(s.tolist(), t.tolist())) == expected and len(s) == len(expected)
+    n = 12
+    basis = torch.eye(n)
+    source_of = torch.randperm(n)  # target j is a noisy copy of source source_of[j]
+    sources = basis
+    targets = basis[source_of] + 0.01 * torch.randn(n, n)
+    labels = torch.arange(n) % 4
+    pseudo = labels[source_of].clone()
+    pseudo[0] = (pseudo[0] + 1) % 4  # target 0's pseudo-label disagrees with its nearest source's label
+    target_of = torch.empty(n, dtype=torch.long)
+    target_of[source_of] = torch.arange(n)
+    # blocks of 3 sources against the 12 targets: the pairs cross four block boundaries
+    partner_of_source, partner_of_target = two_way_partners(sources, labels, targets, pseudo, block=3 * n)
+    assert partner_of_target[0] == -1 and torch.equal(partner_of_target[1:], source_of[1:])
+    expected = target_of.clone()
+    expected[source_of[0]] = -1  # the source whose nearest target is target 0
+    assert torch.equal(partner_of_source, expected)
 
 
 def test_distillation_pulls_the_student_only_and_vanishes_when_they_agree():
@@ -79,43 +107,98 @@ def test_distillation_pulls_the_student_only_and_vanishes_when_they_agree():
     assert distillation_loss(teacher.detach(), teacher.detach()).abs() < 1e-6
 
 
+SOURCE_SET, TARGET_SET = torch.randn(20, 1, 14, 14), torch.randn(12, 1, 14, 14)
+SOURCE_LABELS = torch.arange(20) % 3
+
+
+def _inputs(draw, labels=False):
+    """begin_epoch's ``inputs`` over a small source and target set."""
+    if labels:
+        return iter([SOURCE_LABELS[:8], SOURCE_LABELS[8:]])
+    return iter([SOURCE_SET[:8], SOURCE_SET[8:]] if draw == "source" else [TARGET_SET])
+
+
+def _fetch(draw, index):
+    return [SOURCE_SET[index], SOURCE_LABELS[index]] if draw == "source" else [TARGET_SET[index]]
+
+
 def _method(**kwargs):
     torch.manual_seed(0)
     method = CDTrans(_small_vit(), 3, **kwargs)
-    target_set = torch.randn(12, 1, 14, 14)
-    method.begin_epoch(Stage("adapt"), 0, lambda draw: iter([target_set]))
+    method.begin_epoch(Stage("adapt"), 0, _inputs)
     return method
 
 
-def test_the_target_branch_predicts_alone_whatever_the_source_batch():
+def test_the_pairs_are_built_over_the_whole_sets_from_the_current_model():
+    method = _method()
+    features = {d: method.outputs_on(_inputs, d)[0] for d in ("source", "target")}
+    expected = two_way_partners(features["source"], SOURCE_LABELS, features["target"], method.pseudo_labels)
+    assert torch.equal(method.partner_of_source, expected[0]) and torch.equal(method.partner_of_target, expected[1])
+    assert method.partner_of_source.shape == (20,) and method.partner_of_target.shape == (12,)
+    kept = method.partner_of_target >= 0
+    assert torch.equal(SOURCE_LABELS[method.partner_of_target[kept]], method.pseudo_labels[kept])
+
+
+def test_a_step_pairs_batch_items_with_their_partners_fetched_from_the_whole_sets():
+    method = _method()
+    # planted partners: targets 0, 5 -> sources 7, 19; sources 2, 11 -> targets 10, 3; the rest have none
+    method.partner_of_target = torch.full((12,), -1)
+    method.partner_of_target[[0, 5]] = torch.tensor([7, 19])
+    method.partner_of_source = torch.full((20,), -1)
+    method.partner_of_source[[2, 11]] = torch.tensor([10, 3])
+    index_s, index_t = torch.tensor([11, 4, 2, 0]), torch.tensor([5, 1, 0])
+    batch = Batch(xs=SOURCE_SET[index_s], ys=SOURCE_LABELS[index_s], xt=TARGET_SET[index_t], index_s=index_s,
+                  index_t=index_t)
+    fetched = []
+
+    def fetch(draw, index):
+        fetched.append((draw, index.tolist()))
+        return _fetch(draw, index)
+
+    images, pair_source, pair_target, labels = method.pairs(batch, StepContext(0.5, "adapt", "main", 1, 0, fetch))
+    assert fetched == [("source", [19, 7]), ("target", [3, 10])]  # partners of the batch's targets, then sources
+    pairs = [(images[s], images[t]) for s, t in zip(pair_source, pair_target)]
+    expected = [(19, 5), (7, 0), (11, 3), (2, 10)]  # (source, target) positions in the sets
+    assert len(pairs) == len(expected) and all(torch.equal(a, SOURCE_SET[s]) and torch.equal(b, TARGET_SET[t])
+                                               for (a, b), (s, t) in zip(pairs, expected))
+    assert labels.tolist() == SOURCE_LABELS[[s for s, _ in expected]].tolist()
+    terms = method.training_step(batch, StepContext(0.5, "adapt", "main", 1, 0, _fetch))
+    assert set(terms) == {"cls", "cross", "distill"} and all(torch.isfinite(v) and v > 0 for v in terms.values())
+    with pytest.raises(RuntimeError, match="needs batch.index_s, batch.index_t and ctx.fetch"):
+        method.training_step(dataclasses.replace(batch, index_t=None), StepContext(0.5, "adapt", "main", 1, 0, _fetch))
+
+
+def test_the_target_branch_predicts_alone_whatever_the_source_image():
     method = _method().eval()
-    xt, ys = torch.randn(6, 1, 14, 14), torch.tensor([0, 1, 2, 0, 1, 2])
+    xt = torch.randn(4, 1, 14, 14)
+    pair_source, pair_target = torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7])
     with torch.no_grad():
-        first = method.branches(torch.randn(6, 1, 14, 14), ys, xt)
-        second = method.branches(torch.randn(6, 1, 14, 14), ys, xt)
-        assert torch.allclose(first["target"], method.predict(xt), atol=1e-5)  # the distilled student is predict
-        assert torch.allclose(first["target"], second["target"], atol=1e-6)
+        first, cross = method.branches(torch.cat([torch.randn(4, 1, 14, 14), xt]), pair_source, pair_target)
+        second, _ = method.branches(torch.cat([torch.randn(4, 1, 14, 14), xt]), pair_source, pair_target)
+        assert torch.allclose(first[4:], method.predict(xt), atol=1e-5)  # the distilled student is predict
+        assert torch.allclose(first[4:], second[4:], atol=1e-6)
         # the source-target branch, by contrast, mixes in the paired source image
-        assert len(first["pair_source"]) >= 2
-        assert not torch.allclose(first["source_target"], first["target"][first["pair_target"]], atol=1e-3)
+        assert not torch.allclose(cross, first[4:], atol=1e-3)
+        assert method.branches(torch.cat([torch.randn(4, 1, 14, 14), xt]), pair_source[:1], pair_target[:1])[1] is None
 
 
-def test_class_centres_refresh_every_pair_interval_epochs_and_survive_a_checkpoint():
+def test_the_pairs_refresh_every_pair_interval_epochs_and_survive_a_checkpoint():
     method = _method(pair_interval=2)
     calls = []
-    target_set = torch.randn(12, 1, 14, 14)
 
-    def inputs(draw):
-        calls.append(draw)
-        return iter([target_set])
+    def inputs(draw, labels=False):
+        calls.append((draw, labels))
+        return _inputs(draw, labels)
 
-    for epoch in (1, 2, 3):  # centres came from epoch 0: rebuilt at 2 only
+    for epoch in (1, 2, 3):  # pairs came from epoch 0: rebuilt at 2 only
         method.begin_epoch(Stage("adapt"), epoch, inputs)
     method.begin_epoch(Stage("source", draws=("source",)), 4, inputs)
-    assert calls == ["target"] and method.centroids_epoch == 2
+    assert sorted(calls) == [("source", False), ("source", True), ("target", False)] and method.pairs_epoch == 2
     restored = CDTrans(_small_vit(), 3)
     restored.load_state_dict(method.state_dict())
-    assert restored.centroids_epoch == 2 and torch.equal(restored.centroids, method.centroids)
+    assert restored.pairs_epoch == 2
+    for key in ("partner_of_source", "partner_of_target", "pseudo_labels"):
+        assert torch.equal(getattr(restored, key), getattr(method, key)), key
 
 
 @pytest.mark.parametrize("backbone", [lambda: lenet((1, 28, 28)), lambda: MLP((2,), hidden=[8])],
@@ -126,25 +209,98 @@ def test_a_backbone_that_is_no_vit_is_a_config_error_naming_the_vits(backbone):
         CDTrans(backbone(), 10)
 
 
+def _small_vit_overrides(tmp_path) -> list[str]:
+    """A tiny vit_tiny on a fake 14-px MNIST -> USPS pair (written under ``tmp_path / "data"``)."""
+    root = tmp_path / "data"
+    vit = [f"backbone.{key}={value}" for key, value in SMALL_VIT.items()]
+    return ["dataset=mnist_usps", f"data_root={root}", "dataset.image_size=14", "backbone=vit_tiny", *vit,
+            "trainer.batch_size=16"]
+
+
 def train_small_vit(tmp_path, *overrides: str) -> dict:
     """A few steps of a tiny vit_tiny on a fake 14-px MNIST -> USPS pair; the run's summary."""
     root = tmp_path / "data"
     fake_data.write_mnist(root, "train")
     fake_data.write_usps(root, "train")
     fake_data.write_usps(root, "test")
-    vit = [f"backbone.{key}={value}" for key, value in SMALL_VIT.items()]
-    return train_in_process(tmp_path / "run", "dataset=mnist_usps", f"data_root={root}", "dataset.image_size=14",
-                            "backbone=vit_tiny", *vit, "trainer.batch_size=16", *overrides)
+    return train_in_process(tmp_path / "run", *_small_vit_overrides(tmp_path), *overrides)
 
 
-def test_a_short_training_run_on_vit_tiny_completes(tmp_path):
-    summary = train_small_vit(tmp_path, "method=cdtrans", "method.source_epochs=1", "trainer.epochs=1",
+def _recording_fetches(monkeypatch) -> list:
+    """Record, for every CDTrans adaptation step, the batch's positions and what the step fetched."""
+    steps = []
+    training_step = CDTrans.training_step
+
+    def step(self, batch, ctx):
+        if ctx.stage == "adapt":
+            record = {"index_s": batch.index_s.tolist(), "index_t": batch.index_t.tolist(), "fetched": {}}
+            steps.append(record)
+
+            def fetch(draw, index, engine_fetch=ctx.fetch):
+                record["fetched"][draw] = index.tolist()
+                return engine_fetch(draw, index)
+
+            ctx = dataclasses.replace(ctx, fetch=fetch)
+        terms = training_step(self, batch, ctx)
+        if ctx.stage == "adapt":
+            record["cross"] = terms["cross"].item()
+        return terms
+
+    monkeypatch.setattr(CDTrans, "training_step", step)
+    return steps
+
+
+def test_a_short_training_run_pairs_the_batch_with_items_from_outside_it(tmp_path, monkeypatch):
+    steps = _recording_fetches(monkeypatch)
+    summary = train_small_vit(tmp_path, "method=cdtrans", "method.source_epochs=1", "trainer.epochs=2",
                               "trainer.steps_per_epoch=3")
     assert summary["status"] == "completed", summary.get("error")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["stage"] for r in rows] == ["source", "adapt"]
+    assert [r["stage"] for r in rows] == ["source", "adapt", "adapt"]
     assert {"train/cls", "train/cross", "train/distill"} <= set(rows[1])
     assert all(torch.isfinite(torch.tensor(rows[1][k])) for k in ("train/cls", "train/cross", "train/distill"))
+    assert len(steps) == 6
+    outside = [i for s in steps for i in s["fetched"].get("source", []) if i not in s["index_s"]] + \
+        [i for s in steps for i in s["fetched"].get("target", []) if i not in s["index_t"]]
+    assert outside, steps  # partners come from the whole sets, not from the step's own batch
+    assert any(s["cross"] > 0 for s in steps)
+
+
+def test_a_run_stopped_mid_epoch_resumes_with_its_pairs(tmp_path, monkeypatch):
+    """SIGTERM in the middle of an adaptation epoch: the checkpoint carries the pairs built at the epoch's
+    start, which the resumed steps use (begin_epoch does not run again mid-epoch), and the run ends with the
+    numbers of one never stopped; the next epoch keeps them too (the next rebuild is pair_interval epochs after
+    the restored one's)."""
+    import os
+    import signal
+
+    args = ["method=cdtrans", "method.source_epochs=1", "trainer.epochs=3", "trainer.steps_per_epoch=3",
+            "method.pair_interval=3", "trainer.deterministic=true"]  # epochs: 0 source; 1, 2, 3 adapt (pairs at 1)
+    train_small_vit(tmp_path / "reference", *args)
+    training_step = CDTrans.training_step
+
+    def signals_once(self, batch, ctx):
+        if ctx.step == 7 and not (tmp_path / "signalled").exists():  # the second step of epoch 2
+            (tmp_path / "signalled").touch()
+            os.kill(os.getpid(), signal.SIGTERM)
+        return training_step(self, batch, ctx)
+
+    monkeypatch.setattr(CDTrans, "training_step", signals_once)
+    with pytest.raises(KeyboardInterrupt):
+        train_small_vit(tmp_path / "stopped", *args)
+    run = tmp_path / "stopped" / "run"
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert (state["epoch"], state["partial"]["epoch_step"]) == (2, 2)
+    extra = state["model"]["_extra_state"]
+    assert extra["pairs_epoch"] == 1 and extra["partner_of_target"].shape == (40,)
+    summary = train_in_process(run, *_small_vit_overrides(tmp_path / "stopped"), *args, resume=True)
+    assert summary["status"] == "completed", summary.get("error")
+
+    def values(folder):
+        return [{k: v for k, v in json.loads(line).items() if k != "time_s"}
+                for line in (folder / "metrics.jsonl").read_text().splitlines()]
+
+    assert values(run) == values(tmp_path / "reference" / "run")
 
 
 # experiment -> (pair, backbone, keys): the official CDTrans settings (configs/pretrain.yml, configs/uda.yml,

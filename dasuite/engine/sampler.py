@@ -13,11 +13,17 @@ disk (:class:`~dasuite.data.folder.LazyImages`) are decoded by DataLoader worker
 
 A stream's ``state_dict`` is its position after the last batch handed to the trainer (workers may
 have prefetched further), so a resumed stream continues with exactly the next batch.
+
+Each batch comes with its index, the items' positions in the whole set (global positions under
+data-parallel training too), and :meth:`BatchStream.fetch` reads any other items by position, without
+drawing from the sampler's generator: a method can complete a batch with items of its choice (CDTrans'
+nearest neighbours over the whole sets) while the batches stay the ones a run without it draws.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -75,16 +81,18 @@ class CyclicBatches:
 
 
 class Zipped(Dataset):
-    """Item i of each part, as a tuple (images decoded by the part's own ``__getitem__``)."""
+    """Item i of each part, as a tuple (images decoded by the part's own ``__getitem__``); ``with_index``: and
+    then ``i`` itself, so that a batch sampled by a DataLoader says which items it holds."""
 
-    def __init__(self, parts):
-        self.parts = parts
+    def __init__(self, parts, with_index: bool = False):
+        self.parts, self.with_index = parts, with_index
 
     def __len__(self) -> int:
         return len(self.parts[0])
 
     def __getitem__(self, i):
-        return tuple(part[i] for part in self.parts)
+        items = tuple(part[i] for part in self.parts)
+        return (*items, int(i)) if self.with_index else items
 
 
 class BatchStream:
@@ -104,21 +112,38 @@ class BatchStream:
         return self.batches.batches_per_pass
 
     def next(self) -> list[torch.Tensor]:
+        """The next batch of every part, on the device."""
+        return self.next_with_index()[0]
+
+    def next_with_index(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The next batch of every part and its index (the items' positions in the set, int64), on the device."""
         if self.in_memory:
             index = self.batches.next().to(self.device)
-            return [p[index] for p in self.parts]
+            return [p[index] for p in self.parts], index
         if self.loader is None:
             workers = max((getattr(p, "workers", 0) for p in self.parts), default=0)
             # a generator of its own: without one, starting the loader draws its workers' base seed from
             # torch's global generator, at the first batch of a run but also at the first after a
             # resume, which would shift the dropout and augmentation of a resumed run
             seed = torch.Generator().manual_seed(self.batches.generator.initial_seed())
-            self.loader = iter(DataLoader(Zipped(self.parts), batch_sampler=self.batches, num_workers=workers,
-                                          pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
-                                          generator=seed))
-        batch = next(self.loader)
+            self.loader = iter(DataLoader(Zipped(self.parts, with_index=True), batch_sampler=self.batches,
+                                          num_workers=workers, pin_memory=self.device.type == "cuda",
+                                          persistent_workers=workers > 0, generator=seed))
+        *batch, index = next(self.loader)
         self.consumed = self.batches.pending.popleft()
-        return [t.to(self.device, non_blocking=True) for t in batch]
+        return [t.to(self.device, non_blocking=True) for t in batch], index.to(self.device, non_blocking=True)
+
+    def fetch(self, index: torch.Tensor) -> list[torch.Tensor]:
+        """Items ``index`` (positions in the set) of every part, on the device, as :meth:`next` gives them.
+
+        It leaves the stream alone: the sampler's generator and position, and so every later batch, are
+        those of a stream never fetched from. Images on disk are decoded here, by threads (as many as
+        the part's DataLoader workers), not by the workers, which run ahead on the next batches."""
+        if self.in_memory:
+            index = index.to(self.device)
+            return [p[index] for p in self.parts]
+        index = index.cpu()
+        return [gather(p, index).to(self.device) for p in self.parts]
 
     def state_dict(self) -> dict:
         """The position after the last batch returned by :meth:`next`."""
@@ -130,6 +155,23 @@ class BatchStream:
             raise RuntimeError("load_state_dict must come before the first batch")
         self.batches.load_state_dict(state)
         self.consumed = self.batches.state_dict()
+
+
+def gather(data, index: torch.Tensor) -> torch.Tensor:
+    """Items ``index`` of a set stacked as one tensor (each decoded by the set's ``__getitem__`` unless it is
+    a tensor), in ``data.workers`` threads where it has workers."""
+    if isinstance(data, torch.Tensor):
+        return data[index.to(data.device)]
+    positions = index.tolist()
+    if not positions:  # an empty batch of the right shape and type
+        return torch.stack([torch.as_tensor(data[0])])[:0]
+    threads = min(getattr(data, "workers", 0), len(positions))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            items = list(pool.map(data.__getitem__, positions))
+    else:
+        items = [data[i] for i in positions]
+    return torch.stack([torch.as_tensor(item) for item in items])
 
 
 def subset(data, index: torch.Tensor):

@@ -203,7 +203,8 @@ class Trainer:
             if partial is None:
                 state.sums, state.epoch_step = state.zeros(), 0
                 state.lr = next(iter(state.optimizers.values())).param_groups[0]["lr"]  # at the epoch's first step
-                state.method.begin_epoch(state.stage, state.at.epoch, lambda draw: self._inputs(state, draw))
+                state.method.begin_epoch(state.stage, state.at.epoch,
+                                         lambda draw, labels=False: self._inputs(state, draw, labels))
             else:  # resumed mid-epoch: the method's per-epoch state came with its weights
                 state.sums, state.lr, state.epoch_step = state.zeros(partial["sums"]), partial["lr"], \
                     partial["epoch_step"]
@@ -217,7 +218,8 @@ class Trainer:
                                                                                      state.steps_per_epoch)
         prefix = len(state.optimizers) > 1
         for name, optimizer in state.optimizers.items():
-            ctx = StepContext(progress, state.stage.name, name, state.at.epoch, state.at.step)
+            ctx = StepContext(progress, state.stage.name, name, state.at.epoch, state.at.step,
+                              fetch=lambda draw, index: self._fetch(state, draw, index))
             with state.precision.autocast():
                 terms = state.step_losses(batch, ctx)
                 loss = sum(terms.values())
@@ -245,20 +247,50 @@ class Trainer:
                                           **{f"train/{k}": v.item() / state.steps_per_epoch for k, v in sums.items()}}
 
     def _draw(self, state: FitState) -> tuple[Batch, int]:
-        """One step's batch (images channels-last where the model is) and its number of samples."""
+        """One step's batch (images channels-last where the model is), the positions of its source and target
+        items in their sets, and its number of samples."""
         fields, n = {}, 0
         names = {"source": ("xs", "ys"), "target": ("xt",), "target_labeled": ("xl", "yl")}
+        index_names = {"source": "index_s", "target": "index_t"}
         for draw in state.stage.draws:
-            x, *y = state.streams[draw].next()
-            x = state.pair.prepare(x, train=True)
+            parts, index = state.streams[draw].next_with_index()
+            x, *y = self._for_training(state, parts)
             x_field, *y_field = names[draw]
-            fields[x_field] = channels_last(x) if state.layout else x
+            fields[x_field] = x
             fields.update(zip(y_field, y))
+            if draw in index_names:
+                fields[index_names[draw]] = index
             n += len(x)
         return Batch(**fields), n
 
-    def _inputs(self, state: FitState, draw: str) -> Iterator[torch.Tensor]:
-        """A training set's inputs in order, preprocessed as for evaluation (for :meth:`Method.begin_epoch`)."""
+    def _for_training(self, state: FitState, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+        """A set's raw parts as a training step sees them: inputs preprocessed for training, channels-last
+        where the model is; labels as they are."""
+        x, *y = parts
+        x = state.pair.prepare(x, train=True)
+        return [channels_last(x) if state.layout else x, *y]
+
+    def _fetch(self, state: FitState, draw: str, index: torch.Tensor) -> list[torch.Tensor]:
+        """:attr:`StepContext.fetch`: the items ``index`` of the stage's set ``draw`` as :meth:`_draw` gives a
+        batch (outside autocast, as there), read without drawing from the set's sampler."""
+        if draw not in state.streams:
+            raise ValueError(f"ctx.fetch({draw!r}, ...): this run draws only from {sorted(state.streams)}")
+        index = torch.as_tensor(index, dtype=torch.long)
+        if len(index) == 0:  # empty parts of the right shapes: from one item, whose augmentation draws its
+            # random numbers from a fork of the generators, not from the run's
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                return [part[:0] for part in self._fetch(state, draw, index.new_zeros(1))]
+        with torch.autocast(self.device.type, enabled=False), torch.no_grad():
+            return self._for_training(state, state.streams[draw].fetch(index))
+
+    def _inputs(self, state: FitState, draw: str, labels: bool = False) -> Iterator[torch.Tensor]:
+        """A training set's inputs in order, preprocessed as for evaluation, or with ``labels`` its labels (for
+        :meth:`Method.begin_epoch`)."""
+        if labels:
+            if len(state.sets[draw]) < 2:
+                raise ValueError(f"inputs({draw!r}, labels=True): the {draw} set has no labels")
+            yield from inputs(state.sets[draw][1], self.eval_batch_size, self.device)
+            return
         for batch in inputs(state.sets[draw][0], self.eval_batch_size, self.device):
             yield state.pair.prepare(batch)
 

@@ -18,6 +18,13 @@ What a method can rely on:
   the optimizer being stepped, the global epoch and step. A method that needs per-epoch state
   (SHOT's pseudo-label centroids, ADDA's target-encoder initialisation) updates it lazily when
   ``ctx.epoch`` or ``ctx.stage`` changes; persistent state lives in buffers so checkpoints keep it.
+* Which items a batch holds, and any other item: ``batch.index_s`` / ``batch.index_t`` are the
+  positions of the source / target batch in their whole training set (the order in which
+  ``begin_epoch``'s ``inputs(draw)`` yields it; global positions under data-parallel training), and
+  ``ctx.fetch(draw, index)`` returns the parts of the set ``draw`` (inputs, then labels if it has any)
+  for the items ``index``, on the device and preprocessed for training exactly as the step's batch.
+  Fetching draws nothing from the samplers, so the batches of later steps do not change. CDTrans
+  completes each batch item with its nearest neighbour in the other whole set this way.
 * Inputs are whatever the pair gives, (N, D) vectors or (N, C, H, W) images: methods pass them to
   the backbone and make no other assumption (rotation SSL documents its own).
 * A few target labels, any method (semi-supervised DA): when the pair has k labeled target samples
@@ -72,24 +79,41 @@ class Stage:
 
 @dataclass
 class Batch:
-    """One step's data; a field is None when the stage does not draw that set."""
+    """One step's data; a field is None when the stage does not draw that set.
+
+    ``index_s`` and ``index_t`` (int64, on the device) are the positions of the ``xs`` and ``xt`` items in the
+    whole source and target training sets: the order in which :meth:`Method.begin_epoch`'s ``inputs(draw)``
+    yields them and in which :attr:`StepContext.fetch` takes positions.
+    """
 
     xs: torch.Tensor | None = None
     ys: torch.Tensor | None = None
     xt: torch.Tensor | None = None
     xl: torch.Tensor | None = None
     yl: torch.Tensor | None = None
+    index_s: torch.Tensor | None = None
+    index_t: torch.Tensor | None = None
+
+
+#: ``fetch(draw, index)``: the parts of the training set ``draw`` (``[x, y]`` for ``source``, ``[x]`` for
+#: ``target``) for the items at positions ``index``, on the device, preprocessed for training as a batch is.
+Fetch = Callable[[str, torch.Tensor], list[torch.Tensor]]
 
 
 @dataclass(frozen=True)
 class StepContext:
-    """Where training stands: ``progress`` runs from 0 to 1 over the current stage."""
+    """Where training stands: ``progress`` runs from 0 to 1 over the current stage.
+
+    ``fetch`` (see :data:`Fetch`) reads any items of the run's training sets, the batch's or others, without
+    drawing from the samplers; the trainer always sets it (None only where a test builds a context alone).
+    """
 
     progress: float
     stage: str
     optimizer: str
     epoch: int
     step: int
+    fetch: Fetch | None = None
 
 
 class Method(nn.Module):
@@ -124,12 +148,14 @@ class Method(nn.Module):
         """
         return {MAIN: [{"params": list(self.parameters())}]}
 
-    def begin_epoch(self, stage: Stage, epoch: int, inputs: Callable[[str], Iterator[torch.Tensor]]) -> None:
+    def begin_epoch(self, stage: Stage, epoch: int, inputs: Callable[..., Iterator[torch.Tensor]]) -> None:
         """Called before each epoch's first step (``epoch`` counts the epochs already run).
 
         ``inputs(draw)`` yields the whole set ``draw`` (one of the stage's draws) in order, in
-        evaluation batches preprocessed as for evaluation, e.g. for SHOT's per-epoch centroids.
-        The default does nothing.
+        evaluation batches preprocessed as for evaluation, e.g. for SHOT's per-epoch centroids;
+        ``inputs(draw, labels=True)`` yields its labels instead, in the same order and batches (a set
+        with labels: ``source``, ``target_labeled``). Position i of that order is the item that
+        ``Batch.index_s`` / ``index_t`` and ``StepContext.fetch`` call i. The default does nothing.
         """
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:

@@ -12,12 +12,17 @@ z_st of the three branches:
 ŷ_t the target's pseudo-label; the source-target prediction is the teacher (no gradient through it) of the
 target branch, which alone predicts: :meth:`predict` is the plain ViT and never sees a source image.
 
-Pairs: two-way centre-aware pseudo-labelling (:func:`two_way_pairs`): each target with its most similar
-source and each source with its most similar target (cosine similarity of the features), kept when the
-source label equals the target's pseudo-label, the nearest of SHOT-style class centres of the whole target
-set (processor_uda.py ``obtain_label``), rebuilt from the current model every ``pair_interval``
-adaptation epochs (``update_epoch = 10`` there). The Method interface hands a method batches, not the
-sampler, so pairs are drawn among each step's source and target batch, not over the whole sets.
+Pairs: two-way centre-aware pseudo-labelling over the whole training sets (:func:`two_way_partners`,
+processor_uda.py ``update_feat``, ``compute_knn_idx``, ``generate_new_dataset``): each target with its most
+similar source and each source with its most similar target (cosine similarity of the features the head sees,
+over every image of both sets), kept when the source's label equals the target's pseudo-label, the nearest of
+SHOT-style class centres of the whole target set (``obtain_label``). They are rebuilt from the current model
+every ``pair_interval`` adaptation epochs (``update_epoch = 10`` there) and kept in checkpoints. A step
+completes its batch with the partners (:attr:`StepContext.fetch`, by the positions ``Batch.index_s`` /
+``index_t``): (partner source, batch target) for each target of the batch with a partner and (batch source,
+partner target) for each source with one; the pair's label is its source's label, which is the target's
+pseudo-label by construction. The source CE is on the batch's sources. Where the official code iterates a
+dataset of the pairs, this iterates source and target batches and completes each item with its partner.
 
 Stages: ``source``, the ViT on labeled source with label smoothing (configs/pretrain.yml); ``adapt``, the
 three branches on source + target (configs/uda.yml, no label smoothing).
@@ -34,21 +39,42 @@ from dasuite.methods.base import MAIN, Batch, Method, Stage, StepContext, check_
 from dasuite.models.tokens import transformer_parts
 
 
-def two_way_pairs(source_features: torch.Tensor, source_labels: torch.Tensor, target_features: torch.Tensor,
-                  target_pseudo_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(source index, target index) of CDTrans' centre-aware pairs, each pair once, sorted.
+#: Most similarities :func:`two_way_partners` holds at once (float32: 128 MiB), whatever the sets' sizes.
+SIMILARITY_BLOCK = 2 ** 25
 
-    Candidates: every target with its nearest source and every source with its nearest target by cosine
-    similarity; kept when the source's label equals the target's pseudo-label.
+
+def two_way_partners(source_features: torch.Tensor, source_labels: torch.Tensor, target_features: torch.Tensor,
+                     target_pseudo_labels: torch.Tensor, block: int = SIMILARITY_BLOCK
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """CDTrans' two-way centre-aware partners over whole sets: ``(partner_of_source, partner_of_target)``.
+
+    ``partner_of_target[j]`` is the source most cosine-similar to target j, or -1 when its label differs from
+    target j's pseudo-label; ``partner_of_source[i]`` is the target most similar to source i, or -1 when that
+    target's pseudo-label differs from source i's label. The similarities are computed for runs of sources
+    against every target, at most ``block`` of them at a time (never the whole n_source × n_target matrix:
+    VisDA-2017 has 152k × 55k); a tie goes to the lower index, as one argmax over the whole matrix.
     """
-    similarity = F.normalize(source_features.flatten(1), dim=1) @ F.normalize(target_features.flatten(1), dim=1).T
-    n_source, n_target = similarity.shape
-    device = similarity.device
-    sources = torch.cat([similarity.argmax(0), torch.arange(n_source, device=device)])
-    targets = torch.cat([torch.arange(n_target, device=device), similarity.argmax(1)])
-    keep = source_labels[sources] == target_pseudo_labels[targets]
-    pairs = torch.unique(torch.stack([sources[keep], targets[keep]]), dim=1)
-    return pairs[0], pairs[1]
+    s = F.normalize(source_features.flatten(1).float(), dim=1)
+    t = F.normalize(target_features.flatten(1).float(), dim=1)
+    labels, pseudo = source_labels.to(s.device), target_pseudo_labels.to(s.device)
+    n_source, n_target = len(s), len(t)
+    if n_source == 0 or n_target == 0:
+        return labels.new_full((n_source,), -1, dtype=torch.long), labels.new_full((n_target,), -1, dtype=torch.long)
+    rows = max(1, block // n_target)
+    nearest_target = torch.empty(n_source, dtype=torch.long, device=s.device)
+    nearest_source = torch.zeros(n_target, dtype=torch.long, device=s.device)
+    best = torch.full((n_target,), -torch.inf, device=s.device)
+    for start in range(0, n_source, rows):
+        similarity = s[start: start + rows] @ t.T
+        nearest_target[start: start + rows] = similarity.argmax(1)
+        arg = similarity.argmax(0)
+        value = similarity.gather(0, arg[None])[0]
+        better = value > best  # strictly: a tie keeps the earlier source
+        best = torch.where(better, value, best)
+        nearest_source = torch.where(better, arg + start, nearest_source)
+    partner_of_target = torch.where(labels[nearest_source] == pseudo, nearest_source, -1)
+    partner_of_source = torch.where(pseudo[nearest_target] == labels, nearest_target, -1)
+    return partner_of_source, partner_of_target
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
@@ -67,13 +93,16 @@ class CDTrans(Method):
         self.source_epochs = check_epochs("source_epochs", source_epochs)
         if isinstance(pair_interval, bool) or not isinstance(pair_interval, int) or pair_interval < 1:
             raise ConfigError(f"method.pair_interval={pair_interval!r} must be an integer >= 1 (adaptation epochs "
-                              "between two rebuilds of the target pseudo-labels' class centres).")
+                              "between two rebuilds of the pairs over the whole source and target sets).")
         self.pair_interval = pair_interval
         self.cross_weight = check_number("method.cross_weight", cross_weight, minimum=0)
         self.distill_weight = check_number("method.distill_weight", distill_weight, minimum=0)
         self.adapt_lr_mult = check_number("method.adapt_lr_mult", adapt_lr_mult, minimum=0)
-        self.centroids: torch.Tensor | None = None
-        self.centroids_epoch: int | None = None
+        # the pairs (two_way_partners over the whole sets), the target pseudo-labels and the epoch they come from
+        self.partner_of_source: torch.Tensor | None = None
+        self.partner_of_target: torch.Tensor | None = None
+        self.pseudo_labels: torch.Tensor | None = None
+        self.pairs_epoch: int | None = None
 
     def stages(self) -> list[Stage]:
         return [Stage("source", draws=("source",), epochs=self.source_epochs), Stage("adapt")]
@@ -84,57 +113,89 @@ class CDTrans(Method):
         return {MAIN: [{"params": list(self.parameters()), "lr_mult": self.adapt_lr_mult}]}
 
     def begin_epoch(self, stage: Stage, epoch: int, inputs) -> None:
-        """Class centres of the target set from the current model, every ``pair_interval`` adaptation epochs."""
-        if stage.name != "adapt" or (self.centroids_epoch is not None
-                                     and epoch - self.centroids_epoch < self.pair_interval):
+        """The pairs over the whole sets from the current model, every ``pair_interval`` adaptation epochs:
+        features of every source and target image, the targets' pseudo-labels (nearest class centre), and
+        each image's partner in the other set (:func:`two_way_partners`)."""
+        if stage.name != "adapt" or (self.pairs_epoch is not None and epoch - self.pairs_epoch < self.pair_interval):
             return
-        self.centroids = class_centroids(*self.outputs_on(inputs, "target"))
-        self.centroids_epoch = epoch
+        source_features, _ = self.outputs_on(inputs, "source")
+        target_features, target_probabilities = self.outputs_on(inputs, "target")
+        source_labels = torch.cat(list(inputs("source", labels=True))).to(source_features.device)
+        self.pseudo_labels = nearest_centroid(target_features,
+                                              class_centroids(target_features, target_probabilities))
+        self.partner_of_source, self.partner_of_target = two_way_partners(
+            source_features, source_labels, target_features, self.pseudo_labels)
+        self.pairs_epoch = epoch
 
-    def branches(self, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One pass of the three branches: ``source`` and ``target`` logits of every image, the pairs
-        (``pair_source``, ``pair_target``: indices), the paired targets' ``pseudo`` labels and the
-        ``source_target`` logits of each pair (empty without pairs)."""
+    def branches(self, images: torch.Tensor, pair_source: torch.Tensor,
+                 pair_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One pass of the three branches: the self-attention logits of every image (the source branch on
+        source images, the target branch on target images: one network), and the source-target logits of
+        the pairs (``pair_source[k]``, ``pair_target[k]``: rows of ``images``), None with fewer than two."""
         parts = transformer_parts(self.backbone, "method=cdtrans")
-        n = len(xs)
-        h = parts.tokens(torch.cat([xs, xt]))
+        h = parts.tokens(images)
         layer_inputs = []
         for block in parts.blocks:
             layer_inputs.append(h)
             h = parts.run(block, h)
-        features = parts.features(h)
-        f_s, f_t = features[:n], features[n:]
-        with torch.no_grad():
-            pseudo = nearest_centroid(f_t, self.centroids.to(f_t.device))
-            pair_source, pair_target = two_way_pairs(f_s, ys, f_t, pseudo)
-        out = {"source": self.head(f_s), "target": self.head(f_t), "pair_source": pair_source,
-               "pair_target": pair_target, "pseudo": pseudo[pair_target]}
+        logits = self.head(parts.features(h))
         if len(pair_source) < 2:  # a bottleneck's BatchNorm needs two samples: no cross branch this step
-            out["source_target"] = f_t.new_zeros(0, out["target"].shape[1])
-            return out
-        fusion = layer_inputs[0][n:][pair_target]
+            return logits, None
+        fusion = layer_inputs[0][pair_target]
         for block, x in zip(parts.blocks, layer_inputs):
-            fusion = parts.run(block, x[:n][pair_source], context=x[n:][pair_target], residual=fusion)
-        out["source_target"] = self.head(parts.features(fusion))
-        return out
+            fusion = parts.run(block, x[pair_source], context=x[pair_target], residual=fusion)
+        return logits, self.head(parts.features(fusion))
+
+    def _partners(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The partner arrays on ``device`` (a checkpoint restores them where it was loaded)."""
+        if self.partner_of_source is None or self.partner_of_target is None:
+            raise RuntimeError("CDTrans has no pairs: begin_epoch builds them at the start of its adapt stage "
+                               "(a checkpoint of this method from before they were kept cannot resume mid-epoch).")
+        if self.partner_of_source.device != device:
+            self.partner_of_source = self.partner_of_source.to(device)
+            self.partner_of_target = self.partner_of_target.to(device)
+        return self.partner_of_source, self.partner_of_target
+
+    def pairs(self, batch: Batch, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The step's images (the batch's sources, its targets that have a partner, then the fetched partner
+        sources and targets), the pairs as rows of them (source rows, target rows) and each pair's label (its
+        source's). A target of the batch without a partner has no term: it is left out."""
+        if batch.index_s is None or batch.index_t is None or ctx.fetch is None:
+            raise RuntimeError("CDTrans completes each batch item with its partner in the other set: it needs "
+                               "batch.index_s, batch.index_t and ctx.fetch, which the trainer provides.")
+        partner_of_source, partner_of_target = self._partners(batch.index_t.device)
+        partner_t, partner_s = partner_of_target[batch.index_t], partner_of_source[batch.index_s]
+        t_rows, s_rows = (partner_t >= 0).nonzero().flatten(), (partner_s >= 0).nonzero().flatten()
+        # nothing to fetch (no partner of that side in the batch): empty parts as the batch's, no read
+        xs_fetched, ys_fetched = ctx.fetch("source", partner_t[t_rows]) if len(t_rows) else (batch.xs[:0], batch.ys[:0])
+        (xt_fetched,) = ctx.fetch("target", partner_s[s_rows]) if len(s_rows) else (batch.xt[:0],)
+        n_s, n_t, n_fs = len(batch.xs), len(t_rows), len(xs_fetched)
+        images = torch.cat([batch.xs, batch.xt[t_rows], xs_fetched, xt_fetched])
+        rows = torch.arange(len(images), device=images.device)
+        pair_source = torch.cat([rows[n_s + n_t: n_s + n_t + n_fs], s_rows])
+        pair_target = torch.cat([rows[n_s: n_s + n_t], rows[n_s + n_t + n_fs:]])
+        labels = torch.cat([ys_fetched, batch.ys[s_rows]])
+        return images, pair_source, pair_target, labels
 
     def training_step(self, batch: Batch, ctx: StepContext):
         if ctx.stage == "source":
             return {"cls": self.classification_loss(self.predict(batch.xs), batch.ys)}
-        out = self.branches(batch.xs, batch.ys, batch.xt)
-        terms = {"cls": F.cross_entropy(out["source"], batch.ys)}
-        teacher = out["source_target"]
-        if len(teacher) == 0:
-            zero = out["source"].new_zeros(())
+        images, pair_source, pair_target, labels = self.pairs(batch, ctx)
+        logits, teacher = self.branches(images, pair_source, pair_target)
+        terms = {"cls": F.cross_entropy(logits[: len(batch.xs)], batch.ys)}
+        if teacher is None:
+            zero = logits.new_zeros(())
             return {**terms, "cross": zero, "distill": zero}
-        student = out["target"][out["pair_target"]]
-        terms["cross"] = self.cross_weight * F.cross_entropy(teacher, out["pseudo"])
-        terms["distill"] = self.distill_weight * distillation_loss(student, teacher)
+        terms["cross"] = self.cross_weight * F.cross_entropy(teacher, labels)
+        terms["distill"] = self.distill_weight * distillation_loss(logits[pair_target], teacher)
         return terms
 
     def get_extra_state(self) -> dict:
-        """The class centres and the epoch they come from go into checkpoints (a resumed run keeps them)."""
-        return {"centroids": self.centroids, "centroids_epoch": self.centroids_epoch}
+        """The pairs, the pseudo-labels and the epoch they come from go into checkpoints (a resumed run keeps
+        them, mid-epoch too)."""
+        return {"partner_of_source": self.partner_of_source, "partner_of_target": self.partner_of_target,
+                "pseudo_labels": self.pseudo_labels, "pairs_epoch": self.pairs_epoch}
 
     def set_extra_state(self, state: dict) -> None:
-        self.centroids, self.centroids_epoch = state["centroids"], state["centroids_epoch"]
+        self.partner_of_source, self.partner_of_target = state.get("partner_of_source"), state.get("partner_of_target")
+        self.pseudo_labels, self.pairs_epoch = state.get("pseudo_labels"), state.get("pairs_epoch")

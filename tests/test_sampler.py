@@ -1,0 +1,130 @@
+"""The engine's item positions and fetch hook: each batch says which items of its set it holds
+(``Batch.index_s`` / ``index_t``), ``ctx.fetch`` reads any other items as a batch is read, and fetching leaves
+the samplers, so every other method's batches, exactly as they were."""
+
+import json
+
+import pytest
+import torch
+
+from dasuite.engine.sampler import BatchStream, gather
+from dasuite.methods.dann import DANN
+from tests import fake_data
+from tests.conftest import train_in_process
+
+
+class _OnDisk(torch.utils.data.Dataset):
+    """A set the stream reads like images on disk (DataLoader workers, fetch threads); item i is i + 100."""
+
+    def __init__(self, n, workers=1):
+        self.n, self.workers = n, workers
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return torch.tensor([int(i) + 100, -int(i)])
+
+
+def _parts(kind, n=10):
+    labels = torch.arange(n) % 3
+    if kind == "memory":
+        return (torch.stack([torch.arange(n) + 100, -torch.arange(n)], 1), labels)
+    return (_OnDisk(n, workers=2), labels)
+
+
+@pytest.mark.parametrize("kind", ["memory", "workers"])
+def test_each_batch_comes_with_the_positions_of_its_items(kind):
+    stream = BatchStream(_parts(kind), 3, torch.Generator().manual_seed(0), torch.device("cpu"))
+    seen = []
+    for _ in range(7):  # past two reshuffles (3 batches per pass)
+        (x, y), index = stream.next_with_index()
+        assert index.dtype == torch.long and len(index) == 3
+        assert torch.equal(x[:, 0], index + 100) and torch.equal(y, index % 3)
+        seen.append(index)
+    assert sorted(torch.cat(seen[:3]).tolist()) == sorted(set(torch.cat(seen[:3]).tolist()))  # one pass: no repeat
+
+
+@pytest.mark.parametrize("kind", ["memory", "workers"])
+def test_fetch_reads_any_items_as_a_batch_and_leaves_the_stream_alone(kind):
+    def stream():
+        return BatchStream(_parts(kind), 3, torch.Generator().manual_seed(0), torch.device("cpu"))
+
+    fetching, plain = stream(), stream()
+    for step in range(7):
+        parts, index = fetching.next_with_index()
+        again = fetching.fetch(index)
+        assert all(torch.equal(a, b) for a, b in zip(parts, again))  # the items a batch of them holds
+        other = torch.tensor([9, 0, 9, step])  # any positions, repeats too
+        x, y = fetching.fetch(other)
+        assert torch.equal(x[:, 0], other + 100) and torch.equal(y, other % 3)
+        assert [p.tolist() for p in plain.next()] == [p.tolist() for p in parts]  # the same batches as never fetched
+    assert [len(p) for p in fetching.fetch(torch.zeros(0, dtype=torch.long))] == [0, 0]
+
+
+def test_gather_decodes_in_threads_in_order():
+    data = _OnDisk(50, workers=4)
+    index = torch.randperm(50)[:17]
+    assert torch.equal(gather(data, index)[:, 0], index + 100)
+    assert gather(data, index[:0]).shape == (0, 2)
+
+
+def _checks_the_hook(checks: list, fetches: bool = True):
+    """A DANN whose every step checks its batch against the whole sets (begin_epoch's ``inputs``) by the batch's
+    positions, and (``fetches``) fetches those items again and a few others; ``checks`` counts the steps."""
+    sets = {}
+    begin_epoch, training_step = DANN.begin_epoch, DANN.training_step
+
+    def begin(self, stage, epoch, inputs):
+        with torch.random.fork_rng():  # reading a set on disk starts a DataLoader, which draws its workers' seed
+            sets["source"] = torch.cat(list(inputs("source")))
+            sets["labels"] = torch.cat(list(inputs("source", labels=True)))
+            sets["target"] = torch.cat(list(inputs("target")))
+        return begin_epoch(self, stage, epoch, inputs)
+
+    def step(self, batch, ctx):
+        assert torch.equal(batch.xs, sets["source"][batch.index_s])
+        assert torch.equal(batch.ys, sets["labels"][batch.index_s])
+        assert torch.equal(batch.xt, sets["target"][batch.index_t])
+        if fetches:
+            xs, ys = ctx.fetch("source", batch.index_s)
+            (xt,) = ctx.fetch("target", batch.index_t)
+            assert torch.equal(xs, batch.xs) and torch.equal(ys, batch.ys) and torch.equal(xt, batch.xt)
+            others = torch.tensor([0, len(sets["target"]) - 1])
+            assert torch.equal(ctx.fetch("target", others)[0], sets["target"][others])
+        checks.append(ctx.step)
+        return training_step(self, batch, ctx)
+
+    return begin, step
+
+
+def _metrics(run_dir):
+    return [{k: v for k, v in json.loads(line).items() if k != "time_s"}
+            for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def _folder(tmp_path):
+    source = fake_data.write_image_folder(tmp_path / "amazon", per_class=6)
+    target = fake_data.write_image_folder(tmp_path / "webcam", per_class=5, size=(30, 26))
+    return ["dataset=folder", f"dataset.source_dir={source}", f"dataset.target_dir={target}", "dataset.image_size=16",
+            "dataset.memory_limit_mb=0", "dataset.workers=2", "dataset.augment=none", "backbone=lenet",
+            "trainer.batch_size=4"]
+
+
+PAIRS = {"memory": lambda tmp_path: ["dataset=moons"], "on_disk": _folder}
+
+
+@pytest.mark.parametrize("pair", sorted(PAIRS))
+def test_a_run_hands_the_method_its_items_positions_and_fetching_changes_nothing(pair, tmp_path, monkeypatch):
+    """Batches hold the items their positions name (in begin_epoch's order), fetch returns them as the batch
+    has them (inputs and labels), and a run that fetches every step ends with the numbers of one that never does."""
+    overrides = [*PAIRS[pair](tmp_path), "method=dann", "trainer.epochs=2", "trainer.deterministic=true", "seed=1"]
+    plain = train_in_process(tmp_path / "plain", *overrides)
+    checks = []
+    begin, step = _checks_the_hook(checks)
+    monkeypatch.setattr(DANN, "begin_epoch", begin)
+    monkeypatch.setattr(DANN, "training_step", step)
+    summary = train_in_process(tmp_path / "fetching", *overrides)
+    assert summary["status"] == "completed" == plain["status"], summary.get("error")
+    assert len(checks) == summary["steps"] > 2
+    assert _metrics(tmp_path / "fetching") == _metrics(tmp_path / "plain")
