@@ -1,15 +1,21 @@
-"""Optuna sweeps (``hydra/sweeper=dasuite_optuna`` or ``optuna``): where the study lives, and a search space.
+"""Optuna sweeps (``hydra/sweeper=dasuite_optuna`` or ``optuna``): where the study lives, resuming it, a search space.
 
-The study is a SQLite file in the sweep folder, ``<sweep dir>/optuna.db``
-(``configs/hydra/sweeper/dasuite_optuna.yaml`` names it through the ``dasuite.study`` resolver, which
-makes the folder first: Optuna opens its storage before any job writes there). A later sweep continues
-the study with ``hydra.sweeper.storage=sqlite:///<that sweep dir>/optuna.db``: the sampler sees the
-earlier trials, and the best result counts them, while the new jobs get folders of their own. Where
-Optuna cannot write SQLite (optuna 2.x, which hydra-optuna-sweeper requires, with SQLAlchemy >= 2),
-the study stays in memory and a warning says why.
+``hydra/sweeper=dasuite_optuna`` resumes: the same sweep command run again into the same sweep folder
+tells the study the trials its finished jobs ran and runs only the rest of ``n_trials``, in new job
+folders (:mod:`dasuite.config.optuna_resume`; the ``dasuite.optuna_sweeper`` resolver below registers
+that sweeper with Hydra). This needs nothing but the job folders (``.hydra/overrides.yaml`` and
+summary.json), so it works whatever Optuna can store.
 
-Plain ``hydra/sweeper=optuna`` has no search space of its own; with none on the command line it would
-run its trials on one and the same config, so it stops before starting, saying how to give one.
+The study is also kept as a SQLite file in the sweep folder, ``<sweep dir>/optuna.db``, where Optuna can
+write one (``configs/hydra/sweeper/dasuite_optuna.yaml`` names it through the ``dasuite.study`` resolver,
+which makes the folder first: Optuna opens its storage before any job writes there). A later sweep in
+another folder continues that study with ``hydra.sweeper.storage=sqlite:///<that sweep dir>/optuna.db``.
+Optuna cannot write SQLite with optuna 2.x (which hydra-optuna-sweeper requires) and SQLAlchemy >= 2:
+there the study stays in memory, a warning says why, and only the folder-based resume is available.
+
+Plain ``hydra/sweeper=optuna`` (the plugin as it is: it does not resume) has no search space of its own;
+with none on the command line it would run its trials on one and the same config, so it stops before
+starting, saying how to give one.
 """
 
 from __future__ import annotations
@@ -39,15 +45,39 @@ def study_storage(sweep_dir: str) -> str | None:
         (folder / STUDY_FILE).unlink(missing_ok=True)
         logging.getLogger("dasuite").warning(
             "the Optuna study is kept in memory, not in %s: optuna %s cannot open a SQLite storage here (%s: %s; "
-            "optuna 2.x needs SQLAlchemy < 2)", folder / STUDY_FILE, getattr(optuna, "__version__", "?"),
+            "optuna 2.x needs SQLAlchemy < 2). Running this sweep again into this folder still resumes it, from "
+            "its finished jobs", folder / STUDY_FILE, getattr(optuna, "__version__", "?"),
             type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
         return None
     return url
 
 
+def resumable_optuna_sweeper() -> str:
+    """Register :class:`~dasuite.config.optuna_resume.ResumableOptunaSweeper` with Hydra and return its name there.
+
+    Hydra instantiates a sweeper only from its plugin registry, by a ``hydra_plugins.*`` name that it imports
+    again: the class is registered as ``hydra_plugins.dasuite_optuna.ResumableOptunaSweeper``, with
+    ``hydra_plugins.dasuite_optuna`` an alias of :mod:`dasuite.config.optuna_resume` in ``sys.modules``. This is
+    the ``dasuite.optuna_sweeper`` resolver, the ``_target_`` of ``hydra/sweeper=dasuite_optuna``, so it runs
+    when Hydra looks the sweeper up (and imports optuna only then)."""
+    import importlib
+    import sys
+
+    from hydra.core.plugins import Plugins
+
+    module = importlib.import_module("dasuite.config.optuna_resume")
+    sweeper = module.ResumableOptunaSweeper
+    sys.modules.setdefault(sweeper.__module__, module)
+    Plugins.instance().register(sweeper)
+    return f"{sweeper.__module__}.{sweeper.__name__}"
+
+
 def register_resolver() -> None:
+    """Register ``dasuite.study`` and ``dasuite.optuna_sweeper``, the resolvers of ``hydra/sweeper=dasuite_optuna``."""
     if not OmegaConf.has_resolver("dasuite.study"):
         OmegaConf.register_new_resolver("dasuite.study", study_storage)
+    if not OmegaConf.has_resolver("dasuite.optuna_sweeper"):
+        OmegaConf.register_new_resolver("dasuite.optuna_sweeper", resumable_optuna_sweeper)
 
 
 def check_search_space(args: list[str]) -> None:
