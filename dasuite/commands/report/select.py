@@ -16,7 +16,9 @@ by its agreement with the ensemble of the runs sharing its target sample, then p
 A pick's accuracy is the mean (± std) over its seeds of the target accuracy at the picked epochs.
 The oracle picks the same way by target accuracy itself, without the guard; regret is the oracle's
 accuracy minus the pick's, in points. A configuration where a seed lacks the score cannot be picked
-by it. Ties between configurations keep the earlier one in the table.
+by it. Ties between configurations keep the earlier one in the table, and the pick records the
+configurations it tied with: such a pick is arbitrary (a source validation set too small to tell them
+apart, say), and the report says so.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from dasuite.commands.report.groups import Group
@@ -49,6 +51,7 @@ class Pick:
     epochs: list[int]
     targets: list[float]
     flagged: int  # how many of its seeds' picked epochs the collapse guard flags
+    tied: list[Group] = field(default_factory=list)  # the other configurations with the same score
 
     @property
     def collapsed(self) -> bool:
@@ -97,10 +100,14 @@ def selection_rows(groups: list[Group], validators: list[str]) -> list[Row]:
 
 def choose(groups: list[Group], key: str, record_of: Callable[[Run], dict | None], guard: bool = True) -> Pick | None:
     """The configuration whose runs' records (``record_of``: each run's candidate epoch) have the best
-    mean ``key``; None if no group has one."""
+    mean ``key``, with the configurations that score the same in ``tied``; None if no group has one."""
     picks = [p for p in (_group_pick(g, key, record_of, guard) for g in groups) if p is not None]
     pool = [p for p in picks if not p.collapsed] or picks
-    return max(pool, key=lambda p: p.score) if pool else None  # max keeps the first of equals
+    if not pool:
+        return None
+    best = max(pool, key=lambda p: p.score)  # max keeps the first of equals
+    best.tied = [p.group for p in pool if p is not best and math.isclose(p.score, best.score, rel_tol=1e-9)]
+    return best
 
 
 def _group_pick(group: Group, key: str, record_of: Callable[[Run], dict | None], guard: bool) -> Pick | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from dasuite.commands.report.groups import Group, format_value
 from dasuite.commands.report.problems import Problem, regrets, summary
 from dasuite.commands.report.runs import Run
-from dasuite.commands.report.select import ORACLE, Pick, Row, last_record, mean_std
+from dasuite.commands.report.select import ORACLE, Pick, last_record, mean_std
 
 SEMANTICS = """\
 Validators score a model without target labels (higher is better). **Any epoch**: each run keeps the
@@ -55,7 +55,7 @@ def render_markdown(keys: list[str], per: list[str], problems: list[Problem], se
     lines = ["# dasuite report", ""]
     if len(problems) == 1 and not per:
         problem = problems[0]
-        lines += [_headline(problem.rows, select, keys), "",
+        lines += [_headline(problem, select, keys), "",
                   f"{runs} completed run(s) in {configurations} configuration(s) under {where}; {grouping}.", ""]
         lines += _problem_lines(keys, problem, select, "##")
     else:
@@ -65,7 +65,7 @@ def render_markdown(keys: list[str], per: list[str], problems: list[Problem], se
                   "## Regret over the selection problems", "", REGRET_SEMANTICS, ""]
         lines += _regret_table(problems, select, per)
         for problem in problems:
-            lines += ["", f"## {problem.label(per)}", "", _headline(problem.rows, select, keys), ""]
+            lines += ["", f"## {problem.label(per)}", "", _headline(problem, select, keys), ""]
             lines += _problem_lines(keys, problem, select, "###")
     if left_out:
         lines += ["", f"## Runs left out of the tables ({len(left_out)})", ""]
@@ -93,6 +93,9 @@ def _problem_lines(keys: list[str], problem: Problem, select: str, level: str) -
         [[f"**{row.name}**" if row.name == select else row.name,
           *_pick_cells(row.any_epoch, keys, epochs=True), _points(row.regret_any),
           *_pick_cells(row.last_epoch, keys, epochs=False), _points(row.regret_last)] for row in problem.rows])
+    ties = _tie_lines(problem)
+    if ties:
+        lines += ["", *ties]
     if any(p is not None and p.collapsed for row in problem.rows for p in (row.any_epoch, row.last_epoch)):
         lines += ["", "(flagged): the collapse guard flags every seed's picked epoch, so every configuration had a "
                   "flagged seed; (flagged in k of n seeds): the seeds disagree, the guard flags k of them."]
@@ -122,9 +125,9 @@ def _regret_table(problems: list[Problem], select: str, per: list[str]) -> list[
                             "last epoch: mean regret", "worst regret (problem)", "picked in"], rows)
 
 
-def _headline(rows: list[Row], select: str, keys: list[str]) -> str:
-    row = next(r for r in rows if r.name == select)
-    oracle = rows[-1].any_epoch
+def _headline(problem: Problem, select: str, keys: list[str]) -> str:
+    row = next(r for r in problem.rows if r.name == select)
+    oracle = problem.rows[-1].any_epoch
     if row.any_epoch is None:
         return (f"**No label-free pick:** no run records `{select}` (runs trained before it existed, or without "
                 "it). The last-epoch accuracies below are the honest numbers.")
@@ -135,7 +138,24 @@ def _headline(rows: list[Row], select: str, keys: list[str]) -> str:
     if oracle is not None:
         text += (f" Beside it, the {ORACLE}: {_percent(*oracle.target)} %, {oracle.group.label(keys)}, epochs "
                  f"{_list(oracle.epochs)}; regret {_points(row.regret_any)} points.")
+    if pick.tied:
+        text += f" `{select}` {_ties(pick, problem)}."
     return text
+
+
+def _tie_lines(problem: Problem) -> list[str]:
+    """A bullet per label-free pick that tied with other configurations (the oracle's ties change nothing)."""
+    return [f"- `{row.name}` ({selection}) {_ties(pick, problem)}." for row in problem.rows[:-1]
+            for selection, pick in (("any epoch", row.any_epoch), ("last epoch", row.last_epoch))
+            if pick is not None and pick.tied]
+
+
+def _ties(pick: Pick, problem: Problem) -> str:
+    """How many of the problem's runs share the pick's score: "ties across 9 of 9 runs (3 configurations): ..."."""
+    tied = sum(len(g.runs) for g in [pick.group, *pick.tied])
+    runs = sum(len(g.runs) for g in problem.groups)
+    return (f"ties across {tied} of {runs} runs ({len(pick.tied) + 1} configurations): its pick "
+            f"{'is' if tied == runs else 'among them is'} arbitrary")
 
 
 def _pick_cells(pick: Pick | None, keys: list[str], epochs: bool) -> list[str]:
