@@ -48,6 +48,7 @@ class Domains:
     feature_names: list[str] | None = None  # a .csv source's feature columns, in the order the model reads them
     stored_size: int | None = None  # image pairs storing images larger than the model's input (crop_size crops)
     squash: bool = False  # image files resized to stored_size×stored_size whatever their aspect (else shorter side)
+    source_val: Labeled | None = None  # more source points for validation only, besides the split held out of the pool
 
 
 @dataclass
@@ -94,7 +95,8 @@ class DomainPair:
 
 
 def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: int) -> DomainPair:
-    """Hold out ``val_fraction`` of the source pool; draw ``labels_per_class`` target labels per class."""
+    """Hold out ``val_fraction`` of the source pool (with the pair's own ``source_val`` points, the source
+    validation set); draw ``labels_per_class`` target labels per class."""
     for name, part in (("source", domains.source), ("target", domains.target),
                        ("target test", domains.target_test)):
         if len(part) == 0:
@@ -107,6 +109,9 @@ def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: in
     order = torch.randperm(len(domains.source), generator=generator)
     n_val = max(1, round(val_fraction * len(order))) if val_fraction > 0 else 0
     source_val = domains.source.subset(order[:n_val])
+    if domains.source_val is not None:
+        extra = domains.source_val
+        source_val = Labeled(torch.cat([source_val.x, extra.x]), torch.cat([source_val.y, extra.y]))
     source_train = domains.source.subset(order[n_val:])
     if len(source_train) == 0:
         raise ConfigError(f"dataset.val_fraction={val_fraction} leaves no source training data.")

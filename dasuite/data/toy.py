@@ -1,7 +1,8 @@
 """Toy pairs generated in code from a seed: no files, no downloads.
 
 Each domain is an independent draw: the source pool, the target train set and the target test set
-come from separate random streams of the same seed.
+come one after the other from the random stream of the pair's seed; the moons' extra source
+validation points come from a stream of their own, so their number changes none of the others.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dasuite.data.pair import Domains, Labeled
 from dasuite.errors import ConfigError
 
 MOONS_CENTRE = (0.5, 0.25)
+#: Added to the pair's seed to seed the extra source validation draw: a stream no run's seed starts.
+VAL_STREAM = 2**32
 
 
 def _moons(n: int, noise: float, generator: torch.Generator) -> Labeled:
@@ -37,11 +40,15 @@ def _rotate(x: torch.Tensor, degrees: float, centre: Sequence[float]) -> torch.T
 
 def moons(n_per_domain: int = 150, n_target_test: int = 1000, noise: float = 0.05,
           rotation_deg: float = 35.0, seed: int = 0, centre: Sequence[float] = MOONS_CENTRE,
-          target_from_source: bool = False) -> Domains:
+          target_from_source: bool = False, n_source_val: int = 0) -> Domains:
     """Source: two moons. Target: fresh moons rotated by ``rotation_deg`` (counter-clockwise) around
     ``centre``; with ``target_from_source`` the target train set is the source pool itself, rotated (as
-    in ADAPT's two-moons example). The target test set is always a fresh draw."""
+    in ADAPT's two-moons example). The target test set is always a fresh draw. ``n_source_val`` fresh
+    source points join the source validation split, drawn from their own stream: the pool, the target
+    and the test set are the same whatever their number."""
     _check_sizes(n_per_domain=n_per_domain, n_target_test=n_target_test)
+    if n_source_val < 0:
+        raise ConfigError(f"dataset.n_source_val={n_source_val} must be >= 0.")
     if noise < 0:
         raise ConfigError(f"dataset.noise={noise} must be >= 0.")
     if len(centre) != 2:
@@ -53,8 +60,9 @@ def moons(n_per_domain: int = 150, n_target_test: int = 1000, noise: float = 0.0
     if target_from_source:
         target = source
     rotated = [Labeled(_rotate(d.x, rotation_deg, centre), d.y) for d in (target, test)]
+    val = _moons(n_source_val, noise, torch.Generator().manual_seed(VAL_STREAM + int(seed))) if n_source_val else None
     return Domains(source, rotated[0], rotated[1], num_classes=2, input_shape=(2,),
-                   class_names=["upper", "lower"])
+                   class_names=["upper", "lower"], source_val=val)
 
 
 def blobs(n_per_domain: int = 300, n_target_test: int = 1000, num_classes: int = 3, dim: int = 2,
