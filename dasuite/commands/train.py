@@ -222,6 +222,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
 
 
 def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool, trust_checkpoint: bool) -> dict:
+    from dasuite.engine.callbacks.progress import write_line
     from dasuite.engine.distributed import is_main, run_folder
 
     run = run_folder(run_dir)  # rank 0's under torchrun; the other ranks only read it
@@ -250,12 +251,12 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
         if checkpoint is not None and previous and previous.get("status") == "completed" \
                 and checkpoint["epoch"] == previous.get("epochs") \
                 and (checkpoint.get("config") or {}).get("trainer", {}).get("epochs") == cfg.trainer.epochs:
-            print(f"Run folder: {run_dir}\nalready completed ({previous.get('epochs')} epochs); skipped")
+            write_line(f"Run folder: {run_dir}\nalready completed ({previous.get('epochs')} epochs); skipped")
             return previous
         if resume and checkpoint is None and previous and previous.get("status") == "completed":
             # without last.pt there is nothing to continue from: starting over would empty metrics.jsonl
-            print(f"Run folder: {run_dir}\nalready completed ({previous.get('epochs')} epochs); skipped (it has "
-                  "no checkpoints/last.pt, so it cannot be extended: start a new run for more epochs)")
+            write_line(f"Run folder: {run_dir}\nalready completed ({previous.get('epochs')} epochs); skipped (it has "
+                       "no checkpoints/last.pt, so it cannot be extended: start a new run for more epochs)")
             return previous
         if resume:
             _prepare_resume(cfg, run, checkpoint, presets)
@@ -294,9 +295,10 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
         CURRENT.failed.append(str(run_dir))
         return summary
     if is_main():
-        print(f"Run folder: {run_dir}\n"
-              f"source accuracy {_percent(summary['source_acc'])} | target accuracy {_percent(summary['target_acc'])}"
-              f" (last epoch of {summary['epochs']}, {summary['train_seconds']:.1f} s training)")
+        write_line(f"Run folder: {run_dir}\n"
+                   f"source accuracy {_percent(summary['source_acc'])} | "
+                   f"target accuracy {_percent(summary['target_acc'])}"
+                   f" (last epoch of {summary['epochs']}, {summary['train_seconds']:.1f} s training)")
     return summary
 
 

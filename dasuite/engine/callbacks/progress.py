@@ -1,6 +1,7 @@
 """Progress on the console, from rank 0 only: tqdm's bar on a terminal; where the stream is no
 terminal (a Slurm log, ``| tee``, a launcher's captured output) one plain line about every tenth of
-the steps instead of the bar's carriage returns, each line written whole, so jobs' lines never mix."""
+the steps instead of the bar's carriage returns, each line written whole (:func:`write_line`), so
+jobs' lines never mix."""
 
 from __future__ import annotations
 
@@ -39,10 +40,8 @@ class Progress(Callback):
         if 10 * self.done // self.total > self.tenth:
             self.tenth = 10 * self.done // self.total
             rate = (self.done - self.first) / max(time.perf_counter() - self.since, 1e-9)
-            line = f"{state.stage.name}: {100 * self.done // self.total:3d}% {self.done}/{self.total} steps, " \
-                   f"{rate:.1f} step/s{' | ' + self.postfix if self.postfix else ''}\n"
-            self.stream.write(line)
-            self.stream.flush()
+            write_line(f"{state.stage.name}: {100 * self.done // self.total:3d}% {self.done}/{self.total} steps, "
+                       f"{rate:.1f} step/s{' | ' + self.postfix if self.postfix else ''}", self.stream)
 
     def after_evaluation(self, state, record: dict) -> None:
         self.postfix = summary_line(record)
@@ -56,6 +55,15 @@ class Progress(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def write_line(text: str, stream=None) -> None:
+    """``text`` and its newline in one write call, flushed (``stream`` None: sys.stdout). ``print`` writes
+    the newline in a call of its own, so on an unbuffered stream (PYTHONUNBUFFERED=1) shared by parallel
+    jobs another job's line can land between the two ("...training)Run folder: ...")."""
+    stream = stream or sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def _is_terminal(stream) -> bool:
