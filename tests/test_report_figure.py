@@ -88,3 +88,27 @@ def test_many_groups_keep_tick_labels_inside_and_the_legend_off_the_data(monkeyp
         assert len(legend.get_texts()) == (1 if len(lambdas) == 1 else 13)
     finally:
         CLOSE(fig)
+
+
+def test_the_curves_legend_of_many_groups_stays_off_both_plots(monkeypatch, tmp_path):
+    keys = ["method", "method.discriminator_architecture", "method.feature_bottleneck_dimension", "method.trade_off"]
+    runs = _runs([0.1, 0.3, 1.0, 3.0])
+    for run in runs:
+        run.metrics = [{"epoch": e, "target/acc": 0.5 + e / 20, "source/acc": 0.9} for e in range(1, 6)]
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    plots.plot_curves(group_runs(runs, keys), keys, tmp_path / "report_curves.png")
+    (fig,) = figures
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legend = fig.axes[1].get_legend()
+        box = legend.get_window_extent(renderer)
+        assert len(legend.get_texts()) == 48
+        assert _inside(box, fig.bbox)
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer))
+            for text in _drawn_texts(ax):
+                assert _inside(text.get_window_extent(renderer), fig.bbox), text.get_text()
+    finally:
+        CLOSE(fig)

@@ -63,8 +63,12 @@ def plot_curves(groups: list[Group], keys: list[str], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy %")
     handles, labels = axes[0].get_legend_handles_labels()
-    if labels:
-        axes[1].legend(handles, labels, fontsize=7)
+    if labels:  # right of the axes, never over the curves; the figure grows to hold it
+        legend = axes[1].legend(handles, [_wrap(label) for label in labels], fontsize=7, loc="upper left",
+                                bbox_to_anchor=(1.02, 1), borderaxespad=0)
+        box = legend.get_window_extent(fig.canvas.get_renderer())
+        fig.set_size_inches(11 + box.width / fig.dpi, max(4.2, box.height / fig.dpi + 1.0))
+        fig.set_layout_engine("constrained")
     _save(fig, path)
 
 
