@@ -1,3 +1,3 @@
-from dasuite.cli import main
+from dasuite.cli import entry
 
-main()
+entry()

@@ -18,6 +18,7 @@ import argparse
 
 import torch
 
+from dasuite.engine.sampler import gather
 from dasuite.losses import class_centroids, nearest_centroid
 from dasuite.methods.cdtrans import two_way_partners
 from dasuite.models.build import build_pair
@@ -25,9 +26,10 @@ from dasuite.models.trained import load_trained
 
 
 @torch.inference_mode()
-def outputs(model, x: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features (those the head sees) and class probabilities of raw inputs ``x``."""
-    features = [model.method.features(model.prepare(x[i: i + batch_size])).flatten(1)
+def outputs(model, x, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features (those the head sees) and class probabilities of a set's raw inputs ``x`` (in memory or on disk),
+    on the CPU."""
+    features = [model.method.features(model.prepare(gather(x, torch.arange(i, min(i + batch_size, len(x)))))).flatten(1)
                 for i in range(0, len(x), batch_size)]
     features = torch.cat(features)
     return features, model.method.head(features).softmax(1)
@@ -46,12 +48,15 @@ def main() -> None:
     pseudo = nearest_centroid(target_features, class_centroids(target_features, target_probabilities))
     of_source, of_target = two_way_partners(source_features, ys, target_features, pseudo)
     with_t, with_s = of_target >= 0, of_source >= 0
-    print(f"{args.run_dir} ({args.checkpoint}): target accuracy {(target_probabilities.argmax(1) == yt).float().mean():.3f}, "
-          f"centroid pseudo-labels {(pseudo == yt).float().mean():.3f}")
-    print(f"targets with a partner {with_t.float().mean():.3f}, those pairs of one class "
-          f"{(ys[of_target[with_t]] == yt[with_t]).float().mean():.3f}; sources with a partner "
-          f"{with_s.float().mean():.3f}, those pairs of one class {(ys[with_s] == yt[of_source[with_s]]).float().mean():.3f}")
 
+    def share(mask: torch.Tensor) -> str:
+        return f"{mask.float().mean():.3f}"
+
+    print(f"{args.run_dir} ({args.checkpoint}): target accuracy {share(target_probabilities.argmax(1) == yt)}, "
+          f"centroid pseudo-labels {share(pseudo == yt)}")
+    print(f"targets with a partner {share(with_t)}, those pairs of one class "
+          f"{share(ys[of_target[with_t]] == yt[with_t])}; sources with a partner {share(with_s)}, those pairs of one "
+          f"class {share(ys[with_s] == yt[of_source[with_s]])}")
 
 if __name__ == "__main__":
     main()

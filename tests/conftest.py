@@ -38,15 +38,27 @@ def train_in_process(run_dir: Path, *overrides: str, resume: bool = False, recip
     return run_experiment(cfg, run_dir, choices, overrides, resume=resume)
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """The installed entry point, as a user runs it."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
     return subprocess.run([sys.executable, "-m", "dasuite", *args], cwd=cwd, capture_output=True,
-                          text=True, env=env, timeout=600)
+                          text=True, env=env, timeout=timeout)
 
 
 def read_summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (``-n N``) each worker gets its share of the cores, for torch and for the processes
+    its tests start: N workers each running torch on every core would slow each other down several-fold."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture

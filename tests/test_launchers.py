@@ -38,8 +38,9 @@ def test_optuna_sweep_maximises_the_selected_validator(tmp_cwd):
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_cwd):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher",
                         reason='hydra/launcher=joblib needs the extra: pip install "dasuite[joblib]"')
+    # the command ends with its jobs: joblib's idle workers (alive for 300 s) must not hold its console open
     done = run_cli("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1",
-                   "hydra.sweep.dir=sweep", *FAST, cwd=tmp_cwd)
+                   "hydra.sweep.dir=sweep", *FAST, cwd=tmp_cwd, timeout=150)
     assert done.returncode == 0, done.stderr
     summaries = [json.loads((tmp_cwd / "sweep" / job / "summary.json").read_text()) for job in ("0", "1")]
     assert [s["status"] for s in summaries] == ["completed", "completed"] and [s["seed"] for s in summaries] == [0, 1]

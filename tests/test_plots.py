@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dasuite.diagnostics.domain_distance import proxy_a_distance
-from dasuite.diagnostics.embedding import embed
+from dasuite.diagnostics.embedding import Embedding, embed
 from dasuite.diagnostics.plots import _scaled, plot_curves
 from dasuite.models.build import build_method, build_pair
 from tests.conftest import compose_config, read_summary, train_in_process
@@ -64,6 +64,17 @@ def _width(path) -> int:
 
     with Image.open(path) as image:
         return image.size[0]
+
+
+def test_a_tsne_sample_keeps_at_most_n_points_of_each_domain_seeded_and_in_order():
+    domain = np.array([0] * 30 + [1] * 5)
+    embedding = Embedding(np.arange(35, dtype=np.float32)[:, None], domain, np.arange(35) % 3)
+    shown = embedding.sample(10, seed=0)
+    assert (shown.domain == 0).sum() == 10 and (shown.domain == 1).sum() == 5
+    assert np.all(np.diff(shown.features[:, 0]) > 0)  # in the embedding's order
+    assert np.array_equal(shown.labels, shown.features[:, 0].astype(int) % 3)  # rows kept whole
+    assert np.array_equal(embedding.sample(10, seed=0).features, shown.features)
+    assert not np.array_equal(embedding.sample(10, seed=1).features, shown.features)
 
 
 def test_curves_get_a_validator_panel_when_records_have_val_keys(tmp_path):

@@ -62,6 +62,18 @@ def test_fetch_reads_any_items_as_a_batch_and_leaves_the_stream_alone(kind):
     assert [len(p) for p in fetching.fetch(torch.zeros(0, dtype=torch.long))] == [0, 0]
 
 
+def test_a_rank_s_batches_carry_positions_in_the_whole_set_and_fetch_reads_them():
+    ranks = [BatchStream(_parts("memory", 12), 3, torch.Generator().manual_seed(0), torch.device("cpu"), rank=r,
+                         world_size=2) for r in (0, 1)]
+    for _ in range(5):
+        halves = [stream.next_with_index() for stream in ranks]
+        together = torch.cat([index for _, index in halves])
+        assert len(set(together.tolist())) == 6  # the ranks' shares of one global batch: disjoint
+        for stream, ((x, y), index) in zip(ranks, halves):
+            assert torch.equal(x[:, 0], index + 100)
+            assert all(torch.equal(a, b) for a, b in zip((x, y), ranks[0].fetch(index)))  # any rank reads any item
+
+
 def test_gather_decodes_in_threads_in_order():
     data = _OnDisk(50, workers=4)
     index = torch.randperm(50)[:17]
@@ -92,6 +104,8 @@ def _checks_the_hook(checks: list, fetches: bool = True):
             assert torch.equal(xs, batch.xs) and torch.equal(ys, batch.ys) and torch.equal(xt, batch.xt)
             others = torch.tensor([0, len(sets["target"]) - 1])
             assert torch.equal(ctx.fetch("target", others)[0], sets["target"][others])
+            with pytest.raises(ValueError, match=r"positions 0\.\.\d+ outside the target set's 0\.\."):
+                ctx.fetch("target", torch.tensor([0, len(sets["target"])]))
         checks.append(ctx.step)
         return training_step(self, batch, ctx)
 

@@ -24,6 +24,13 @@ class Embedding:
     domain: np.ndarray  # (n,) 0: source validation, 1: target test
     labels: np.ndarray  # (n,) class labels (target labels colour plots, nothing else)
 
+    def sample(self, per_domain: int, seed: int) -> Embedding:
+        """At most ``per_domain`` seeded points of each domain, in their order."""
+        rng = np.random.default_rng(seed)
+        keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(self.domain == d))[:per_domain]
+                                       for d in (0, 1)]))
+        return Embedding(self.features[keep], self.domain[keep], self.labels[keep])
+
 
 @torch.inference_mode()
 def embed(method, pair: DomainPair, device: torch.device, batch_size: int, seed: int, limit: int = 500) -> Embedding:

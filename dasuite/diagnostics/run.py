@@ -1,9 +1,9 @@
 """What a finished run leaves in ``plots/`` and ``summary.json`` besides its metrics.
 
-``plots/curves.png`` (learning curves and validator scores), ``plots/tsne.png`` (t-SNE of the trained
-model's features by domain and by class), ``plots/tsne_initial.png`` (the same for the model before
-training; not after a resume), ``plots/decision_regions.png`` (2-D inputs), and the proxy A-distance
-of both models (:mod:`~dasuite.diagnostics.domain_distance`). Each part that fails is a warning in
+``plots/curves.png`` (learning curves and validator scores), ``plots/tsne.png`` (t-SNE of the
+trained model's features by domain and by class, :data:`TSNE_POINTS` per domain),
+``plots/tsne_initial.png`` (the same for the model before training; not after a resume),
+``plots/decision_regions.png`` (2-D inputs), and the proxy A-distance of both models (:mod:`~dasuite.diagnostics.domain_distance`). Each part that fails is a warning in
 train.log: a diagnostic never fails a finished run.
 """
 
@@ -21,6 +21,10 @@ from dasuite.diagnostics.domain_distance import proxy_a_distance
 from dasuite.diagnostics.embedding import Embedding, embed, tsne
 
 log = logging.getLogger(__name__)
+
+#: Points of each domain in a t-SNE plot (the proxy A-distance reads the whole embedding): enough to show the
+#: domains' overlap and the classes, while t-SNE's cost, which grows faster than its points, stays near a second.
+TSNE_POINTS = 250
 
 
 class Diagnostics:
@@ -70,7 +74,8 @@ class Diagnostics:
     def _plot_tsne(self, embedding: Embedding, path: Path, title: str) -> None:
         from dasuite.diagnostics.plots import plot_tsne
 
-        plot_tsne(tsne(embedding, self.seed), embedding, self.pair.class_names, path, title)
+        shown = embedding.sample(TSNE_POINTS, self.seed)
+        plot_tsne(tsne(shown, self.seed), shown, self.pair.class_names, path, title)
 
     @staticmethod
     def _safely(what: str, function, *args):

@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
@@ -111,17 +110,6 @@ def launch_arguments(args: list[str]) -> list[str]:
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def exit_process(code: int) -> None:
-    """End the process with ``code``. A rank other than 0 (which writes nothing) skips the interpreter's
-    teardown: seen here with torch 2.14 and gloo, about one such teardown in four aborted the rank
-    ("terminate called without an active exception", no Python frame) after its work was done."""
-    if is_main():
-        sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 class FollowerRunFolder(RunFolder):

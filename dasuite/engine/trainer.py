@@ -276,6 +276,10 @@ class Trainer:
         if draw not in state.streams:
             raise ValueError(f"ctx.fetch({draw!r}, ...): this run draws only from {sorted(state.streams)}")
         index = torch.as_tensor(index, dtype=torch.long)
+        size = len(state.sets[draw][0])
+        if len(index) and (int(index.min()) < 0 or int(index.max()) >= size):
+            raise ValueError(f"ctx.fetch({draw!r}, ...): positions {int(index.min())}..{int(index.max())} outside "
+                             f"the {draw} set's 0..{size - 1}")
         if len(index) == 0:  # empty parts of the right shapes: from one item, whose augmentation draws its
             # random numbers from a fork of the generators, not from the run's
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
