@@ -12,7 +12,8 @@ from tests.conftest import compose_config
 
 
 @pytest.mark.parametrize("dataset", ["moons", "moons_adapt"])
-@pytest.mark.parametrize("seeds", ["dataset.seed=0", "dataset.seed=7 dataset.split_seed=3 dataset.target_labels_per_class=3"])
+@pytest.mark.parametrize("seeds", ["dataset.seed=0",
+                                   "dataset.seed=7 dataset.split_seed=3 dataset.target_labels_per_class=3"])
 def test_more_validation_points_leave_every_training_and_test_tensor_as_it_was(dataset, seeds):
     overrides = [f"dataset={dataset}", *seeds.split()]
     cfg = compose_config(*overrides).dataset
@@ -25,7 +26,8 @@ def test_more_validation_points_leave_every_training_and_test_tensor_as_it_was(d
         assert (before is None and after is None) or (torch.equal(before.x, after.x) and torch.equal(before.y, after.y))
     assert torch.equal(old.target_train, new.target_train)
     assert len(old.source_val) == pool and len(new.source_val) == pool + 500  # 15 (10) held out of the pool, + 500
-    assert torch.equal(new.source_val.x[:pool], old.source_val.x) and torch.equal(new.source_val.y[:pool], old.source_val.y)
+    assert torch.equal(new.source_val.x[:pool], old.source_val.x)
+    assert torch.equal(new.source_val.y[:pool], old.source_val.y)
 
 
 def test_the_extra_validation_points_are_fresh_seeded_moons():

@@ -3,8 +3,9 @@
 ``plots/curves.png`` (learning curves and validator scores), ``plots/tsne.png`` (t-SNE of the
 trained model's features by domain and by class, :data:`TSNE_POINTS` per domain),
 ``plots/tsne_initial.png`` (the same for the model before training; not after a resume),
-``plots/decision_regions.png`` (2-D inputs), and the proxy A-distance of both models (:mod:`~dasuite.diagnostics.domain_distance`). Each part that fails is a warning in
-train.log: a diagnostic never fails a finished run.
+``plots/decision_regions.png`` (2-D inputs), and the proxy A-distance of both models
+(:mod:`~dasuite.diagnostics.domain_distance`). Each part that fails is a warning in train.log: a
+diagnostic never fails a finished run.
 """
 
 from __future__ import annotations
