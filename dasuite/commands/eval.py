@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
-from dasuite.config.options import parse_flag, parse_options
+from dasuite.config.options import parse_flag, parse_options, run_command
 from dasuite.errors import ConfigError
 
 USAGE = """\
@@ -44,22 +43,18 @@ DEFAULTS = {"run_dir": None, "dataset": "", "checkpoint": "last", "data_root": "
 
 
 def main(args: list[str]) -> int:
-    if args and args[0] in ("-h", "--help"):
-        print(USAGE, end="")
-        return 0
+    return run_command("eval", USAGE, args, _evaluate)
+
+
+def _evaluate(args: list[str]) -> str:
     settings = [a for a in args if a.startswith("dataset.")]
-    try:
-        options = parse_options("eval", [a for a in args if a not in settings], DEFAULTS)
-        path, result = evaluate_run(options["run_dir"], dataset=options["dataset"] or None,
-                                    checkpoint=options["checkpoint"], settings=settings,
-                                    data_root=options["data_root"] or None, output=options["output"] or None,
-                                    device=options["device"],
-                                    trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]))
-    except ConfigError as error:
-        print(f"dasuite eval: error: {error}", file=sys.stderr)
-        return 2
-    print(describe(result) + f"\nWrote {path}")
-    return 0
+    options = parse_options("eval", [a for a in args if a not in settings], DEFAULTS)
+    path, result = evaluate_run(options["run_dir"], dataset=options["dataset"] or None,
+                                checkpoint=options["checkpoint"], settings=settings,
+                                data_root=options["data_root"] or None, output=options["output"] or None,
+                                device=options["device"],
+                                trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]))
+    return describe(result) + f"\nWrote {path}"
 
 
 def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", settings=(),

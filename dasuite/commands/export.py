@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dasuite.config.options import parse_flag, parse_options
+from dasuite.config.options import parse_flag, parse_options, run_command
 from dasuite.errors import ConfigError
 
 FORMATS = {"export": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -46,19 +46,14 @@ DEFAULTS = {"run_dir": None, "format": "", "output": "", "checkpoint": "last", "
 
 
 def main(args: list[str]) -> int:
-    if args and args[0] in ("-h", "--help"):
-        print(USAGE, end="")
-        return 0
-    try:
-        options = parse_options("export", args, DEFAULTS)
-        model_file, description = export(options["run_dir"], options["format"] or None, options["output"] or None,
-                                         options["checkpoint"],
-                                         parse_flag("trust_checkpoint", options["trust_checkpoint"]))
-    except ConfigError as error:
-        print(f"dasuite export: error: {error}", file=sys.stderr)
-        return 2
-    print(f"Model: {model_file}\nDescription: {description}")
-    return 0
+    return run_command("export", USAGE, args, _export)
+
+
+def _export(args: list[str]) -> str:
+    options = parse_options("export", args, DEFAULTS)
+    model_file, description = export(options["run_dir"], options["format"] or None, options["output"] or None,
+                                     options["checkpoint"], parse_flag("trust_checkpoint", options["trust_checkpoint"]))
+    return f"Model: {model_file}\nDescription: {description}"
 
 
 def export(run_dir, format: str | None = None, output=None, checkpoint: str = "last",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dasuite.config.options import parse_flag, parse_options, parse_positive_int
+from dasuite.config.options import parse_flag, parse_options, parse_positive_int, run_command
 from dasuite.errors import ConfigError
 
 USAGE = """\
@@ -44,24 +44,20 @@ HEADERS = ("auto", "true", "false")
 
 
 def main(args: list[str]) -> int:
-    if args and args[0] in ("-h", "--help"):
-        print(USAGE, end="")
-        return 0
-    try:
-        options = parse_options("predict", args, DEFAULTS)
-        if options["header"] not in HEADERS:
-            raise ConfigError(f"header={options['header']!r} is not one of {', '.join(HEADERS)}.")
-        path, count = predict(options["run_dir"], options["input"], checkpoint=options["checkpoint"],
-                              output=options["output"] or None, overwrite=parse_flag("overwrite", options["overwrite"]),
-                              batch_size=parse_positive_int("batch_size", options["batch_size"]),
-                              device=options["device"], progress=parse_flag("progress", options["progress"]),
-                              header=options["header"],
-                              trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]))
-    except ConfigError as error:
-        print(f"dasuite predict: error: {error}", file=sys.stderr)
-        return 2
-    print(f"Predictions for {count} input(s): {path}")
-    return 0
+    return run_command("predict", USAGE, args, _predict)
+
+
+def _predict(args: list[str]) -> str:
+    options = parse_options("predict", args, DEFAULTS)
+    if options["header"] not in HEADERS:
+        raise ConfigError(f"header={options['header']!r} is not one of {', '.join(HEADERS)}.")
+    path, count = predict(options["run_dir"], options["input"], checkpoint=options["checkpoint"],
+                          output=options["output"] or None, overwrite=parse_flag("overwrite", options["overwrite"]),
+                          batch_size=parse_positive_int("batch_size", options["batch_size"]),
+                          device=options["device"], progress=parse_flag("progress", options["progress"]),
+                          header=options["header"],
+                          trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]))
+    return f"Predictions for {count} input(s): {path}"
 
 
 def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_size: int = 256, device: str = "auto",

@@ -1,11 +1,30 @@
-"""``key=value`` arguments of the subcommands that are not Hydra apps (``predict``, ``export``).
+"""``key=value`` subcommands that are not Hydra apps (``predict``, ``export``, ``eval``): their arguments, and
+how they answer.
 
 Standard library only: a bad argument answers before torch is imported.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 from dasuite.errors import ConfigError
+
+
+def run_command(command: str, usage: str, args: list[str], run: Callable[[list[str]], str]) -> int:
+    """``dasuite COMMAND ARGS``: ``--help`` prints ``usage``; else ``run(args)`` does the work and returns what to
+    print. Exit status 0, or 2 with the ConfigError as one line on stderr."""
+    if args and args[0] in ("-h", "--help"):
+        print(usage, end="")
+        return 0
+    try:
+        message = run(args)
+    except ConfigError as error:
+        print(f"dasuite {command}: error: {error}", file=sys.stderr)
+        return 2
+    print(message)
+    return 0
 
 
 def parse_options(command: str, args: list[str], defaults: dict[str, str | None]) -> dict[str, str]:
