@@ -65,7 +65,8 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | Non
     ``_target_``s ``overrides`` name and ``trusted_modules`` (:func:`load_run`). A config error raises
     :class:`~dasuite.errors.ConfigError`; a run that fails raises RuntimeError naming its folder."""
     import dasuite.commands.train as command
-    from dasuite.engine.admission import named_modules, parse_trusted_modules
+    from dasuite.config.options import parse_trusted_modules
+    from dasuite.engine.admission import named_modules
 
     modules = parse_trusted_modules(trusted_modules)
     args = [str(a) for a in overrides]
@@ -118,7 +119,7 @@ def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", 
     label-free pick); ``trust``: as ``trust_checkpoint=true`` (files from a trusted source only);
     ``trusted_modules``: modules of yours whose classes the run's config may name (a callback, backbone or
     method), e.g. ``["mypkg"]``; nothing else the folder names is imported."""
-    from dasuite.engine.admission import parse_trusted_modules
+    from dasuite.config.options import parse_trusted_modules
     from dasuite.engine.trainer import resolve_device
     from dasuite.models.trained import load_trained
 
@@ -137,7 +138,7 @@ def evaluate(run: Run | str | Path, dataset: str | None = None, checkpoint: str 
     also written to the run's ``eval/`` folder. ``trusted_modules``: as :func:`load_run`'s (a :class:`Run`
     is read again with the trust it was loaded with, and these modules besides)."""
     from dasuite.commands.eval import evaluate_run
-    from dasuite.engine.admission import parse_trusted_modules
+    from dasuite.config.options import parse_trusted_modules
 
     modules, trust = parse_trusted_modules(trusted_modules), False
     if isinstance(run, Run):

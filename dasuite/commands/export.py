@@ -18,8 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dasuite.config.options import parse_flag, parse_options, run_command
-from dasuite.engine.admission import parse_trusted_modules
+from dasuite.config.options import parse_flag, parse_options, parse_trusted_modules, run_command
 from dasuite.errors import ConfigError
 
 FORMATS = {"export": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dasuite.config.options import parse_flag, parse_options, parse_positive_int, run_command
-from dasuite.engine.admission import parse_trusted_modules
+from dasuite.config.options import (parse_flag, parse_options, parse_positive_int, parse_trusted_modules,
+                                    run_command)
 from dasuite.errors import ConfigError
 
 USAGE = """\

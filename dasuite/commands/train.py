@@ -80,11 +80,10 @@ CURRENT = Command()
 def run_train(args: list[str]) -> int:
     """Entry point of ``dasuite train ARGS``: check group names, then hand over to Hydra."""
     from dasuite.commands.resume import resume_arguments
-    from dasuite.config.options import parse_flag
+    from dasuite.config.options import parse_flag, parse_trusted_modules
     from dasuite.config.override_keys import check_keys
     from dasuite.config.plugins import check_plugins
     from dasuite.config.sweeps import check_search_space
-    from dasuite.engine.admission import parse_trusted_modules
 
     from dasuite.commands.completion import is_completion, prepare_hydra
 

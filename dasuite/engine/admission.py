@@ -28,28 +28,11 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from dasuite.config.options import DOTTED_NAME
 from dasuite.errors import ConfigError
 
 #: ``_target_``s of the components dasuite builds that are not in configs/ (a pair's preprocessing).
 PREPROCESSING = ("dasuite.data.images.Preprocess", "dasuite.data.arrays.Standardize")
-NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
-
-
-def parse_trusted_modules(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    """The module names of a ``trusted_modules`` argument: a list, or the command line's ``[a,b]``, ``a,b``
-    or ``a``; a ConfigError for anything that is not a dotted module name."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        text = value.strip()
-        text = text[1:-1] if text.startswith("[") and text.endswith("]") else text
-        value = [name.strip().strip("'\"") for name in text.split(",") if name.strip()]
-    names = list(value)
-    bad = [name for name in names if not isinstance(name, str) or not NAME.match(name)]
-    if bad:
-        raise ConfigError(f"trusted_modules: {bad[0]!r} is not a module name; give the dotted names of your own "
-                          "modules, e.g. trusted_modules=[mypkg,other.callbacks].")
-    return tuple(names)
 
 
 def check_targets(tree, source: str, modules: Iterable[str] = (), everything: bool = False, key: str = "") -> None:
@@ -84,7 +67,7 @@ def check_override_targets(overrides: list[str], source: str, modules: Iterable[
 def named_modules(overrides: list[str]) -> tuple[str, ...]:
     """The modules of the ``_target_``s that Hydra overrides the caller typed name (the caller vouches for them)."""
     targets = (target for tree in _override_trees(overrides) for _, target in _targets(tree, ""))
-    return tuple(dict.fromkeys(t.rpartition(".")[0] for t in targets if isinstance(t, str) and NAME.match(t)
+    return tuple(dict.fromkeys(t.rpartition(".")[0] for t in targets if isinstance(t, str) and DOTTED_NAME.match(t)
                                and "." in t))
 
 
@@ -118,7 +101,7 @@ def _targets(tree, key: str) -> Iterator[tuple[str, object]]:
 
 def _refusal(target, modules: tuple[str, ...]) -> str | None:
     """Why ``target`` is not admitted (None: it is). Imports a module only once its name is admitted."""
-    if not isinstance(target, str) or not NAME.match(target) or "." not in target:
+    if not isinstance(target, str) or not DOTTED_NAME.match(target) or "." not in target:
         return "it is not the dotted name of a class or function"
     if target in _packaged_targets():
         return None
