@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class Run:
     folder: Path
     summary: dict
     model: object = field(repr=False)  # dasuite.models.trained.TrainedModel: method, input shape, classes, ...
+    trust: bool = False  # what load_run was given: evaluate(run) reads the folder again with the same trust
+    trusted_modules: tuple[str, ...] = ()
 
     @property
     def method(self):
@@ -55,12 +58,17 @@ class Run:
         return self.model.probabilities(torch.as_tensor(x, dtype=torch.float32).to(device)).cpu()
 
 
-def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | None = None) -> Run:
+def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | None = None,
+          trusted_modules: Iterable[str] = ()) -> Run:
     """Train one run as ``dasuite train *overrides`` does, into ``run_dir`` (default: runs/<date>/<time>
-    under the working directory); returns the finished :class:`Run`. A config error raises
+    under the working directory); returns the finished :class:`Run`, loaded trusting the modules of the
+    ``_target_``s ``overrides`` name and ``trusted_modules`` (:func:`load_run`). A config error raises
     :class:`~dasuite.errors.ConfigError`; a run that fails raises RuntimeError naming its folder."""
     import dasuite.commands.train as command
+    from dasuite.config.options import parse_trusted_modules
+    from dasuite.engine.admission import named_modules
 
+    modules = parse_trusted_modules(trusted_modules)
     args = [str(a) for a in overrides]
     if any(a in ("-m", "--multirun") or a.startswith("resume=") for a in args):
         raise ConfigError("train() trains one new run: leave out -m/--multirun and resume= (use the dasuite train "
@@ -75,7 +83,7 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | Non
     if summary.get("status") != "completed":
         kind = ConfigError if summary.get("error_type") == "ConfigError" else RuntimeError
         raise kind(f"the run in {folder} {summary.get('status')}: {summary.get('error')}")
-    return load_run(folder)
+    return load_run(folder, trusted_modules=modules + named_modules(args))
 
 
 def _run_command(command, args: list[str]):
@@ -105,27 +113,38 @@ def _run_command(command, args: list[str]):
     return code, command.CURRENT
 
 
-def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", trust: bool = False) -> Run:
+def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", trust: bool = False,
+             trusted_modules: Iterable[str] = ()) -> Run:
     """The run in ``folder`` with the model of ``checkpoints/<checkpoint>.pt`` (last, or best: the
-    label-free pick); ``trust``: as ``trust_checkpoint=true`` (files from a trusted source only)."""
+    label-free pick); ``trust``: as ``trust_checkpoint=true`` (files from a trusted source only);
+    ``trusted_modules``: modules of yours whose classes the run's config may name (a callback, backbone or
+    method), e.g. ``["mypkg"]``; nothing else the folder names is imported."""
+    from dasuite.config.options import parse_trusted_modules
     from dasuite.engine.trainer import resolve_device
     from dasuite.models.trained import load_trained
 
-    folder = Path(folder).expanduser()
-    model = load_trained(folder, checkpoint, resolve_device(device, key="device"), trust=trust)
+    folder, modules = Path(folder).expanduser(), parse_trusted_modules(trusted_modules)
+    model = load_trained(folder, checkpoint, resolve_device(device, key="device"), trust=trust,
+                         trusted_modules=modules)
     summary_file = folder / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-    return Run(folder, summary, model)
+    return Run(folder, summary, model, trust, modules)
 
 
 def evaluate(run: Run | str | Path, dataset: str | None = None, checkpoint: str = "last", device: str = "auto",
-             **settings) -> dict:
+             trusted_modules: Iterable[str] = (), **settings) -> dict:
     """``dasuite eval``: accuracy, per-class accuracy and confusion matrix of the run's model on its own
     target test set, or on pair ``dataset``'s (``settings``: that pair's keys, e.g. ``channels=1``);
-    also written to the run's ``eval/`` folder."""
+    also written to the run's ``eval/`` folder. ``trusted_modules``: as :func:`load_run`'s (a :class:`Run`
+    is read again with the trust it was loaded with, and these modules besides)."""
     from dasuite.commands.eval import evaluate_run
+    from dasuite.config.options import parse_trusted_modules
 
+    modules, trust = parse_trusted_modules(trusted_modules), False
+    if isinstance(run, Run):
+        modules, trust = run.trusted_modules + modules, run.trust
     folder = run.folder if isinstance(run, Run) else Path(run)
     _, result = evaluate_run(folder, dataset=dataset, checkpoint=checkpoint, device=device,
-                             settings=[f"dataset.{key}={value}" for key, value in settings.items()])
+                             settings=[f"dataset.{key}={value}" for key, value in settings.items()],
+                             trust_checkpoint=trust, trusted_modules=modules)
     return result

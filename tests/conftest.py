@@ -25,17 +25,19 @@ def compose_config(*overrides: str, with_hydra: bool = False):
         return compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
 
 
-def train_in_process(run_dir: Path, *overrides: str, resume: bool = False, recipes: bool = False) -> dict:
+def train_in_process(run_dir: Path, *overrides: str, resume: bool = False, recipes: bool = False,
+                     trusted_modules: tuple[str, ...] = ()) -> dict:
     """Run one experiment without Hydra's launcher (fast); returns its summary. ``resume``: continue
-    from the run folder's checkpoint, as ``dasuite train resume=DIR`` does; ``recipes``: with the real
-    defaults (the default pair, families and recipes) instead of :data:`GENERIC`."""
+    from the run folder's checkpoint, as ``dasuite train resume=DIR`` does (``trusted_modules``: as its
+    ``trusted_modules=``); ``recipes``: with the real defaults (the default pair, families and recipes)
+    instead of :data:`GENERIC`."""
     from dasuite.commands.train import run_experiment
 
     cfg = compose_config(*FAST, *([] if recipes else GENERIC), *overrides, with_hydra=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
-    return run_experiment(cfg, run_dir, choices, overrides, resume=resume)
+    return run_experiment(cfg, run_dir, choices, overrides, resume=resume, trusted_modules=trusted_modules)
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

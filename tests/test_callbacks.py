@@ -19,7 +19,7 @@ from dasuite.engine.callbacks.metrics_log import MetricsLog
 from dasuite.engine.callbacks.model_selection import ModelSelection
 from dasuite.engine.callbacks.progress import Progress
 from dasuite.engine.callbacks.signal_stop import SignalStop
-from dasuite.engine.checkpoint import check_targets
+from dasuite.engine.admission import check_targets
 from dasuite.engine.divergence import TrainingDiverged
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.signals import TrainingInterrupted
@@ -244,10 +244,14 @@ def test_a_user_callback_from_the_config_runs_and_early_stopping_ends_the_run(tm
     assert state["epoch"] == 2 and state["callbacks"]["early_stopping/val/source_acc"]["wait"] == 1
 
 
-def test_a_stored_config_may_name_a_callback_class_but_nothing_else():
-    check_targets({"trainer": {"callbacks": [{"_target_": CALLBACK}, {"_target_": STOPPING}]}}, "a file")
+def test_a_stored_config_may_name_a_callback_class_of_a_trusted_module_but_nothing_else():
+    callbacks = {"trainer": {"callbacks": [{"_target_": CALLBACK}, {"_target_": STOPPING}]}}
+    check_targets(callbacks, "a file", modules=["tests"])
+    with pytest.raises(ConfigError, match=r"trainer.callbacks\[0\]._target_='tests.test_callbacks.WritesFile'"):
+        check_targets(callbacks, "a file")  # dasuite's own EarlyStopping alone is admitted
+    check_targets({"trainer": {"callbacks": [{"_target_": STOPPING}]}}, "a file")
     with pytest.raises(ConfigError, match=r"trainer.callbacks\[0\]._target_='os.system'"):
-        check_targets({"trainer": {"callbacks": [{"_target_": "os.system"}]}}, "a file")
+        check_targets({"trainer": {"callbacks": [{"_target_": "os.system"}]}}, "a file", modules=["tests", "os"])
 
 
 def test_a_callbacks_entry_that_is_no_callback_is_named(tmp_path):

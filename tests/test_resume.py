@@ -53,8 +53,10 @@ def _start_and_pause(args: list[str], marker: Path, cwd: Path) -> subprocess.Pop
 
 
 def _resume(folder: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dasuite", "train", f"resume={folder}", *extra], cwd=cwd,
-                          env=_env(), capture_output=True, text=True, timeout=300)
+    """``dasuite train resume=folder`` of a run of the pausing method, whose module the command trusts."""
+    return subprocess.run([sys.executable, "-m", "dasuite", "train", f"resume={folder}",
+                           "trusted_modules=[tests.helpers]", *extra], cwd=cwd, env=_env(), capture_output=True,
+                          text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +138,8 @@ def test_a_signal_mid_epoch_of_a_second_stage_resumes_exactly(tmp_path):
     assert (state["stage"], state["partial"]["epoch_step"]) == (1, 2) and state["model"]["_extra_state"]["centroids"] \
         is not None
     assert read_summary(tmp_path / "run")["status"] == "interrupted"
-    train_in_process(tmp_path / "run", *args, f"+method.marker={marker}", resume=True)
+    train_in_process(tmp_path / "run", *args, f"+method.marker={marker}", resume=True,
+                     trusted_modules=("tests.helpers",))
     assert _values(tmp_path / "run") == _values(tmp_path / "reference")
 
 
@@ -168,10 +171,12 @@ def test_an_extension_that_failed_is_resumed_not_skipped(tmp_path):
     run_dir, fixed = tmp_path / "run", tmp_path / "fixed"
     failing = ["method._target_=tests.helpers.FailsInEpoch", "+method.fail_epoch=3", f"+method.unless={fixed}"]
     train_in_process(run_dir, *EXTEND, *failing, "trainer.epochs=2")
-    assert train_in_process(run_dir, *EXTEND, *failing, "trainer.epochs=5", resume=True)["status"] == "failed"
+    assert train_in_process(run_dir, *EXTEND, *failing, "trainer.epochs=5", resume=True,
+                               trusted_modules=("tests.helpers",))["status"] == "failed"
     assert read_summary(run_dir)["status"] == "completed" and len(RunFolder(run_dir).read_metrics()) == 3
     fixed.touch()
-    summary = train_in_process(run_dir, *EXTEND, *failing, "trainer.epochs=5", resume=True)
+    summary = train_in_process(run_dir, *EXTEND, *failing, "trainer.epochs=5", resume=True,
+                               trusted_modules=("tests.helpers",))
     assert summary["status"] == "completed" and summary["epochs"] == 5 and summary["resumed_from_epoch"] == 3
     assert [r["epoch"] for r in RunFolder(run_dir).read_metrics()] == [1, 2, 3, 4, 5]
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
-from dasuite.config.options import parse_flag, parse_options, run_command
+from dasuite.config.options import parse_flag, parse_options, parse_trusted_modules, run_command
 from dasuite.errors import ConfigError
 
 USAGE = """\
 usage: dasuite eval run_dir=DIR [dataset=PAIR] [checkpoint=last] [dataset.KEY=VALUE ...]
                     [data_root=DIR] [output=FILE] [device=auto] [trust_checkpoint=false]
+                    [trusted_modules=[]]
 
 Evaluate a trained run's model on the target test set of its own dataset pair (default) or of
 another pair: accuracy, per-class accuracy and the confusion matrix (rows: true class, columns:
@@ -34,12 +36,16 @@ predicted class), written as JSON (default DIR/eval/<pair>_<checkpoint>.json).
   device       auto | cpu | cuda (auto)
   trust_checkpoint
                true: read a checkpoint that holds Python objects beyond tensors and plain data
-               (older dasuite versions), which can run code: only for files from a trusted source
+               (older dasuite versions) and build whatever its config names, which can run code:
+               only for files from a trusted source
+  trusted_modules
+               [mypkg,other.mod]: modules of yours whose classes (a callback, backbone or method)
+               the run's config may name; nothing else a run folder names is imported
 """
 
 _MISSING = object()
 DEFAULTS = {"run_dir": None, "dataset": "", "checkpoint": "last", "data_root": "", "output": "", "device": "auto",
-            "trust_checkpoint": "false"}
+            "trust_checkpoint": "false", "trusted_modules": ""}
 
 
 def main(args: list[str]) -> int:
@@ -53,14 +59,16 @@ def _evaluate(args: list[str]) -> str:
                                 checkpoint=options["checkpoint"], settings=settings,
                                 data_root=options["data_root"] or None, output=options["output"] or None,
                                 device=options["device"],
-                                trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]))
+                                trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]),
+                                trusted_modules=parse_trusted_modules(options["trusted_modules"]))
     return describe(result) + f"\nWrote {path}"
 
 
 def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", settings=(),
                  data_root: str | None = None, output=None, device: str = "auto",
-                 trust_checkpoint: bool = False) -> tuple[Path, dict]:
-    """Evaluate ``run_dir``'s checkpoint on a target test set; write and return the result."""
+                 trust_checkpoint: bool = False, trusted_modules: Sequence[str] = ()) -> tuple[Path, dict]:
+    """Evaluate ``run_dir``'s checkpoint on a target test set; write and return the result. ``trusted_modules``:
+    modules whose classes the run's config may name (:mod:`dasuite.engine.admission`)."""
     from dasuite.config.catalog import choices
 
     run_dir = Path(run_dir).expanduser()
@@ -77,7 +85,7 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
     from dasuite.models.trained import load_trained
 
     device = resolve_device(device, key="device")
-    model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint)
+    model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint, trusted_modules=trusted_modules)
     name, dataset_cfg = _pair_config(run_dir, model.config, dataset, settings, data_root)
     pair = build_pair(dataset_cfg)
     _check_fits(model, pair, name)

@@ -15,9 +15,10 @@ channels, the normalisation inside the model, how images are loaded, and the cla
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from dasuite.config.options import parse_flag, parse_options, run_command
+from dasuite.config.options import parse_flag, parse_options, parse_trusted_modules, run_command
 from dasuite.errors import ConfigError
 
 FORMATS = {"export": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -26,6 +27,7 @@ DEFAULT_FORMAT = "export"
 
 USAGE = """\
 usage: dasuite export run_dir=DIR [format=export] [output=FILE] [checkpoint=last] [trust_checkpoint=false]
+                      [trusted_modules=[]]
 
 Write a trained run's model as one file that needs no dasuite, with a JSON description beside it.
 
@@ -39,10 +41,15 @@ Write a trained run's model as one file that needs no dasuite, with a JSON descr
   checkpoint   last (default) or best
   trust_checkpoint
                true: read a checkpoint that holds Python objects beyond tensors and plain data
-               (older dasuite versions), which can run code: only for files from a trusted source
+               (older dasuite versions) and build whatever its config names, which can run code:
+               only for files from a trusted source
+  trusted_modules
+               [mypkg,other.mod]: modules of yours whose classes (a callback, backbone or method)
+               the run's config may name; nothing else a run folder names is imported
 """
 
-DEFAULTS = {"run_dir": None, "format": "", "output": "", "checkpoint": "last", "trust_checkpoint": "false"}
+DEFAULTS = {"run_dir": None, "format": "", "output": "", "checkpoint": "last", "trust_checkpoint": "false",
+            "trusted_modules": ""}
 
 
 def main(args: list[str]) -> int:
@@ -52,14 +59,16 @@ def main(args: list[str]) -> int:
 def _export(args: list[str]) -> str:
     options = parse_options("export", args, DEFAULTS)
     model_file, description = export(options["run_dir"], options["format"] or None, options["output"] or None,
-                                     options["checkpoint"], parse_flag("trust_checkpoint", options["trust_checkpoint"]))
+                                     options["checkpoint"], parse_flag("trust_checkpoint", options["trust_checkpoint"]),
+                                     parse_trusted_modules(options["trusted_modules"]))
     return f"Model: {model_file}\nDescription: {description}"
 
 
 def export(run_dir, format: str | None = None, output=None, checkpoint: str = "last",
-           trust_checkpoint: bool = False) -> tuple[Path, Path]:
+           trust_checkpoint: bool = False, trusted_modules: Sequence[str] = ()) -> tuple[Path, Path]:
     """Write the model file and its JSON description; returns both paths. ``format=None``: torch.export,
-    or TorchScript for a model it cannot capture (a line on stderr says so)."""
+    or TorchScript for a model it cannot capture (a line on stderr says so). ``trusted_modules``: modules whose
+    classes the run's config may name (:mod:`dasuite.engine.admission`)."""
     import json
 
     from dasuite.models.trained import RawInputModel, load_trained
@@ -70,7 +79,7 @@ def export(run_dir, format: str | None = None, output=None, checkpoint: str = "l
     if chosen == "onnx":
         _require_onnx()
     _model_path(run_dir, output, chosen)  # a bad output= answers before the model loads
-    model = load_trained(run_dir, checkpoint, "cpu", trust=trust_checkpoint)
+    model = load_trained(run_dir, checkpoint, "cpu", trust=trust_checkpoint, trusted_modules=trusted_modules)
     module = RawInputModel(model).eval()
     program = None
     if chosen == "export":

@@ -9,14 +9,17 @@ with the source statistics stored in the checkpoint; or uint8 pixel values for i
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from dasuite.config.options import parse_flag, parse_options, parse_positive_int, run_command
+from dasuite.config.options import (parse_flag, parse_options, parse_positive_int, parse_trusted_modules,
+                                    run_command)
 from dasuite.errors import ConfigError
 
 USAGE = """\
 usage: dasuite predict run_dir=DIR input=PATH [checkpoint=last] [output=FILE] [overwrite=false]
                        [batch_size=256] [device=auto] [progress=true] [header=auto] [trust_checkpoint=false]
+                       [trusted_modules=[]]
 
 Predict with a trained run's model; writes one CSV row per input: its id, the predicted class and
 the probability of each class.
@@ -35,11 +38,16 @@ the probability of each class.
                which is an error), true (column names), false (data: columns in the training order)
   trust_checkpoint
                true: read a checkpoint that holds Python objects beyond tensors and plain data
-               (older dasuite versions), which can run code: only for files from a trusted source
+               (older dasuite versions) and build whatever its config names, which can run code:
+               only for files from a trusted source
+  trusted_modules
+               [mypkg,other.mod]: modules of yours whose classes (a callback, backbone or method)
+               the run's config may name; nothing else a run folder names is imported
 """
 
 DEFAULTS = {"run_dir": None, "input": None, "checkpoint": "last", "output": "", "overwrite": "false",
-            "batch_size": "256", "device": "auto", "progress": "true", "header": "auto", "trust_checkpoint": "false"}
+            "batch_size": "256", "device": "auto", "progress": "true", "header": "auto", "trust_checkpoint": "false",
+            "trusted_modules": ""}
 HEADERS = ("auto", "true", "false")
 
 
@@ -56,16 +64,18 @@ def _predict(args: list[str]) -> str:
                           batch_size=parse_positive_int("batch_size", options["batch_size"]),
                           device=options["device"], progress=parse_flag("progress", options["progress"]),
                           header=options["header"],
-                          trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]))
+                          trust_checkpoint=parse_flag("trust_checkpoint", options["trust_checkpoint"]),
+                          trusted_modules=parse_trusted_modules(options["trusted_modules"]))
     return f"Predictions for {count} input(s): {path}"
 
 
 def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_size: int = 256, device: str = "auto",
             progress: bool = True, header: str = "auto", trust_checkpoint: bool = False,
-            overwrite: bool = False) -> tuple[Path, int]:
+            overwrite: bool = False, trusted_modules: Sequence[str] = ()) -> tuple[Path, int]:
     """Write the predictions CSV for ``input``; returns its path and the number of rows. ``header``: whether a
     .csv input's first row names the columns (auto: yes, unless it holds only numbers). An existing output
-    file is replaced only with ``overwrite``."""
+    file is replaced only with ``overwrite``. ``trusted_modules``: modules whose classes the run's config may
+    name (:mod:`dasuite.engine.admission`)."""
     source = Path(input_path).expanduser()
     if not source.exists():  # before the heavy imports: a mistyped path answers at once
         raise ConfigError(f"input={input_path} does not exist.")
@@ -86,7 +96,7 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
     from dasuite.models.trained import load_trained
 
     device = resolve_device(device, key="device")
-    model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint)
+    model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint, trusted_modules=trusted_modules)
     if training:
         print(f"dasuite predict: run_dir={run_dir} is still training ({training}); predicting with the "
               f"checkpoint it saved last, checkpoints/{checkpoint}.pt of epoch {model.epoch}.", file=sys.stderr)

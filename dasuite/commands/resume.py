@@ -9,8 +9,10 @@ continues from its ``checkpoints/last.pt`` (:func:`dasuite.commands.train.run_ex
 Only keys that cannot change the numbers already computed may be given with ``resume=``:
 ``trainer.epochs`` (to extend a run), ``trainer.progress`` and ``trainer.plots``. Anything else
 is a new experiment and fails with a clear error. The saved overrides are a file like any other: one
-that does not parse, names an unknown key or choice, or sets Hydra's own settings (whose callbacks
-could run code) fails with a paragraph naming the file. Imports no torch.
+that does not parse, names an unknown key or choice, sets Hydra's own settings (whose callbacks
+could run code), or names a ``_target_`` that is not admitted (:mod:`dasuite.engine.admission`) fails
+with a paragraph naming the file, before Hydra writes anything. Imports no torch unless a saved
+``_target_`` names a class.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from dasuite.errors import ConfigError
 ALLOWED = ("trainer.epochs", "trainer.progress", "trainer.plots")
 
 
-def resume_arguments(args: list[str]) -> list[str] | None:
-    """The Hydra arguments that resume the folder named by ``resume=`` in ``args`` (None: no resume)."""
+def resume_arguments(args: list[str], trusted_modules: tuple[str, ...] = (),
+                     trust_checkpoint: bool = False) -> list[str] | None:
+    """The Hydra arguments that resume the folder named by ``resume=`` in ``args`` (None: no resume); the
+    caller's ``trusted_modules`` and ``trust_checkpoint`` admit the ``_target_``s the saved overrides name."""
     requested = [a for a in args if a.startswith("resume=")]
     if not requested:
         return None
@@ -41,14 +45,15 @@ def resume_arguments(args: list[str]) -> list[str] | None:
                               f"given with it; only {', '.join(ALLOWED)} may be (trainer.epochs=N extends the run). "
                               "Start a new run to change anything else.")
     if (folder / "multirun.yaml").is_file():
-        saved = _saved(folder / "multirun.yaml", lambda loaded: loaded["hydra"]["overrides"]["task"])
+        saved = _saved(folder / "multirun.yaml", lambda loaded: loaded["hydra"]["overrides"]["task"],
+                       trusted_modules, trust_checkpoint)
         clash = [a for a in extra if _key(a) in _swept_keys(saved)]
         if clash:
             raise ConfigError(f"{clash[0]!r} changes a key this sweep sweeps over; resume the sweep as it was.")
         return ["-m", *_merge(saved, extra), f"hydra.sweep.dir={_quote(folder)}"]
     if (folder / ".hydra" / "overrides.yaml").is_file():
-        return [*_merge(_saved(folder / ".hydra" / "overrides.yaml", lambda loaded: loaded), extra),
-                f"hydra.run.dir={_quote(folder)}"]
+        saved = _saved(folder / ".hydra" / "overrides.yaml", lambda loaded: loaded, trusted_modules, trust_checkpoint)
+        return [*_merge(saved, extra), f"hydra.run.dir={_quote(folder)}"]
     jobs = sorted(p.parent.parent.name for p in folder.glob("*/.hydra/overrides.yaml"))
     hint = (f"; it holds job folders ({', '.join(jobs[:5])}) but no multirun.yaml: resume them one by one"
             if jobs else "")
@@ -56,12 +61,14 @@ def resume_arguments(args: list[str]) -> list[str] | None:
                       f"sweep folder (no multirun.yaml){hint}.")
 
 
-def _saved(path: Path, overrides) -> list[str]:
-    """The run's saved overrides, ``overrides(YAML content of path)``, checked as a new run's would be."""
+def _saved(path: Path, overrides, trusted_modules: tuple[str, ...], trust_checkpoint: bool) -> list[str]:
+    """The run's saved overrides, ``overrides(YAML content of path)``, checked as a new run's would be, and their
+    ``_target_``s admitted."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from dasuite.config.catalog import check_choices
     from dasuite.config.override_keys import check_keys
+    from dasuite.engine.admission import check_override_targets
 
     damaged = "the file was damaged or edited; restore it, or start a new run"
     try:
@@ -86,6 +93,7 @@ def _saved(path: Path, overrides) -> list[str]:
     except Exception as error:  # noqa: BLE001 - Hydra's parse errors
         raise ConfigError(f"cannot read {path}, the run's saved overrides ({' '.join(str(error).split())[:300]}): "
                           f"{damaged}.") from None
+    check_override_targets(saved, str(path), trusted_modules, trust_checkpoint)
     return saved
 
 

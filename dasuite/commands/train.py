@@ -3,7 +3,8 @@
 ``dasuite train resume=DIR`` relaunches a run or sweep in its own folder (:mod:`dasuite.commands.resume`);
 each job then continues from its checkpoint, or is skipped when its summary says "completed".
 ``trust_checkpoint=true`` (with ``resume=`` only) reads a checkpoint that holds arbitrary Python objects
-and builds components its saved config names beyond dasuite's own (:mod:`dasuite.engine.checkpoint`).
+and builds components its saved config names beyond dasuite's own; ``trusted_modules=[mypkg]`` (with
+``resume=`` only) admits the classes of the modules it names (:mod:`dasuite.engine.admission`).
 
 One process writes a run folder at a time (:func:`~dasuite.engine.run_folder.exclusive`): the folder
 ``hydra.run.dir`` (or, with ``-m``, ``hydra.sweep.dir``) names is locked before Hydra writes into it,
@@ -51,6 +52,7 @@ class Command:
 
     resuming: bool = False  # ``resume=DIR``: jobs continue from their checkpoints
     trusting: bool = False  # ``resume=DIR trust_checkpoint=true``
+    trusted_modules: tuple[str, ...] = ()  # ``resume=DIR trusted_modules=[...]``
     jobs: list[str] = field(default_factory=list)  # run folders of the jobs run
     failed: list[str] = field(default_factory=list)  # ... of those that failed after starting
     config_errors: list[str] = field(default_factory=list)  # ... of those that never started for a config error
@@ -78,7 +80,7 @@ CURRENT = Command()
 def run_train(args: list[str]) -> int:
     """Entry point of ``dasuite train ARGS``: check group names, then hand over to Hydra."""
     from dasuite.commands.resume import resume_arguments
-    from dasuite.config.options import parse_flag
+    from dasuite.config.options import parse_flag, parse_trusted_modules
     from dasuite.config.override_keys import check_keys
     from dasuite.config.plugins import check_plugins
     from dasuite.config.sweeps import check_search_space
@@ -92,15 +94,20 @@ def run_train(args: list[str]) -> int:
         if code is not None:
             return now.end(code)
     trust = [a for a in args if a.startswith("trust_checkpoint=")]
-    args = [a for a in args if a not in trust]
+    modules = [a for a in args if a.startswith("trusted_modules=")]
+    args = [a for a in args if a not in trust and a not in modules]
     custom_search_path = any(a.startswith(("hydra.searchpath", "--config-dir", "-cd")) for a in args)
     try:
         trusted = any(parse_flag("trust_checkpoint", a.split("=", 1)[1]) for a in trust)
+        named = tuple(m for a in modules for m in parse_trusted_modules(a.split("=", 1)[1]))
         check_plugins(args)
         check_search_space(args)
-        resumed = resume_arguments(args)
+        resumed = resume_arguments(args, named, trusted)
         if trusted and resumed is None:
             raise ConfigError("trust_checkpoint=true goes with resume=DIR only: a new run reads no checkpoint.")
+        if modules and resumed is None:
+            raise ConfigError("trusted_modules goes with resume=DIR only: a new run builds what its own command line "
+                              "names, and reads no run folder's config.")
         if resumed is None and not custom_search_path and not any(a in NO_RUN for a in args):
             overrides = [a for a in args if "=" in a and not a.startswith("-")]
             check_choices(overrides)
@@ -114,7 +121,7 @@ def run_train(args: list[str]) -> int:
     sys.argv = [sys.argv[0] if is_completion(args) else "dasuite train",
                 *launch_arguments(args if resumed is None else resumed)]
     folder = _output_folder(sys.argv[1:]) if is_main() else None
-    now.resuming, now.trusting = resumed is not None, trusted
+    now.resuming, now.trusting, now.trusted_modules = resumed is not None, trusted, named
     now.existing = {p.resolve() for p in (folder, Path.cwd()) if p is not None and p.exists()}
     try:
         with exclusive(folder) if folder is not None else contextlib.nullcontext():
@@ -124,6 +131,7 @@ def run_train(args: list[str]) -> int:
         return now.end(2)
     finally:
         now.resuming = now.trusting = False
+        now.trusted_modules = ()
         shutdown()
     if len(now.jobs) > 1 and now.failed:
         print(f"dasuite train: {len(now.failed)} run(s) failed; see summary.json and train.log in: "
@@ -165,7 +173,8 @@ def _hydra_app(cfg: DictConfig) -> float:
     if hydra_cfg.mode == RunMode.MULTIRUN and not CURRENT.sweeps:
         CURRENT.sweeps.append(str(Path(hydra_cfg.sweep.dir).resolve()))
     summary = run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task,
-                             resume=CURRENT.resuming, trust_checkpoint=CURRENT.trusting)
+                             resume=CURRENT.resuming, trust_checkpoint=CURRENT.trusting,
+                             trusted_modules=CURRENT.trusted_modules)
     if str(run_dir) in CURRENT.unstarted:
         _remove_unstarted(run_dir)
     value = summary.get("best_value")
@@ -199,13 +208,15 @@ def _remove_unstarted(folder: Path) -> None:
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool = False,
-                   trust_checkpoint: bool = False) -> dict:
+                   trust_checkpoint: bool = False, trusted_modules: tuple[str, ...] = ()) -> dict:
     """Build the pair, model, method and trainer from ``cfg``, train, and write summary.json.
 
     Any error once training started ends in a summary.json with status "failed" (or "interrupted" on
     Ctrl-C/SIGTERM) and never removes files written before it; a ConfigError before it started writes no
     summary (the Hydra app then removes the job's folder, when it was made for the job). With ``resume``,
-    training continues from ``checkpoints/last.pt`` when there is one, and a completed run is left as it is.
+    training continues from ``checkpoints/last.pt`` when there is one, and a completed run is left as it is; the
+    ``_target_``s of its config and checkpoint are admitted first (``trust_checkpoint``, ``trusted_modules``:
+    :mod:`dasuite.engine.admission`).
     A run folder that another live process writes is not touched: the returned summary says "busy" and is
     not written.
     """
@@ -214,14 +225,15 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
 
     try:
         with exclusive(run_dir) if is_main() else contextlib.nullcontext():
-            return _run_experiment(cfg, run_dir, choices, overrides, resume, trust_checkpoint)
+            return _run_experiment(cfg, run_dir, choices, overrides, resume, trust_checkpoint, trusted_modules)
     except RunFolderBusy as busy:
         CURRENT.fail(str(busy))
         CURRENT.failed.append(str(run_dir))
         return {"status": "busy", "error": str(busy)}
 
 
-def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool, trust_checkpoint: bool) -> dict:
+def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool, trust_checkpoint: bool,
+                    trusted_modules: tuple[str, ...]) -> dict:
     from dasuite.engine.callbacks.progress import write_line
     from dasuite.engine.distributed import is_main, run_folder
 
@@ -241,11 +253,15 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
         _check_interpolations(cfg)
         meta.update(seed=cfg.get("seed"), trade_off=cfg.method.get("trade_off"),
                     target_labels_per_class=cfg.dataset.get("target_labels_per_class", 0))
-        if resume and not trust_checkpoint:
-            from dasuite.engine.checkpoint import check_targets
+        if resume:
+            from dasuite.engine.admission import check_targets
 
-            check_targets(OmegaConf.to_container(cfg), f"the saved config of {run_dir}")
+            check_targets(OmegaConf.to_container(cfg), f"the saved config of {run_dir} (.hydra/overrides.yaml)",
+                          trusted_modules, trust_checkpoint)
         checkpoint = _load_checkpoint(run, meta, trust_checkpoint) if resume else None
+        if checkpoint is not None:  # its config is compared with the run's (and its method's signature read)
+            check_targets(checkpoint.get("config"), f"the config stored with {run.checkpoints / 'last.pt'}",
+                          trusted_modules, trust_checkpoint)
         # completed, and last.pt is that completed run's (an extension killed or failed later leaves the
         # summary "completed" but last.pt further on, with the extension's trainer.epochs)
         if checkpoint is not None and previous and previous.get("status") == "completed" \

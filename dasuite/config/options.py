@@ -6,10 +6,14 @@ Standard library only: a bad argument answers before torch is imported.
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from dasuite.errors import ConfigError
+
+#: A dotted Python name: a module (``mypkg.callbacks``) or what it defines (``mypkg.callbacks.Notify``).
+DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 
 
 def run_command(command: str, usage: str, args: list[str], run: Callable[[list[str]], str]) -> int:
@@ -52,3 +56,20 @@ def parse_positive_int(key: str, value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"{key}={value!r} must be an integer >= 1.")
     return int(value)
+
+
+def parse_trusted_modules(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The module names of a ``trusted_modules`` argument: a list, or the command line's ``[a,b]``, ``a,b``
+    or ``a``; a ConfigError for anything that is not a dotted module name."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        text = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+        value = [name.strip().strip("'\"") for name in text.split(",") if name.strip()]
+    names = list(value)
+    bad = [name for name in names if not isinstance(name, str) or not DOTTED_NAME.match(name)]
+    if bad:
+        raise ConfigError(f"trusted_modules: {bad[0]!r} is not a module name; give the dotted names of your own "
+                          "modules, e.g. trusted_modules=[mypkg,other.callbacks].")
+    return tuple(names)

@@ -4,10 +4,8 @@ A checkpoint holds tensors and plain data only (dicts, lists, numbers, strings: 
 is stored as a tensor and rebuilt), so it is read with ``torch.load(weights_only=True)``, which
 refuses any other Python object instead of unpickling it. A file that needs more (a checkpoint of an
 older dasuite, or one crafted to run code) fails with one paragraph; ``trust_checkpoint=true`` reads
-it with full unpickling, for files from a trusted source only. The config a checkpoint or run folder
-stores names what Hydra instantiates (``_target_``): :func:`check_targets` admits dasuite's own
-components, ``torch.nn.Module`` classes and training callbacks only, so a file cannot make dasuite
-call e.g. ``os.system``.
+it with full unpickling, for files from a trusted source only. The ``_target_``s the config in a
+checkpoint names are admitted by :mod:`dasuite.engine.admission` before anything is built.
 
 A checkpoint that cannot serve (truncated, damaged: each record's CRC-32 is checked, not a dasuite
 checkpoint, written for another method, backbone or dataset, or weights of another architecture)
@@ -16,12 +14,9 @@ fails with one paragraph naming the file and the mismatch, before anything in th
 
 from __future__ import annotations
 
-import functools
-import importlib
 import pickle
 import random
 import re
-import sys
 import zipfile
 from pathlib import Path
 
@@ -32,8 +27,6 @@ from dasuite.errors import ConfigError
 
 #: What a resumable checkpoint holds besides the model.
 REQUIRED = ("epoch", "step", "stage", "stage_epoch", "model", "optimizers", "schedulers", "samplers", "rng")
-#: ``_target_``s of the components dasuite builds that are not in configs/ (a pair's preprocessing).
-PREPROCESSING = ("dasuite.data.images.Preprocess", "dasuite.data.arrays.Standardize")
 
 
 def rng_state() -> dict:
@@ -132,49 +125,3 @@ def load_model(method: torch.nn.Module, state: dict, path: Path, action: str = "
         raise ConfigError(f"cannot {action} {path}: its weights do not fit the model built from the run's "
                           f"config ({'; '.join(parts)}). The checkpoint belongs to another model or architecture.")
     method.load_state_dict(saved)
-
-
-def check_targets(tree, source: str, key: str = "") -> None:
-    """Refuse a ``_target_`` in ``tree`` (a config read from ``source``, a file) that is neither a component
-    dasuite ships (configs/, a pair's preprocessing) nor a ``torch.nn.Module`` or ``Callback`` class (your
-    own method, backbone or callback): Hydra would call it with arguments the file chose, e.g. ``os.system``."""
-    if isinstance(tree, dict):
-        for name, value in tree.items():
-            path = f"{key}.{name}" if key else str(name)
-            if name == "_target_" and not _admitted(value):
-                raise ConfigError(
-                    f"{source} sets {path}={value!r}: dasuite builds only its own components, torch.nn.Module "
-                    "classes and callbacks (subclasses of dasuite.engine.callbacks.base.Callback) from a file's "
-                    "config, since whatever it names is called with arguments the file "
-                    "chose. If you trust where this run folder comes from, add trust_checkpoint=true.")
-            check_targets(value, source, path)
-    elif isinstance(tree, (list, tuple)):
-        for i, value in enumerate(tree):
-            check_targets(value, source, f"{key}[{i}]")
-
-
-def _admitted(target) -> bool:
-    if not isinstance(target, str):
-        return False
-    if target in _packaged_targets():
-        return True
-    module, _, name = target.rpartition(".")
-    if module.split(".")[0] in sys.stdlib_module_names:  # no torch module there; importing some has effects
-        return False
-    try:
-        found = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return False
-    from dasuite.engine.callbacks.base import Callback
-
-    return (isinstance(found, type) and issubclass(found, (torch.nn.Module, Callback))
-            and f"{found.__module__}.{found.__qualname__}" == target)  # defined there, not imported into it
-
-
-@functools.cache
-def _packaged_targets() -> frozenset[str]:
-    from dasuite.config.catalog import config_dir
-
-    found = {m.group(1) for file in config_dir().rglob("*.yaml")
-             for m in re.finditer(r"^\s*_target_:\s*([\w.]+)\s*$", file.read_text(encoding="utf-8"), re.MULTILINE)}
-    return frozenset(found | set(PREPROCESSING))

@@ -12,7 +12,7 @@ caller trusts the folder (``trust_checkpoint=true``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,24 +88,26 @@ def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
 
 
 def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str = "cpu",
-                 trust: bool = False) -> TrainedModel:
+                 trust: bool = False, trusted_modules: Sequence[str] = ()) -> TrainedModel:
     """The method of ``run_dir`` with the weights of ``checkpoints/<checkpoint>.pt``, in eval mode. ``trust``:
-    the checkpoint may hold any Python object and its config may name any component (trust_checkpoint=true)."""
+    the checkpoint may hold any Python object and its config may name any component (trust_checkpoint=true);
+    ``trusted_modules``: its config may name components of these modules (:mod:`dasuite.engine.admission`)."""
     from hydra.utils import instantiate
 
-    from dasuite.engine.checkpoint import check_targets, load_model, read_checkpoint
+    from dasuite.engine.admission import check_targets
+    from dasuite.engine.checkpoint import load_model, read_checkpoint
     from dasuite.models.build import build_method
 
     run_dir = Path(run_dir).expanduser()
     path = checkpoint_path(run_dir, checkpoint)
     state = read_checkpoint(path, "load", trust=trust)
     cfg = _config(run_dir, state, path)
-    if not trust:
-        check_targets(OmegaConf.to_container(cfg), f"the config stored with {path}")
+    check_targets(OmegaConf.to_container(cfg), f"the config stored with {path}" if state.get("config") is not None
+                  else str(run_dir / ".hydra" / "config.yaml"), trusted_modules, trust)
     model_input = state.get("model_input") or _model_input_from_pair(cfg)
     _check_model_input(model_input, path)
-    if not trust:
-        check_targets(model_input["preprocess"], f"the preprocessing stored in {path}", "model_input.preprocess")
+    check_targets(model_input["preprocess"], f"the preprocessing stored in {path}", trusted_modules, trust,
+                  "model_input.preprocess")
     with open_dict(cfg):  # the weights come from the checkpoint, never from pretrained files
         for key, value in (("pretrained", False), ("weights_path", None), ("download", False)):
             if key in cfg.backbone:
