@@ -96,15 +96,16 @@ def test_an_unknown_validator_is_named_with_the_choices(tmp_path):
 
 
 def test_validators_guard_and_ensv_never_read_target_labels():
-    """Shuffling the target labels changes target accuracy and nothing a validator (MixVal included) or the
-    guard reports, nor the stored predictions, nor EnsV's pick (``trainer.select=ensv``)."""
+    """Shuffling the target labels changes target accuracy and mean per-class accuracy and nothing a validator
+    (MixVal included) or the guard reports, nor the stored predictions, nor EnsV's pick (``trainer.select=ensv``)."""
     from hydra.utils import instantiate
 
     from dasuite.engine.run_folder import RunFolder
     from dasuite.models.build import build_method, build_pair
 
     cfg = compose_config("dataset=blobs", "trainer.epochs=3", "trainer.progress=false", "trainer.plots=false",
-                         "dataset.n_target_test=200", "trainer.select=ensv")  # blobs: three classes, none collapsed
+                         "dataset.n_target_test=200", "trainer.select=ensv",  # blobs: three classes, none collapsed
+                         "trainer.metrics=[accuracy,mean_class_accuracy]")
     results, picks, predictions = [], [], []
     for shuffle in (False, True):
         pair = build_pair(cfg.dataset)
@@ -117,12 +118,13 @@ def test_validators_guard_and_ensv_never_read_target_labels():
         with tempfile.TemporaryDirectory() as run_dir:
             result = instantiate(cfg.trainer).fit(method, pair, RunFolder(run_dir), seed=0)
             results.append(RunFolder(run_dir).read_metrics())
-            picks.append({k: v for k, v in result.selection.items() if k not in ("best_target_acc", "best_source_acc")})
+            picks.append({k: v for k, v in result.selection.items() if not k.startswith("best_target_")})
             predictions.append([load_predictions(predictions_file(run_dir, e)) for e in (1, 2, 3)])
     plain, shuffled = results
     assert picks[0] == picks[1] and picks[0]["select"] == "ensv"
     assert all(np.array_equal(a, b) for a, b in zip(*predictions))
-    assert any(a["target/acc"] != b["target/acc"] for a, b in zip(plain, shuffled))
+    for key in ("target/acc", "target/mean_class_acc"):
+        assert any(a[key] != b[key] for a, b in zip(plain, shuffled))
     for a, b in zip(plain, shuffled):
         unlabelled = {k: v for k, v in a.items() if k.startswith(("val/", "guard/"))}
         assert len(unlabelled) == 12  # nine validators, three guard values

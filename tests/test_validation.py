@@ -16,8 +16,8 @@ from tests.conftest import read_summary, train_in_process
 
 TRAINER_KEYS = ("backbone_lr_mult, batch_size, betas, callbacks, channels_last, collapse_min_classes, collapse_min_entropy, compile, "
                 "deterministic, device, distributed, epochs, eval_batch_size, eval_every, lr, lr_alpha, lr_beta, "
-                "lr_schedule, momentum, optimizer, plots, precision, progress, select, steps_per_epoch, sync_batchnorm, "
-                "validation_samples, weight_decay")
+                "lr_schedule, metrics, momentum, optimizer, plots, precision, progress, select, steps_per_epoch, "
+                "sync_batchnorm, validation_samples, weight_decay")
 
 
 @pytest.mark.parametrize(("override", "says"), [

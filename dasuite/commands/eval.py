@@ -23,8 +23,8 @@ usage: dasuite eval run_dir=DIR [dataset=PAIR] [checkpoint=last] [dataset.KEY=VA
                     [trusted_modules=[]]
 
 Evaluate a trained run's model on the target test set of its own dataset pair (default) or of
-another pair: accuracy, per-class accuracy and the confusion matrix (rows: true class, columns:
-predicted class), written as JSON (default DIR/eval/<pair>_<checkpoint>.json).
+another pair: accuracy, mean per-class accuracy, per-class accuracy and the confusion matrix (rows: true
+class, columns: predicted class), written as JSON (default DIR/eval/<pair>_<checkpoint>.json).
 
   run_dir      a run folder of `dasuite train` (runs/<date>/<time>, multirun/.../<job>)
   dataset      a dataset pair (`dasuite list`): its target test set, with the pair's default
@@ -177,16 +177,17 @@ def _predictions(model, test, device, batch_size: int):
 
 
 def _scores(y, predicted, class_names: list[str]) -> dict:
-    """Accuracy, per-class accuracy (None for a class absent from the set) and the confusion matrix."""
+    """Accuracy, mean per-class accuracy, per-class accuracy (None for a class absent from the set) and the
+    confusion matrix (:mod:`dasuite.metrics`)."""
     import torch
+
+    from dasuite.metrics import accuracy, mean_class_accuracy, per_class_accuracy
 
     k = len(class_names)
     confusion = torch.bincount(y * k + predicted, minlength=k * k).view(k, k)
-    totals = confusion.sum(1).tolist()
-    return {"n": len(y), "accuracy": int(confusion.diag().sum()) / max(1, len(y)),
-            "per_class_accuracy": {c: (int(confusion[i, i]) / totals[i] if totals[i] else None)
-                                   for i, c in enumerate(class_names)},
-            "per_class_n": dict(zip(class_names, totals)),
+    return {"n": len(y), "accuracy": accuracy(predicted, y), "mean_class_accuracy": mean_class_accuracy(predicted, y),
+            "per_class_accuracy": dict(zip(class_names, per_class_accuracy(predicted, y, k))),
+            "per_class_n": dict(zip(class_names, confusion.sum(1).tolist())),
             "class_names": list(class_names), "confusion_matrix": confusion.tolist()}
 
 
@@ -203,5 +204,6 @@ def describe(result: dict) -> str:
     more = len(result["per_class_accuracy"]) - len(per_class)
     return (f"{result['dataset']} target test set ({result['n']} samples), checkpoint {result['checkpoint']} "
             f"(epoch {result['epoch']}) of {result['run_dir']}:\n"
-            f"accuracy {100 * result['accuracy']:.2f}%\n"
+            f"accuracy {100 * result['accuracy']:.2f}%, mean per-class accuracy "
+            f"{100 * result['mean_class_accuracy']:.2f}%\n"
             f"per class: {', '.join(per_class)}{f' (+{more} more in the JSON)' if more > 0 else ''}")

@@ -23,8 +23,9 @@ import yaml
 
 from dasuite.errors import ConfigError
 
-#: Overrides accepted together with ``resume=``.
-ALLOWED = ("trainer.epochs", "trainer.progress", "trainer.plots")
+#: Overrides accepted together with ``resume=`` (and config keys that may differ from the checkpoint's:
+#: ``trainer.metrics`` changes only what is measured, and runs from before it existed have none).
+ALLOWED = ("trainer.epochs", "trainer.progress", "trainer.plots", "trainer.metrics")
 
 
 def resume_arguments(args: list[str], trusted_modules: tuple[str, ...] = (),

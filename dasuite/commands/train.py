@@ -438,6 +438,7 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     from dasuite.config.schema import validate
     from dasuite.engine.checkpoint import load_model
     from dasuite.engine.distributed import is_main
+    from dasuite.engine.evaluate import summary_fields
     from dasuite.engine.model_size import size_warning
     from dasuite.loggers import build_logger
     from dasuite.models.build import build_method, build_pair
@@ -471,7 +472,7 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
                          checkpoint_extra={"config": config, "meta": meta, "model_input": pair.model_input()})
     return {
         "status": "completed", **meta,
-        "target_acc": result.final.get("target/acc"), "source_acc": result.final.get("source/acc"),
+        **summary_fields(result.final),
         "epochs": result.epochs, "steps": result.steps, "train_seconds": result.train_seconds,
         "samples_per_second": result.samples_per_second, "device": str(trainer.device), **trainer.in_effect,
         **result.selection,

@@ -1,13 +1,20 @@
-"""Accuracy and loss of a method's predictions on a labeled set."""
+"""The metrics (:mod:`dasuite.metrics`) and loss of a method's predictions on a labeled set, and the
+summary.json fields a metrics record gives."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from dasuite.data import Labeled
+from dasuite.metrics import METRICS
+
+#: the metrics record's keys of every metric: ``target/acc``, ``source/acc``, ``target/mean_class_acc``, ...
+MEASURED = tuple(f"{split}/{m.key}" for m in METRICS.values() for split in ("target", "source"))
+#: the keys every record and summary has (None where a set is empty)
+ALWAYS = ("target/acc", "source/acc")
 
 
 def _slices(parts: tuple, batch_size: int, device: torch.device) -> Iterator[tuple[torch.Tensor, ...]]:
@@ -39,8 +46,10 @@ def inputs(x, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
 
 @torch.inference_mode()
 def evaluate(method, data: Labeled, device: torch.device, batch_size: int,
-             prepare: Callable[[torch.Tensor], torch.Tensor] = lambda x: x) -> dict[str, float]:
-    """{"acc": fraction correct, "loss": mean cross-entropy}; empty dict for an empty set.
+             prepare: Callable[[torch.Tensor], torch.Tensor] = lambda x: x,
+             metrics: Sequence[str] = ("accuracy",)) -> dict[str, float]:
+    """Per metric named in ``metrics`` its key ("acc", ...) and value, and "loss", the mean cross-entropy;
+    empty dict for an empty set.
 
     ``prepare`` turns a stored batch into the model's input (the pair's preprocessing).
     """
@@ -48,14 +57,23 @@ def evaluate(method, data: Labeled, device: torch.device, batch_size: int,
         return {}
     was_training = method.training
     method.eval()
-    correct = torch.zeros((), device=device)
     loss = torch.zeros((), device=device)
+    predicted, labels = [], []
     for x, y in batches(data, batch_size, device):
         logits = method.predict(prepare(x))
-        correct += (logits.argmax(1) == y).sum()
+        predicted.append(logits.argmax(1))
+        labels.append(y)
         loss += F.cross_entropy(logits.float(), y, reduction="sum")
     method.train(was_training)
-    return {"acc": correct.item() / len(data), "loss": loss.item() / len(data)}
+    predicted, labels = torch.cat(predicted).cpu(), torch.cat(labels).cpu()
+    return {**{METRICS[name].key: METRICS[name].compute(predicted, labels) for name in metrics},
+            "loss": loss.item() / len(data)}
+
+
+def summary_fields(record: dict, prefix: str = "") -> dict:
+    """summary.json's figures of a metrics record: ``{prefix}target_acc`` and ``{prefix}source_acc``
+    (None when absent), then ``{prefix}<split>_<key>`` of each further metric the record holds."""
+    return {prefix + key.replace("/", "_"): record.get(key) for key in MEASURED if key in ALWAYS or key in record}
 
 
 @torch.inference_mode()

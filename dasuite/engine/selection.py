@@ -24,6 +24,7 @@ import math
 
 from dasuite.engine.checkpoint import read_checkpoint
 from dasuite.engine.ensv import agreements, pick
+from dasuite.engine.evaluate import MEASURED, summary_fields
 from dasuite.engine.predictions import load_predictions, predictions_file
 from dasuite.validators import VALIDATORS
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 ENSV = "ensv"
 #: the values of ``trainer.select``
 SELECTORS = (*VALIDATORS, ENSV)
-#: what a candidate's state keeps of its metrics record
+#: what a candidate's state keeps of its metrics record (besides the metrics it records, reported only)
 _KEPT = ("epoch", "guard/collapsed", "target/acc", "source/acc")
 
 
@@ -84,11 +85,11 @@ class Selection:
             self.collapsed, self.record = state["collapsed"], state["record"]
 
     def summary(self) -> dict:
-        """The summary.json fields of the pick (the accuracies are reported, never used to choose)."""
+        """The summary.json fields of the pick (its metrics are reported, never used to choose)."""
         return {"select": self.validator, "best_epoch": self.epoch,
                 "best_value": self.value if math.isfinite(self.value) else None,
                 "best_collapsed": self.collapsed if self.epoch is not None else None,
-                "best_target_acc": self.record.get("target/acc"), "best_source_acc": self.record.get("source/acc")}
+                **summary_fields(self.record, "best_")}
 
 
 def candidate_checkpoint(epoch: int) -> str:
@@ -106,7 +107,8 @@ class EnsembleSelection(Selection):
         """Keep the candidate (a re-evaluated epoch, after a resume, replaces its earlier entry); its
         weights go to ``checkpoints/epoch_<N>.pt``."""
         epoch = record["epoch"]
-        self.candidates = [c for c in self.candidates if c["epoch"] != epoch] + [{k: record.get(k) for k in _KEPT}]
+        kept = {**{k: record.get(k) for k in _KEPT}, **{k: record[k] for k in MEASURED if k in record}}
+        self.candidates = [c for c in self.candidates if c["epoch"] != epoch] + [kept]
         return candidate_checkpoint(epoch)
 
     def kept(self, epoch: int) -> str | None:

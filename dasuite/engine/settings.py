@@ -6,6 +6,7 @@ from __future__ import annotations
 from dasuite.engine.optim import OPTIMIZERS, SCHEDULES
 from dasuite.engine.selection import SELECTORS
 from dasuite.errors import ConfigError, check_number
+from dasuite.metrics import metric
 
 
 def check_trainer(s: dict) -> None:
@@ -33,6 +34,14 @@ def check_trainer(s: dict) -> None:
     if s["select"] not in SELECTORS:
         raise ConfigError(f"trainer.select={s['select']!r} is neither a validator nor a selector; valid choices: "
                           f"{', '.join(SELECTORS)}.")
+    if isinstance(s["metrics"], str):
+        raise ConfigError(f"trainer.metrics={s['metrics']!r} must be a list of metric names, e.g. [accuracy].")
+    for name in s["metrics"]:
+        metric(name)
+    if "accuracy" not in s["metrics"]:
+        raise ConfigError(f"trainer.metrics={list(s['metrics'])} leaves out accuracy, which every run records "
+                          "(target/acc and source/acc, the figures reports and benchmarks read); list it with the "
+                          "others, e.g. trainer.metrics=[accuracy,mean_class_accuracy].")
     if not _integer(s["validation_samples"], 2):
         raise ConfigError(f"trainer.validation_samples={s['validation_samples']!r} must be an integer >= 2.")
     for key in ("collapse_min_classes", "collapse_min_entropy"):

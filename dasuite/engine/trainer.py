@@ -92,14 +92,14 @@ class Trainer:
                  collapse_min_classes: float = 0.5, collapse_min_entropy: float = 0.5, precision: str | int = 32,
                  compile: bool = False, channels_last: str | bool = "auto", distributed: str | bool = "auto",
                  sync_batchnorm: bool = False, eval_every: int | str = "auto", steps_per_epoch: int | None = None,
-                 backbone_lr_mult: float = 1.0, callbacks: Sequence = ()):
+                 backbone_lr_mult: float = 1.0, metrics: Sequence[str] = ("accuracy",), callbacks: Sequence = ()):
         check_trainer(locals())
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.betas, self.backbone_lr_mult = check_betas(betas), backbone_lr_mult
         self.lr_schedule, self.lr_alpha, self.lr_beta = lr_schedule, lr_alpha, lr_beta
         self.steps_per_epoch, self.eval_every = steps_per_epoch, eval_every
-        self.select, self.validation_samples = select, validation_samples
+        self.select, self.validation_samples, self.metrics = select, validation_samples, tuple(metrics)
         self.collapse_min_classes, self.collapse_min_entropy = collapse_min_classes, collapse_min_entropy
         self.precision_setting, self.compile = check_precision(precision), compile
         self.channels_last_setting = check_channels_last(channels_last)
@@ -158,7 +158,7 @@ class Trainer:
         state.callbacks = Callbacks([
             Checkpointing(), DivergenceCheck(),
             Evaluation(self.eval_batch_size, self.validation_samples, self.collapse_min_classes,
-                       self.collapse_min_entropy),
+                       self.collapse_min_entropy, self.metrics),
             ModelSelection(self.select), MetricsLog(), *([Progress()] if self.progress and main else []),
             *self.callbacks, SignalStop(), *([DiagnosticPlots(self.eval_batch_size)] if self.plots else [])])
         return state

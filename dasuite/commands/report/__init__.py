@@ -20,11 +20,12 @@ from dasuite.errors import ConfigError
 
 DESCRIPTION = """\
 Aggregate run folders (single runs and multirun sweeps, mixed) into one report: first the target
-accuracy of the label-free pick of --select, the oracle that uses target labels beside it; per
-configuration the target and source accuracy (mean ± std over seeds) and the label-free pick kept in
-best.pt; per validator and for EnsV the configuration and epoch it would pick, its target accuracy and
-its regret against the oracle. Failed and unfinished runs are listed, never averaged. Writes
-report.md, report.csv, report_selection.csv, report_target_acc.png and report_curves.png."""
+accuracy (or --metric) of the label-free pick of --select, the oracle that uses target labels beside it;
+per configuration the target and source accuracy (mean ± std over seeds), the label-free pick kept in
+best.pt and any further metric the runs record (mean per-class accuracy, ...); per validator and for
+EnsV the configuration and epoch it would pick, its target accuracy and its regret against the oracle.
+Failed and unfinished runs are listed, never averaged. Writes report.md, report.csv,
+report_selection.csv, report_target_acc.png and report_curves.png."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--select", default=DEFAULT_SELECT, metavar="SELECTOR",
                         help=f"the headline's label-free pick: ensv, or a validator such as val/mixval (default "
                              f"{DEFAULT_SELECT}, trainer.select's default)")
+    parser.add_argument("--metric", default="accuracy", metavar="NAME",
+                        help="what picks, the oracle and regrets are measured by on the target test set: accuracy "
+                             "(default) or another metric the runs record (trainer.metrics), e.g. mean_class_accuracy "
+                             "for VisDA-2017")
     parser.add_argument("--per", metavar="KEYS", help="comma-separated config keys that split the runs into "
                         "separate selection problems, e.g. method,seed: each is solved alone and each validator's "
                         "mean and worst-case regret over them is reported (default: dataset, when the runs span "
@@ -60,9 +65,9 @@ def main(argv: list[str]) -> int:
             from dasuite.commands.report.tasks import report_tasks
 
             return report_tasks([Path(p).expanduser() for p in args.paths], args.select, args.oracle,
-                                None if args.out is None else Path(args.out).expanduser())
+                                None if args.out is None else Path(args.out).expanduser(), args.metric)
         return report([Path(p).expanduser() for p in args.paths], by=args.by, per=args.per, select=args.select,
-                      out=None if args.out is None else Path(args.out).expanduser())
+                      out=None if args.out is None else Path(args.out).expanduser(), metric=args.metric)
     except ConfigError as error:
         print(f"dasuite report: error: {error}", file=sys.stderr)
         return 2
@@ -84,9 +89,10 @@ def _check_combination(args: argparse.Namespace) -> None:
 
 
 def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELECT, out: Path | None = None,
-           per: str | None = None) -> int:
+           per: str | None = None, metric: str = "accuracy") -> int:
     """Write and print the report; 0 when at least one run completed, else 1."""
     from dasuite.commands.report.groups import check_keys, default_keys, group_runs
+    from dasuite.commands.report.measure import chosen
     from dasuite.commands.report.problems import default_per, solve
     from dasuite.commands.report.runs import find_run_folders, load_run
     from dasuite.commands.report.select import validator_names
@@ -104,6 +110,7 @@ def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELEC
     completed = [run for run in runs if run.status == "completed"]
     left_out = [run for run in runs if run.status != "completed"]
     validators = validator_names(runs)
+    measure = chosen(metric, runs)
     select = select if select == ENSV or select.startswith("val/") else f"val/{select}"
     if select != ENSV and select[4:] not in validators:
         raise ConfigError(f"--select {select!r} is neither a validator nor a selector; valid choices: {ENSV}, "
@@ -115,15 +122,16 @@ def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELEC
     if by is not None:
         check_keys(keys, runs, "--by")
     keys = [k for k in keys if k not in per_keys]
-    problems = solve(completed, per_keys, keys, validators)
+    problems = solve(completed, per_keys, keys, validators, measure)
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(os.path.commonpath(
         [str(p.resolve() if p.is_dir() else p.resolve().parent) for p in paths])))
     out.mkdir(parents=True, exist_ok=True)
-    markdown = render_markdown(keys, per_keys, problems, select, left_out, ", ".join(map(str, paths)), out.resolve())
+    markdown = render_markdown(keys, per_keys, problems, select, left_out, ", ".join(map(str, paths)), out.resolve(),
+                               measure)
     (out / "report.md").write_text(markdown, encoding="utf-8")
     groups = group_runs(completed, per_keys + keys)
     (out / "report.csv").write_text(render_csv(per_keys + keys, groups), encoding="utf-8")
-    (out / "report_selection.csv").write_text(render_selection_csv(per_keys, keys, problems), encoding="utf-8")
+    (out / "report_selection.csv").write_text(render_selection_csv(per_keys, keys, problems, measure), encoding="utf-8")
     written = ["report.md", "report.csv", "report_selection.csv"]
     if groups:
         from dasuite.commands.report.plots import plot_curves, plot_target_acc

@@ -1,7 +1,8 @@
 """Configurations: completed runs grouped by config values, the seeds of one setting together.
 
 By default the grouping keys are the config keys whose values differ between the runs, less the
-seed and settings that do not change the experiment (paths, progress bars, devices, loggers), and keys that
+seed and settings that do not change the experiment (paths, progress bars, devices, loggers, the metrics
+recorded), and keys that
 only some runs have, all with one value (a setting added to dasuite between the runs). A key under
 a group (``method.discriminator_hidden``) that follows from that group's choice (``method=dann``)
 is left out: the choice already says it. ``method`` is always a key, so every row names its method.
@@ -19,7 +20,7 @@ from dasuite.errors import ConfigError
 IGNORED = frozenset({"seed", "resume", "data_root", "download", "dataset.data_root", "dataset.download",
                      "cache_dir", "dataset.cache_dir",
                      "trainer.progress", "trainer.plots", "trainer.device", "trainer.eval_batch_size",
-                     "trainer.deterministic"})
+                     "trainer.deterministic", "trainer.metrics"})
 #: Config groups whose keys never make two runs different configurations (where a run logs to).
 IGNORED_GROUPS = ("logger.", "hydra.")
 _MISSING = object()

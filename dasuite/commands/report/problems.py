@@ -14,6 +14,7 @@ import statistics
 from dataclasses import dataclass
 
 from dasuite.commands.report.groups import Group, format_value, group_runs
+from dasuite.commands.report.measure import Measure
 from dasuite.commands.report.runs import Run
 from dasuite.commands.report.select import Row, selection_rows
 
@@ -47,10 +48,12 @@ def default_per(runs: list[Run]) -> list[str]:
     return [k for k in DEFAULT_PER if len({run.config.get(k) for run in runs}) > 1]
 
 
-def solve(runs: list[Run], per: list[str], keys: list[str], validators: list[str]) -> list[Problem]:
-    """One solved :class:`Problem` per distinct value tuple of ``per`` in sorted order; without ``per``, one."""
+def solve(runs: list[Run], per: list[str], keys: list[str], validators: list[str],
+          measure: Measure = Measure()) -> list[Problem]:
+    """One solved :class:`Problem` per distinct value tuple of ``per`` in sorted order; without ``per``, one;
+    picks measured by ``measure``."""
     parts = [(g.values, g.runs) for g in group_runs(runs, per)] if per else [((), runs)]
-    return [Problem(values, groups := group_runs(members, keys), selection_rows(groups, validators))
+    return [Problem(values, groups := group_runs(members, keys), selection_rows(groups, validators, measure.key))
             for values, members in parts]
 
 

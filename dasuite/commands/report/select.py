@@ -13,9 +13,10 @@ Two selection problems, each solved by every validator, by EnsV and by the oracl
 
 EnsV (:mod:`dasuite.commands.report.ensv`) scores each run's candidate (its own EnsV pick, or its last epoch)
 by its agreement with the ensemble of the runs sharing its target sample, then picks the same way.
-A pick's accuracy is the mean (± std) over its seeds of the target accuracy at the picked epochs.
-The oracle picks the same way by target accuracy itself, without the guard; regret is the oracle's
-accuracy minus the pick's, in points. A configuration where a seed lacks the score cannot be picked
+A pick's accuracy is the mean (± std) over its seeds of the target accuracy at the picked epochs
+(``--metric``: of another target metric, :mod:`dasuite.commands.report.measure`). The oracle picks
+the same way by that figure itself, without the guard; regret is the oracle's figure minus the
+pick's, in points. A configuration where a seed lacks the score cannot be picked
 by it. Ties between configurations keep the earlier one in the table, and the pick records the
 configurations it tied with: such a pick is arbitrary (a source validation set too small to tell them
 apart, say), and the report says so.
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from dasuite.commands.report.groups import Group
+from dasuite.commands.report.measure import Measure
 from dasuite.commands.report.runs import Run
 
 #: The validators of :data:`dasuite.validators.VALIDATORS`, named here so the report needs no torch.
@@ -39,12 +41,13 @@ ENSV = "ensv"
 #: ``--select``'s default: ``trainer.select``'s (configs/trainer/default.yaml)
 DEFAULT_SELECT = ENSV
 ORACLE = "oracle (uses target labels)"
-TARGET = "target/acc"
+#: the record key of what picks are measured by, unless ``--metric`` names another
+TARGET = Measure().key
 
 
 @dataclass
 class Pick:
-    """A configuration and, per seed, the picked epoch and its target accuracy."""
+    """A configuration and, per seed, the picked epoch and its target accuracy (or ``--metric``)."""
 
     group: Group
     score: float
@@ -80,28 +83,32 @@ def validator_names(runs: list[Run]) -> list[str]:
     return [*VALIDATORS, *sorted(found - set(VALIDATORS))]
 
 
-def selection_rows(groups: list[Group], validators: list[str]) -> list[Row]:
-    """A row per validator, then EnsV's, then the oracle's; regrets against the oracle."""
+def selection_rows(groups: list[Group], validators: list[str], target: str = TARGET) -> list[Row]:
+    """A row per validator, then EnsV's, then the oracle's, their picks measured by the record key ``target``;
+    regrets against the oracle."""
     from dasuite.commands.report.ensv import ensv_records  # numpy, to read the stored predictions
 
     runs = [run for group in groups for run in group.runs]
-    oracle = Row(ORACLE, choose(groups, TARGET, partial(run_pick, key=TARGET, guard=False), guard=False),
-                 choose(groups, TARGET, last_record, guard=False))
-    rows = [Row(f"val/{name}", choose(groups, f"val/{name}", partial(run_pick, key=f"val/{name}")),
-                choose(groups, f"val/{name}", last_record)) for name in validators]
+    oracle = Row(ORACLE, choose(groups, target, partial(run_pick, key=target, guard=False), guard=False,
+                                target=target),
+                 choose(groups, target, last_record, guard=False, target=target))
+    rows = [Row(f"val/{name}", choose(groups, f"val/{name}", partial(run_pick, key=f"val/{name}"), target=target),
+                choose(groups, f"val/{name}", last_record, target=target)) for name in validators]
     any_epoch, last_epoch = ensv_records(runs, last=False), ensv_records(runs, last=True)
-    rows.append(Row(ENSV, choose(groups, ENSV, lambda run: any_epoch.get(run.path)),
-                    choose(groups, ENSV, lambda run: last_epoch.get(run.path))))
+    rows.append(Row(ENSV, choose(groups, ENSV, lambda run: any_epoch.get(run.path), target=target),
+                    choose(groups, ENSV, lambda run: last_epoch.get(run.path), target=target)))
     for row in rows:
         row.regret_any = _regret(oracle.any_epoch, row.any_epoch)
         row.regret_last = _regret(oracle.last_epoch, row.last_epoch)
     return [*rows, oracle]
 
 
-def choose(groups: list[Group], key: str, record_of: Callable[[Run], dict | None], guard: bool = True) -> Pick | None:
+def choose(groups: list[Group], key: str, record_of: Callable[[Run], dict | None], guard: bool = True,
+           target: str = TARGET) -> Pick | None:
     """The configuration whose runs' records (``record_of``: each run's candidate epoch) have the best
-    mean ``key``, with the configurations that score the same in ``tied``; None if no group has one."""
-    picks = [p for p in (_group_pick(g, key, record_of, guard) for g in groups) if p is not None]
+    mean ``key``, with the configurations that score the same in ``tied``, measured by ``target``; None if no
+    group has one."""
+    picks = [p for p in (_group_pick(g, key, record_of, guard, target) for g in groups) if p is not None]
     pool = [p for p in picks if not p.collapsed] or picks
     if not pool:
         return None
@@ -110,12 +117,13 @@ def choose(groups: list[Group], key: str, record_of: Callable[[Run], dict | None
     return best
 
 
-def _group_pick(group: Group, key: str, record_of: Callable[[Run], dict | None], guard: bool) -> Pick | None:
+def _group_pick(group: Group, key: str, record_of: Callable[[Run], dict | None], guard: bool,
+                target: str) -> Pick | None:
     records = [record_of(run) for run in group.runs]
     if any(record is None or _finite(record.get(key)) is None for record in records):
         return None
     return Pick(group, statistics.fmean(r[key] for r in records), [r.get("epoch") for r in records],
-                [r.get(TARGET) for r in records], sum(guard and _flagged(r) for r in records))
+                [r.get(target) for r in records], sum(guard and _flagged(r) for r in records))
 
 
 def last_record(run: Run) -> dict | None:

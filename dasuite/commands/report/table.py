@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from dasuite.commands.report.groups import Group, format_value
+from dasuite.commands.report.measure import Measure, beside_accuracy
 from dasuite.commands.report.problems import Problem, regrets, summary
 from dasuite.commands.report.runs import Run
 from dasuite.commands.report.select import ORACLE, Pick, last_record, mean_std
@@ -18,9 +20,9 @@ epoch of its method's last stage with the best score (as `trainer.select` does f
 **Last epoch**: the configuration whose last epoch has the best mean score wins. **ensv** scores each
 run's candidate (its own EnsV pick among its epochs, or its last epoch) by its agreement with the
 ensemble of the runs that share its target sample (same seed and dataset), averaged over seeds.
-Epochs the collapse guard flags (`guard/collapsed`) lose to any unflagged one. Target accuracy is the
-mean ± std over the seeds at the picked epochs. The oracle picks by target test accuracy itself: an
-upper bound no label-free procedure can claim. Regret = oracle − pick, in points. n/a: no run
+Epochs the collapse guard flags (`guard/collapsed`) lose to any unflagged one. A pick's {label} is the
+mean ± std over the seeds at the picked epochs. The oracle picks by {label} itself: an upper bound no
+label-free procedure can claim. Regret = oracle − pick, in points. n/a: no run
 records the score (ensv: no run stores predictions)."""
 REGRET_SEMANTICS = """\
 Each problem is solved alone, as above, and each validator's regret (oracle − pick, in points) is
@@ -28,14 +30,16 @@ averaged over the problems where it could pick; the worst case is its largest re
 happened in. A selector that is safe for a user has a small worst case, not only a small mean."""
 
 
-def configuration_rows(groups: list[Group], keys: list[str]) -> list[dict]:
-    """Per configuration: its key values, seeds, and the mean/std of the summaries' accuracies."""
+def configuration_rows(groups: list[Group], keys: list[str], extra: Sequence[Measure] = ()) -> list[dict]:
+    """Per configuration: its key values, seeds, and the mean/std of the summaries' accuracies (and of the
+    ``extra`` metrics' last-iterate and best.pt figures)."""
     rows = []
     for group in groups:
         summaries = [run.summary for run in group.runs]
         row = {key: value for key, value in zip(keys, group.values)}
         row.update(runs=len(group.runs), seeds=[run.config.get("seed") for run in group.runs])
-        for field in ("target_acc", "source_acc", "best_target_acc"):
+        for field in ("target_acc", "source_acc", "best_target_acc", *(f"{p}{m.field}" for m in extra
+                                                                       for p in ("", "best_"))):
             row[f"{field}_mean"], row[f"{field}_std"] = mean_std(s.get(field) for s in summaries)
         row["best_epochs"] = [s.get("best_epoch") for s in summaries]
         row["select"] = sorted({str(s["select"]) for s in summaries if s.get("select")})
@@ -45,9 +49,10 @@ def configuration_rows(groups: list[Group], keys: list[str]) -> list[dict]:
 
 
 def render_markdown(keys: list[str], per: list[str], problems: list[Problem], select: str, left_out: list[Run],
-                    where: str, relative_to: Path) -> str:
+                    where: str, relative_to: Path, measure: Measure = Measure()) -> str:
     """report.md: one problem as headline, configurations and selection table; several problems (``--per``,
-    or runs of several pairs) first as each selector's regret over them, then a section each."""
+    or runs of several pairs) first as each selector's regret over them, then a section each. Picks are
+    measured by ``measure``."""
     runs = sum(len(g.runs) for p in problems for g in p.groups)
     configurations = sum(len(p.groups) for p in problems)
     grouping = (f"grouped by {', '.join(keys)} (the seeds of a configuration are averaged)" if keys
@@ -55,9 +60,9 @@ def render_markdown(keys: list[str], per: list[str], problems: list[Problem], se
     lines = ["# dasuite report", ""]
     if len(problems) == 1 and not per:
         problem = problems[0]
-        lines += [_headline(problem, select, keys), "",
+        lines += [_headline(problem, select, keys, measure), "",
                   f"{runs} completed run(s) in {configurations} configuration(s) under {where}; {grouping}.", ""]
-        lines += _problem_lines(keys, problem, select, "##")
+        lines += _problem_lines(keys, problem, select, "##", measure)
     else:
         lines += [_regret_headline(problems, select, per), "",
                   f"{runs} completed run(s) in {configurations} configuration(s) under {where}, in "
@@ -65,8 +70,8 @@ def render_markdown(keys: list[str], per: list[str], problems: list[Problem], se
                   "## Regret over the selection problems", "", REGRET_SEMANTICS, ""]
         lines += _regret_table(problems, select, per)
         for problem in problems:
-            lines += ["", f"## {problem.label(per)}", "", _headline(problem, select, keys), ""]
-            lines += _problem_lines(keys, problem, select, "###")
+            lines += ["", f"## {problem.label(per)}", "", _headline(problem, select, keys, measure), ""]
+            lines += _problem_lines(keys, problem, select, "###", measure)
     if left_out:
         lines += ["", f"## Runs left out of the tables ({len(left_out)})", ""]
         lines += _markdown_table(["run", "status", "error"],
@@ -75,21 +80,26 @@ def render_markdown(keys: list[str], per: list[str], problems: list[Problem], se
     return "\n".join(lines) + "\n"
 
 
-def _problem_lines(keys: list[str], problem: Problem, select: str, level: str) -> list[str]:
-    """One problem's configurations table and selection table."""
+def _problem_lines(keys: list[str], problem: Problem, select: str, level: str, measure: Measure) -> list[str]:
+    """One problem's configurations table (the metrics beyond accuracy that its runs record last) and selection
+    table."""
+    extra = beside_accuracy([run for group in problem.groups for run in group.runs])
     lines = [f"{level} Configurations", ""]
     lines += _markdown_table(
         [*keys, "runs", "seeds", "target acc % (last epoch)", "source acc % (last epoch)",
-         "collapse guard (last epoch)", "best.pt target acc %", "best.pt epochs", "best.pt selected by"],
+         "collapse guard (last epoch)", "best.pt target acc %", "best.pt epochs", "best.pt selected by",
+         *(h for m in extra for h in (f"{m.short} % (last epoch)", f"best.pt {m.short} %"))],
         [[*(format_value(r[k]) for k in keys), str(r["runs"]), _list(r["seeds"]),
           _percent(r["target_acc_mean"], r["target_acc_std"]), _percent(r["source_acc_mean"], r["source_acc_std"]),
           _flags(r["last_flagged"], r["runs"]),
           _percent(r["best_target_acc_mean"], r["best_target_acc_std"]), _list(r["best_epochs"]),
-          ", ".join(r["select"]) or "n/a"] for r in configuration_rows(problem.groups, keys)])
-    lines += ["", f"{level} Model selection without target labels", "", SEMANTICS, ""]
+          ", ".join(r["select"]) or "n/a",
+          *(_percent(r[f"{f}_mean"], r[f"{f}_std"]) for m in extra for f in (m.field, f"best_{m.field}"))]
+         for r in configuration_rows(problem.groups, keys, extra)])
+    lines += ["", f"{level} Model selection without target labels", "", SEMANTICS.format(label=measure.label), ""]
     lines += _markdown_table(
-        ["validator", "any epoch: configuration", "epochs (per seed)", "target acc %", "regret (points)",
-         "last epoch: configuration", "target acc %", "regret (points)"],
+        ["validator", "any epoch: configuration", "epochs (per seed)", f"{measure.short} %", "regret (points)",
+         "last epoch: configuration", f"{measure.short} %", "regret (points)"],
         [[f"**{row.name}**" if row.name == select else row.name,
           *_pick_cells(row.any_epoch, keys, epochs=True), _points(row.regret_any),
           *_pick_cells(row.last_epoch, keys, epochs=False), _points(row.regret_last)] for row in problem.rows])
@@ -125,14 +135,14 @@ def _regret_table(problems: list[Problem], select: str, per: list[str]) -> list[
                             "last epoch: mean regret", "worst regret (problem)", "picked in"], rows)
 
 
-def _headline(problem: Problem, select: str, keys: list[str]) -> str:
+def _headline(problem: Problem, select: str, keys: list[str], measure: Measure) -> str:
     row = next(r for r in problem.rows if r.name == select)
     oracle = problem.rows[-1].any_epoch
     if row.any_epoch is None:
         return (f"**No label-free pick:** no run records `{select}` (runs trained before it existed, or without "
                 "it). The last-epoch accuracies below are the honest numbers.")
     pick = row.any_epoch
-    text = (f"**{_percent(*pick.target)} % target accuracy: the label-free pick by `{select}`**, "
+    text = (f"**{_percent(*pick.target)} % {measure.label}: the label-free pick by `{select}`**, "
             f"{pick.group.label(keys)}{_flag_note(pick)}, epochs {_list(pick.epochs)} (per seed, "
             f"{len(pick.targets)} seed(s)).")
     if oracle is not None:
@@ -180,17 +190,21 @@ def _flags(flagged: int, runs: int) -> str:
 
 
 def render_csv(keys: list[str], groups: list[Group]) -> str:
-    """report.csv: one row per configuration, accuracies as fractions."""
-    rows = configuration_rows(groups, keys)
+    """report.csv: one row per configuration, accuracies (and the metrics beyond accuracy the runs record) as
+    fractions."""
+    extra = beside_accuracy([run for group in groups for run in group.runs])
+    rows = configuration_rows(groups, keys, extra)
     columns = [*keys, "runs", "seeds", "target_acc_mean", "target_acc_std", "source_acc_mean", "source_acc_std",
-               "last_flagged", "best_target_acc_mean", "best_target_acc_std", "best_epochs", "select"]
+               "last_flagged", "best_target_acc_mean", "best_target_acc_std", "best_epochs", "select",
+               *(f"{f}_{s}" for m in extra for f in (m.field, f"best_{m.field}") for s in ("mean", "std"))]
     return _csv(columns, [[_csv_value(r[c]) for c in columns] for r in rows])
 
 
-def render_selection_csv(per: list[str], keys: list[str], problems: list[Problem]) -> str:
-    """report_selection.csv: per problem, each validator's picks (and the oracle's), accuracies as fractions."""
-    columns = [*per, "validator", "selection", "configuration", "epochs", "target_acc_mean", "target_acc_std",
-               "regret_points", "all_flagged", "flagged_seeds"]
+def render_selection_csv(per: list[str], keys: list[str], problems: list[Problem], measure: Measure = Measure()) -> str:
+    """report_selection.csv: per problem, each validator's picks (and the oracle's), measured by ``measure``
+    (``target_acc_mean``, ...) as fractions."""
+    columns = [*per, "validator", "selection", "configuration", "epochs", f"{measure.field}_mean",
+               f"{measure.field}_std", "regret_points", "all_flagged", "flagged_seeds"]
     lines = []
     for problem in problems:
         where = [format_value(v) for v in problem.values]

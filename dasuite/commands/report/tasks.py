@@ -2,7 +2,7 @@
 
 One row per configuration (the runs' differing keys, less ``seed`` and the ``dataset.*`` keys the task
 decides, such as ``dataset.source``), one column per task in the order the sweep first ran them, then
-Avg, the mean over the tasks. A cell is the mean over seeds of the target accuracy at the epoch each
+Avg, the mean over the tasks. A cell is the mean over seeds of the target accuracy (or ``--metric``) at the epoch each
 run picks: by default the label-free pick of ``--select`` (a validator, as ``trainer.select`` keeps
 ``best.pt``, or EnsV across the runs that share a target sample); with ``--oracle`` the epoch of best
 target accuracy instead, labelled as such. A cell lacks a value when a seed has no pick; Avg needs
@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dasuite.commands.report.groups import default_keys, format_value, group_runs
+from dasuite.commands.report.measure import Measure, chosen
 from dasuite.commands.report.runs import CHOICES, Run, find_run_folders, load_run
-from dasuite.commands.report.select import ENSV, ORACLE, TARGET, run_pick, validator_names
+from dasuite.commands.report.select import ENSV, ORACLE, run_pick, validator_names
 from dasuite.errors import ConfigError
 
 TASK = "dataset.task"
@@ -42,12 +43,12 @@ def task_of(run: Run) -> str:
     return str(run.config.get(TASK) or run.config.get("dataset"))
 
 
-def task_table(runs: list[Run], select: str, oracle: bool = False) -> TaskTable:
-    """The table of the completed ``runs``; ``select`` is ``ensv`` or ``val/<validator>``."""
+def task_table(runs: list[Run], select: str, oracle: bool = False, measure: Measure = Measure()) -> TaskTable:
+    """The table of the completed ``runs``' ``measure``; ``select`` is ``ensv`` or ``val/<validator>``."""
     tasks = list(dict.fromkeys(task_of(run) for run in runs))
     keys = [k for k in default_keys(runs) if k != TASK and not _decided_by_task(k, runs)]
     if oracle:
-        picks = {run.path: run_pick(run, TARGET, guard=False) for run in runs}
+        picks = {run.path: run_pick(run, measure.key, guard=False) for run in runs}
     elif select == ENSV:
         from dasuite.commands.report.ensv import ensv_records  # numpy, to read the stored predictions
 
@@ -58,11 +59,12 @@ def task_table(runs: list[Run], select: str, oracle: bool = False) -> TaskTable:
     for group in group_runs(runs, keys):
         labels.append(", ".join(format_value(v) if k in CHOICES else f"{k}={format_value(v)}"
                                 for k, v in zip(keys, group.values)))
-        row = [_cell([picks.get(run.path) for run in group.runs if task_of(run) == task]) for task in tasks]
+        row = [_cell([picks.get(run.path) for run in group.runs if task_of(run) == task], measure.key)
+               for task in tasks]
         known = [v for v in row if v is not None]
         cells.append([*row, statistics.fmean(known) if len(known) == len(row) else None])
     how = ORACLE if oracle else f"label-free pick of {select}"
-    return TaskTable(f"Target accuracy (%) per task: {how}", tasks, labels, cells)
+    return TaskTable(f"{measure.label.capitalize()} (%) per task: {how}", tasks, labels, cells)
 
 
 def _decided_by_task(key: str, runs: list[Run]) -> bool:
@@ -73,9 +75,9 @@ def _decided_by_task(key: str, runs: list[Run]) -> bool:
     return all(seen.setdefault(task_of(run), run.config.get(key)) == run.config.get(key) for run in runs)
 
 
-def _cell(records: list[dict | None]) -> float | None:
-    """Mean target accuracy (%) over the seeds' picked records; None if a seed has none or there are no runs."""
-    values = [r.get(TARGET) if r else None for r in records]
+def _cell(records: list[dict | None], key: str) -> float | None:
+    """Mean ``key`` (%) over the seeds' picked records; None if a seed has none or there are no runs."""
+    values = [r.get(key) if r else None for r in records]
     if not values or any(not isinstance(v, (int, float)) for v in values):
         return None
     return 100 * statistics.fmean(values)
@@ -119,7 +121,8 @@ def _latex(text: str) -> str:
     return re.sub(r"([&%$#_{}])", r"\\\1", text)
 
 
-def report_tasks(paths: list[Path], select: str, oracle: bool = False, out: Path | None = None) -> int:
+def report_tasks(paths: list[Path], select: str, oracle: bool = False, out: Path | None = None,
+                 metric: str = "accuracy") -> int:
     """Write report_tasks.md and report_tasks.tex and print the Markdown; 0 when a run completed, else 1."""
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -132,15 +135,16 @@ def report_tasks(paths: list[Path], select: str, oracle: bool = False, out: Path
     if select != ENSV and select[4:] not in validators:
         raise ConfigError(f"--select {select!r} is neither a validator nor a selector; valid choices: {ENSV}, "
                           f"{', '.join('val/' + v for v in validators)}.")
+    measure = chosen(metric, runs)
     if not completed:
         print(f"dasuite report: no completed run among the {len(runs)} found under "
               f"{', '.join(map(str, paths))}.", file=sys.stderr)
         return 1
-    result = task_table(completed, select, oracle)
-    picked = ("the epoch of best target test accuracy: an upper bound no label-free procedure can claim" if oracle
+    result = task_table(completed, select, oracle, measure)
+    picked = (f"the epoch of best {measure.label}: an upper bound no label-free procedure can claim" if oracle
               else f"the epoch {select} picks without target labels" + (" (agreement with the runs sharing the "
                                                                          "target sample)" if select == ENSV else ""))
-    semantics = (f"Each cell: the mean over a configuration's seeds of the target accuracy at {picked}; Avg: the mean "
+    semantics = (f"Each cell: the mean over a configuration's seeds of the {measure.label} at {picked}; Avg: the mean "
                  f"over the {len(result.tasks)} task(s). {len(completed)} completed run(s) of {len(runs)} found; "
                  "— : a seed without a pick.")
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(os.path.commonpath(

@@ -1,7 +1,8 @@
-"""Evaluation: accuracy and loss on source validation and target test, the label-free validators'
-``val/*`` scores and the collapse guard's ``guard/*`` (these two from a fixed, seeded sample of
-unlabeled target train inputs only). The sample's softmax predictions go to ``predictions/`` (for
-EnsV). Under torchrun rank 0 evaluates on the whole sets and hands the numbers to the other ranks."""
+"""Evaluation: the run's metrics (``trainer.metrics``, :mod:`dasuite.metrics`) and loss on source
+validation and target test, the label-free validators' ``val/*`` scores and the collapse guard's
+``guard/*`` (these two from a fixed, seeded sample of unlabeled target train inputs only). The
+sample's softmax predictions go to ``predictions/`` (for EnsV). Under torchrun rank 0 evaluates on the
+whole sets and hands the numbers to the other ranks."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from dasuite.validators.collapse import collapse_guard
 
 
 class Evaluation(Callback):
-    def __init__(self, batch_size: int, samples: int, collapse_min_classes: float, collapse_min_entropy: float):
-        self.batch_size, self.samples = batch_size, samples
+    def __init__(self, batch_size: int, samples: int, collapse_min_classes: float, collapse_min_entropy: float,
+                 metrics: tuple[str, ...] = ("accuracy",)):
+        self.batch_size, self.samples, self.metric_names = batch_size, samples, tuple(metrics)
         self.min_classes, self.min_entropy = collapse_min_classes, collapse_min_entropy
         self.target = None
 
@@ -39,7 +41,7 @@ class Evaluation(Callback):
     def metrics(self, method, pair, device: torch.device, seed: int, predictions: Path) -> dict:
         out = {}
         for prefix, data in (("source", pair.source_val), ("target", pair.target_test)):
-            for key, value in evaluate(method, data, device, self.batch_size, pair.prepare).items():
+            for key, value in evaluate(method, data, device, self.batch_size, pair.prepare, self.metric_names).items():
                 out[f"{prefix}/{key}"] = value
         source = embed(method, pair.source_val.x, device, self.batch_size, pair.prepare)
         target = embed(method, self.target, device, self.batch_size, pair.prepare)
