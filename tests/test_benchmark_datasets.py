@@ -183,7 +183,8 @@ def test_benchmark_configs_use_a_pretrained_resnet50_and_the_imagenet_recipe(nam
     cfg = compose_config(f"dataset={name}")
     assert cfg.backbone.name == "resnet50" and cfg.backbone.pretrained is True
     assert list(cfg.dataset.mean) == [0.485, 0.456, 0.406] and list(cfg.dataset.std) == [0.229, 0.224, 0.225]
-    assert (cfg.dataset.image_size, cfg.dataset.crop_size, cfg.dataset.augment) == (256, 224, "resized_crop_flip")
+    augment = "center_crop_flip" if name == "visda2017" else "resized_crop_flip"  # TLL's VisDA lines: cen.crop
+    assert (cfg.dataset.image_size, cfg.dataset.crop_size, cfg.dataset.augment) == (256, 224, augment)
     assert cfg.dataset.download is False and cfg.dataset.task is None
     assert len(cfg.dataset.classes) == {"office31": 31, "office_home": 65, "visda2017": 12, "domainnet": 345,
                                         "pacs": 7}[name]

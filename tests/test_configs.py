@@ -22,10 +22,10 @@ def test_every_group_has_files():
 
 #: Backbones built (and shape-checked) in test_backbones.py; here they only have to compose.
 HEAVY_BACKBONES = {"resnet18", "resnet50", "vgg16", "vit_b_16", "timm"}
-#: A pair of each family, and the method of each shared TLL recipe: a family or recipe is composed with them.
+#: A pair of each family: a family, or a recipe <family>_<method>, is composed with it.
 FAMILY_PAIR = {"adapt_moons": "moons_adapt", "digits": "mnist_usps", "moons": "moons", "none": "blobs",
-               "objects": "folder"}
-TLLIB_METHOD = {"erm": "source_only", "dan": "mmd", "dann": "dann", "cdan": "cdan"}
+               "objects": "folder", "office_home": "office_home", "usps_mnist": "usps_mnist",
+               "visda2017": "visda2017"}
 
 
 #: Methods that need a vision-transformer backbone, composed with one.
@@ -40,8 +40,6 @@ def _context(group: str, name: str) -> list[str]:
         return ["dataset=blobs"] if name in ("mlp", "linear") else ["dataset=mnist_usps"]
     if group == "family":
         return [f"dataset={FAMILY_PAIR[name]}"]
-    if group == "recipe" and name.startswith("tllib_"):
-        return ["dataset=mnist_usps", f"method={TLLIB_METHOD[name.removeprefix('tllib_')]}"]
     if group == "recipe" and name != "none":
         family = next(f for f in FAMILY_PAIR if name.startswith(f + "_"))
         return [f"dataset={FAMILY_PAIR[family]}", f"method={name.removeprefix(family + '_')}"]

@@ -1,5 +1,5 @@
-"""The named benchmark experiments (configs/experiment/<dataset>_<method>[_vit].yaml) compose into the
-published recipe: the pair's family, the method's recipe, and the experiment's own iteration counts."""
+"""The named benchmark experiments (configs/experiment/<dataset>_<method>[_vit].yaml) name tables: each composes
+into the pair's recipe (its family and recipe/<family>_<method>.yaml), plus only what makes its table differ."""
 
 import pytest
 import yaml
@@ -39,13 +39,29 @@ def test_each_experiment_composes_with_its_family_and_recipe(name):
     method = {"e": "cdan"}.get(method, method)
     choices_ = cfg.hydra.runtime.choices
     assert choices_.dataset == _dataset_of(name) and choices_.method == method
-    assert choices_.family == "objects" and choices_.recipe == f"objects_{method}"
+    family = {"office31": "objects"}.get(choices_.dataset, choices_.dataset)
+    assert choices_.family == family and choices_.recipe == f"{family}_{method}"
     assert cfg.backbone.pretrained is True
     assert cfg.backbone.name == ("vit_b_16" if name.endswith("_vit") else "resnet50")
     assert cfg.trainer.backbone_lr_mult == 0.1 and cfg.trainer.momentum == 0.9
 
 
-# experiment -> dotted keys and the values the sources give (family, recipe, then the experiment's own)
+def _without_hydra(cfg) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=False)
+
+
+@pytest.mark.parametrize("name", [n for n in BENCHMARKS if not n.endswith("_vit")])
+def test_an_experiment_is_its_pair_and_method_and_names_only_the_table(name):
+    dataset = _dataset_of(name)
+    method = name.removeprefix(dataset + "_")
+    plain = _without_hydra(compose_config(f"dataset={dataset}", f"method={method.removesuffix('_e')}",
+                                          "backbone=resnet50", *(["method.entropy=true"] if method == "cdan_e" else [])))
+    assert _without_hydra(compose_config(f"experiment={name}")) == plain
+
+
+# experiment -> dotted keys and the values the sources give (the recipe's, then the experiment's own)
 EXPECTED = {
     "office31_dann": {"trainer.epochs": 20, "trainer.steps_per_epoch": 1000, "trainer.lr": 0.01,
                       "trainer.batch_size": 32, "method.warmup_steps": 1000, "method.discriminator_bn": True,
@@ -68,7 +84,7 @@ EXPECTED = {
                       "trainer.batch_size": 64, "method.bottleneck_dim": 256, "method.bottleneck_dropout": 0.0,
                       "method.weight_norm": True, "method.beta": 0.3, "backbone.bottleneck_dim": None,
                       "trainer.lr_schedule": "dann"},
-    "office_home_shot": {"method.source_epochs": 20, "trainer.epochs": 15},
+    "office_home_shot": {"method.source_epochs": 50, "trainer.epochs": 15, "dataset.augment": "window_crop_flip"},
     "visda2017_shot": {"method.source_epochs": 10, "trainer.lr": 0.001},
 }
 

@@ -23,7 +23,7 @@ def test_each_method_gets_its_own_settings_on_the_same_pair():
     assert source_only.backbone.bottleneck_dim is None and source_only.trainer.lr_alpha == 0.0003
     assert shot.backbone.out_features is None and shot.method.bottleneck_dim == 256 and shot.method.weight_norm
     assert (shot.trainer.batch_size, shot.trainer.steps_per_epoch, shot.method.beta) == (64, None, 0.1)
-    assert mcc.trainer.batch_size == 128 and mcc.method.temperature == 2.5  # the family's protocol alone
+    assert mcc.trainer.batch_size == 128 and mcc.method.temperature == 2.5  # TLL's mcc.sh digits line
 
 
 def test_the_pair_deviates_from_its_family_and_the_command_line_wins():
@@ -31,6 +31,33 @@ def test_the_pair_deviates_from_its_family_and_the_command_line_wins():
     assert compose_config("dataset=usps_mnist", "method=shot").trainer.lr == 0.01  # SHOT's own recipe
     cfg = compose_config("dataset=mnist_usps", "method=dann", "trainer.batch_size=16", "method.warmup_steps=50")
     assert (cfg.trainer.batch_size, cfg.method.warmup_steps) == (16, 50)
+
+
+def test_the_pair_alone_picks_its_own_published_line():
+    office31, office_home, visda = (compose_config(f"dataset={d}", "method=mcc") for d in ("office31", "office_home",
+                                                                                         "visda2017"))
+    assert (office31.trainer.epochs, office31.trainer.steps_per_epoch, office31.backbone.bottleneck_dim) == (20, 500, 1024)
+    assert (office_home.trainer.epochs, office_home.trainer.steps_per_epoch, office_home.backbone.bottleneck_dim) \
+        == (30, 1000, 2048)
+    assert (visda.trainer.lr, visda.method.temperature, visda.backbone.bottleneck_dim) == (0.002, 3.0, 256)
+    assert visda.dataset.augment == "center_crop_flip" and office_home.dataset.augment == "resized_crop_flip"
+    source_only = compose_config("dataset=office31", "method=source_only")
+    assert (source_only.trainer.lr, source_only.trainer.epochs, source_only.trainer.steps_per_epoch) == (0.001, 5, 500)
+    assert compose_config("dataset=office_home", "method=shot").method.source_epochs == 50
+
+
+def test_a_recipe_is_one_flat_file_and_a_family_includes_at_most_one_other():
+    """Who sets a key is the recipe file, or else the family file (and the one family it may include)."""
+    import yaml
+
+    from dasuite.config.catalog import config_dir
+
+    for name in choices("recipe"):
+        assert "defaults" not in (yaml.safe_load((config_dir() / "recipe" / f"{name}.yaml").read_text()) or {}), name
+    for name in choices("family"):
+        content = yaml.safe_load((config_dir() / "family" / f"{name}.yaml").read_text()) or {}
+        for base in content.get("defaults", []):
+            assert "defaults" not in (yaml.safe_load((config_dir() / "family" / f"{base}.yaml").read_text()) or {})
 
 
 def test_recipe_none_keeps_the_methods_defaults_on_the_familys_protocol():

@@ -16,7 +16,8 @@ and Dassl.pytorch's protocol (``dassl/data/datasets/da/``): the source is the wh
 (DomainNet: its train list), less dasuite's source validation share. The class lists live in the
 configs (``dataset.classes``); a shorter list reads only those classes. Images are resized to
 ``image_size``×``image_size`` whatever their aspect (TLL's ``ResizeImage(256)``) and fed to the model
-as ``crop_size`` crops: RandomResizedCrop + flip in training, the centre crop for evaluation.
+as ``crop_size`` crops: in training as ``augment`` says (TLL's RandomResizedCrop + flip by default; the
+VisDA-2017 config its centre crop + flip), the centre crop for evaluation.
 """
 
 from __future__ import annotations

@@ -16,9 +16,6 @@ import torch.nn.functional as F
 
 from dasuite.errors import ConfigError
 
-AUGMENTATIONS = ("none", "crop", "crop_flip", "resized_crop_flip")
-
-
 @dataclass
 class RawImages:
     """One split of one image dataset as read from disk: uint8 (N, C, H, W) images, int64 labels."""
@@ -31,14 +28,18 @@ class RawImages:
 class Preprocess:
     """uint8 (N, C, H, W) batch -> normalised float batch, with optional training augmentation.
 
-    ``augment``: ``none``; ``crop`` (pad by 1/8 of the size with edge values, then a random crop back
-    to the original size); ``crop_flip`` (that plus random horizontal flips, for natural images);
-    ``resized_crop_flip`` (torchvision's RandomResizedCrop, area 8-100 %, aspect 3/4-4/3, plus flips:
-    the ImageNet-style crop of Transfer-Learning-Library's training transform).
+    ``augment`` (training batches only; :data:`AUGMENTATIONS`): ``none``; ``crop`` (pad by 1/8 of the
+    size with edge values, then a random crop back to the original size); ``crop_flip`` (that plus
+    random horizontal flips, for natural images); ``resized_crop_flip`` (torchvision's
+    RandomResizedCrop, area 8-100 %, aspect 3/4-4/3, plus flips: Transfer-Learning-Library's default
+    training transform); ``center_crop_flip`` (the centre crop plus flips: its ``cen.crop``);
+    ``window_crop_flip`` (a random crop-sized window of the stored image plus flips: its ``ran.crop``,
+    and SHOT's and CDTrans's Resize(256) + RandomCrop(224) + flip); ``pad_crop_rotate`` (zero-pad 4 px,
+    a random crop back to the size, a random rotation within ±10°: SHOT's USPS source transform).
 
     ``crop``: the model's input side when the stored images are larger (Transfer-Learning-Library
     stores 256 px and feeds 224 px): evaluation batches are centre-cropped to it, training batches
-    cropped to it by ``resized_crop_flip`` (or centre-cropped before the other augmentations).
+    cropped to it by ``resized_crop_flip`` and ``window_crop_flip`` (centre-cropped before the others).
     """
 
     def __init__(self, mean: Sequence[float] = (0.5,), std: Sequence[float] = (0.5,), augment: str = "none",
@@ -53,12 +54,7 @@ class Preprocess:
         self.augment, self.channels, self.crop = augment, channels, crop
 
     def __call__(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
-        if train and self.augment == "resized_crop_flip":
-            x = random_resized_crop(x, self.crop or x.shape[-1])
-        else:
-            x = center_crop(x, self.crop) if self.crop else x
-            if train and self.augment != "none":
-                x = random_crop(x, flip=self.augment == "crop_flip")
+        x = AUGMENTATIONS[self.augment](x, self.crop) if train else center_crop(x, self.crop)
         mean, std = self.mean.to(x.device), self.std.to(x.device)
         return (x.to(torch.float32) / 255.0 - mean) / std
 
@@ -73,10 +69,10 @@ class Preprocess:
         return f"pixels x in 0..255, (N, C, H, W) -> {crop}(x / 255 - mean) / std per channel"
 
 
-def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
-    """The central ``size``×``size`` window (images no larger than ``size`` are returned as they are)."""
+def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The central ``size``×``size`` window (images no larger than ``size``, or ``size=None``: as they are)."""
     h, w = x.shape[-2:]
-    if h <= size and w <= size:
+    if size is None or (h <= size and w <= size):
         return x
     top, left = int(round((h - size) / 2)), int(round((w - size) / 2))
     return x[..., top: top + size, left: left + size]
@@ -109,21 +105,59 @@ def random_resized_crop(x: torch.Tensor, size: int, scale=(0.08, 1.0), ratio=(3 
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def random_crop(x: torch.Tensor, flip: bool) -> torch.Tensor:
-    """Pad each side by size/8 (edge replication) and cut a random crop of the original size."""
+def random_crop(x: torch.Tensor, flip: bool, pad: int | None = None, fill: str = "replicate") -> torch.Tensor:
+    """Pad each side by ``pad`` (default size/8; ``fill``: ``replicate`` the edge, or ``zeros``) and cut a
+    random crop of the original size, mirrored with probability 1/2 if ``flip``."""
+    h, w = x.shape[-2:]
+    pad = max(1, h // 8) if pad is None else pad
+    padded = F.pad(x.float(), (pad, pad, pad, pad), mode="constant" if fill == "zeros" else "replicate")
+    return random_window(padded, (h, w), flip).to(x.dtype)
+
+
+def random_window(x: torch.Tensor, size: int | tuple[int, int], flip: bool = True) -> torch.Tensor:
+    """A random ``size`` window of each image (torchvision's RandomCrop, no padding; an image no larger than
+    ``size`` is kept whole), mirrored with probability 1/2 if ``flip``."""
     n, _, h, w = x.shape
-    pad = max(1, h // 8)
-    padded = F.pad(x.float(), (pad, pad, pad, pad), mode="replicate")
-    dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # (n, h)
-    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # (n, w)
+    height, width = (size, size) if isinstance(size, int) else size
+    height, width = min(height, h), min(width, w)
+    top = torch.randint(0, h - height + 1, (n,), device=x.device)
+    left = torch.randint(0, w - width + 1, (n,), device=x.device)
+    rows = top[:, None] + torch.arange(height, device=x.device)[None, :]  # (n, height)
+    cols = left[:, None] + torch.arange(width, device=x.device)[None, :]  # (n, width)
     if flip:
-        flipped = torch.rand(n, device=x.device) < 0.5
-        cols = torch.where(flipped[:, None], cols.flip(1), cols)
+        cols = torch.where((torch.rand(n, device=x.device) < 0.5)[:, None], cols.flip(1), cols)
     batch = torch.arange(n, device=x.device)[:, None, None]
-    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (n, h, w, c)
-    return out.permute(0, 3, 1, 2).to(x.dtype)
+    return x.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def random_flip(x: torch.Tensor) -> torch.Tensor:
+    """Each image mirrored left-right with probability 1/2."""
+    flipped = (torch.rand(len(x), device=x.device) < 0.5).view(-1, 1, 1, 1)
+    return torch.where(flipped, x.flip(-1), x)
+
+
+def random_rotation(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Each image rotated about its centre by an angle drawn uniformly in ±``degrees`` (torchvision's
+    RandomRotation: nearest pixel, zeros outside), as float."""
+    angle = torch.empty(len(x), device=x.device).uniform_(-degrees, degrees) * math.pi / 180
+    theta = torch.zeros(len(x), 2, 3, device=x.device)
+    theta[:, 0, 0], theta[:, 0, 1] = angle.cos(), -angle.sin()
+    theta[:, 1, 0], theta[:, 1, 1] = angle.sin(), angle.cos()
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
+
+
+#: ``dataset.augment`` -> the training transform of a stored batch, given the model's input side ``crop``
+#: (None: the stored size).
+AUGMENTATIONS = {
+    "none": center_crop,
+    "crop": lambda x, crop: random_crop(center_crop(x, crop), flip=False),
+    "crop_flip": lambda x, crop: random_crop(center_crop(x, crop), flip=True),
+    "resized_crop_flip": lambda x, crop: random_resized_crop(x, crop or x.shape[-1]),
+    "center_crop_flip": lambda x, crop: random_flip(center_crop(x, crop)),
+    "window_crop_flip": lambda x, crop: random_window(x, crop or tuple(x.shape[-2:])),
+    "pad_crop_rotate": lambda x, crop: random_rotation(random_crop(center_crop(x, crop), False, 4, "zeros"), 10),
+}
 
 
 def fit_images(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:

@@ -33,18 +33,19 @@ def multilinear_map(f: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 
 class MultilinearMap(nn.Module):
-    """T⊗(f, g), or its randomized approximation T⊙ when ``num_features · num_classes > max_dim``.
+    """T⊗(f, g), or its randomized approximation T⊙ when ``num_features · num_classes > max_dim``
+    (``max_dim=None``: never, the official code's default).
 
     ``out_features`` is the width the discriminator must take. The random matrices are buffers
     (saved with the model, never trained), drawn from ``torch``'s global generator at construction.
     """
 
-    def __init__(self, num_features: int, num_classes: int, max_dim: int = 4096, randomized_dim: int = 1024):
+    def __init__(self, num_features: int, num_classes: int, max_dim: int | None = 4096, randomized_dim: int = 1024):
         super().__init__()
-        if min(num_features, num_classes, randomized_dim) < 1 or max_dim < 0:
+        if min(num_features, num_classes, randomized_dim) < 1 or (max_dim is not None and max_dim < 0):
             raise ValueError(f"num_features={num_features}, num_classes={num_classes} and "
                              f"randomized_dim={randomized_dim} must be >= 1, max_dim={max_dim} >= 0.")
-        self.randomized = num_features * num_classes > max_dim
+        self.randomized = max_dim is not None and num_features * num_classes > max_dim
         if self.randomized:
             self.register_buffer("random_f", torch.randn(num_features, randomized_dim))
             self.register_buffer("random_g", torch.randn(num_classes, randomized_dim))

@@ -2,7 +2,8 @@
 
 Like DANN, but the domain discriminator sees the multilinear map f ⊗ g of the features f and the
 class probabilities g, so the features are aligned jointly with the predictions (class by class)
-rather than only as a whole. When d·C exceeds ``multilinear_max_dim`` the map is replaced by its
+rather than only as a whole. When d·C exceeds ``multilinear_max_dim`` (the paper's rule: 4096; null:
+never, the official code's default without ``--random`` / ``-r``) the map is replaced by its
 randomized approximation (R_f f) ⊙ (R_g g) / sqrt(k), k = ``randomized_dim``, with fixed random
 matrices. ``entropy=true`` (CDAN+E) weights each sample by 1 + exp(-H(g)). The reversal weight
 ramps up as in DANN: over progress p, λ_p = trade_off · (2 / (1 + exp(-γ p)) - 1), or over steps with
@@ -24,13 +25,16 @@ class CDAN(Method):
 
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, gamma: float | None = 10.0,
                  entropy: bool = False, discriminator_hidden: Sequence[int] = (256, 256),
-                 multilinear_max_dim: int = 4096, randomized_dim: int = 1024, label_smoothing: float = 0.0,
+                 multilinear_max_dim: int | None = 4096, randomized_dim: int = 1024, label_smoothing: float = 0.0,
                  warmup_steps: int | None = None, discriminator_bn: bool = False):
         super().__init__(backbone, num_classes, label_smoothing)
         self.trade_off = check_trade_off(trade_off)
         self.gamma = None if gamma is None else check_number("method.gamma", gamma, minimum=0)
         self.warmup_steps = check_steps("warmup_steps", warmup_steps)
-        for key, value, minimum in (("multilinear_max_dim", multilinear_max_dim, 0), ("randomized_dim", randomized_dim, 1)):
+        limits = {"randomized_dim": (randomized_dim, 1)}
+        if multilinear_max_dim is not None:  # null: the full map at any size
+            limits["multilinear_max_dim"] = (multilinear_max_dim, 0)
+        for key, (value, minimum) in limits.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"method.{key}={value!r} must be an integer >= {minimum}.")
         conditioning = MultilinearMap(backbone.out_features, num_classes, multilinear_max_dim, randomized_dim)

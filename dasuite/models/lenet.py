@@ -1,8 +1,9 @@
 """LeNet for digits (the benchmark protocol, docs/architecture.md): conv 20 5×5 - pool - conv 50 5×5 - pool - fc 500.
 
-``out_features=null`` drops the fc layer: the flattened conv features (800 at 28×28) feed the bottleneck
-or the head directly, the LeNet of Transfer-Learning-Library (``tllib/vision/models/digits.py``, with
-``--no-pool``) and of SHOT (``digit/network.py``, ``LeNetBase``).
+With ``out_features=500`` it is Transfer-Learning-Library's LeNet (``tllib/vision/models/digits.py``:
+fc 500, ReLU, dropout 0.5 after the conv layers; its scripts' ``--no-pool`` only skips the pooling layer
+that a flat feature vector does not need). ``out_features=null`` drops the fc layer: the flattened conv
+features (800 at 28×28) feed the bottleneck or the head directly, SHOT's ``LeNetBase`` (``digit/network.py``).
 """
 
 from __future__ import annotations
