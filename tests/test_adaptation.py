@@ -19,7 +19,7 @@ development machine (`pytest -s` prints them), minus source-only's 72.8:
     self_training 69.6 (-3.2)   jan 68.4 (-4.4)   dann 67.8 (-5.0)   mmd 67.8 (-5.0)
     self_training on dann 67.4 (-5.4)   cdan 66.9 (-5.9)   cdan+E 66.8 (-6.0)   mcc 66.7 (-6.1)
 
-So the issue's criterion ("every adaptation method at least matches source-only on moons") does
+So the expectation that every adaptation method at least matches source-only on moons does
 NOT hold for the eight methods that share one encoder between the domains and align marginal or
 prediction statistics. Why (see the report in docs/methods.md, "The toy pairs"): the misclassified
 target points are the moons' tips, far from the source boundary, so source-only is confidently

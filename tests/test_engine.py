@@ -47,6 +47,16 @@ def test_inv_schedule_decays_per_step_whatever_the_run_length(alpha):
     assert opt.param_groups[0]["lr"] == pytest.approx(0.01 * (1 + 0.001 * 1000) ** -0.75)
 
 
+def test_adamw_is_an_optimizer_choice_with_decoupled_weight_decay(tmp_path):
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = build_optimizer("adamw", [{"params": [weight]}], lr=0.1, momentum=0.9, weight_decay=0.01)
+    assert type(optimizer) is torch.optim.AdamW and optimizer.param_groups[0]["weight_decay"] == 0.01
+    summary = train_in_process(tmp_path, "trainer.optimizer=adamw", "trainer.lr=0.003", "trainer.epochs=1")
+    assert summary["status"] == "completed", summary.get("error")
+    (state,) = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)["optimizers"].values()
+    assert state["param_groups"][0]["decoupled_weight_decay"] is True  # Adam's is False
+
+
 def test_backbone_parameters_are_split_off_at_their_multiplier():
     body, head = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
     groups = scale_backbone([{"params": [body, head], "lr_mult": 0.5}], {id(body)}, 0.1)

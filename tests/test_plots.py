@@ -1,4 +1,5 @@
-"""Run plots (curves, t-SNE before/after, decision regions) and the proxy A-distance in summary.json."""
+"""Run plots (curves, t-SNE before/after, decision regions, titles that count epochs) and the proxy A-distance in
+summary.json."""
 
 import json
 import logging
@@ -7,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from dasuite.diagnostics import plots, run
 from dasuite.diagnostics.domain_distance import proxy_a_distance
 from dasuite.diagnostics.embedding import Embedding, embed
 from dasuite.diagnostics.plots import _scaled, plot_curves
+from dasuite.diagnostics.run import Diagnostics
 from dasuite.models.build import build_method, build_pair
-from tests.conftest import compose_config, read_summary, train_in_process
+from tests.conftest import GENERIC, compose_config, read_summary, train_in_process
 
 pytest.importorskip("sklearn", reason="scikit-learn (a core dependency) computes t-SNE and the proxy A-distance")
 
@@ -87,6 +90,20 @@ def test_curves_get_a_validator_panel_when_records_have_val_keys(tmp_path):
 def test_validator_scores_are_scaled_each_to_its_own_range():
     np.testing.assert_allclose(_scaled([None, -4000.0, 0.0, 1.0]), [np.nan, 0.0, 4000 / 4001, 1.0])
     np.testing.assert_allclose(_scaled([0.3, 0.3, None]), [0.5, 0.5, np.nan])
+
+
+def test_the_tsne_title_counts_epochs_when_records_come_every_few_epochs(tmp_path, monkeypatch):
+    cfg = compose_config(*GENERIC)
+    pair = build_pair(cfg.dataset)
+    method = build_method(cfg, pair.input_shape, pair.num_classes)
+    titles = []
+    monkeypatch.setattr(Diagnostics, "_plot_tsne", lambda self, embedding, path, title: titles.append(title))
+    monkeypatch.setattr(run, "proxy_a_distance", lambda *args: 0.0)
+    for plot in ("plot_curves", "plot_decision_regions"):  # only the titles matter here
+        monkeypatch.setattr(plots, plot, lambda *args: None)
+    records = [{"epoch": e, "source/acc": 0.5, "target/acc": 0.5} for e in range(6, 301, 6)]  # eval_every=6
+    Diagnostics(pair, torch.device("cpu"), 256, 0, tmp_path).final(method, records)
+    assert len(records) == 50 and titles == ["t-SNE of backbone features, after training (300 epochs)"]
 
 
 def test_a_run_writes_plots_and_the_proxy_a_distance_without_changing_its_results(tmp_path):

@@ -4,11 +4,9 @@ top level (optimizer=adam) points to where it lives (trainer.optimizer)."""
 import sys
 
 import pytest
-import torch
 
 from dasuite.commands.train import run_train
 from dasuite.config.suggestions import closest
-from dasuite.engine.optim import build_optimizer
 from tests.conftest import train_in_process
 
 
@@ -41,12 +39,3 @@ def test_an_added_key_in_the_wrong_case_is_named_by_the_structured_config(tmp_pa
     summary = train_in_process(tmp_path, "+trainer.Epochs=3")
     assert "trainer.Epochs is not a trainer setting. Did you mean trainer.epochs?" in summary["error"]
 
-
-def test_adamw_is_an_optimizer_choice_with_decoupled_weight_decay(tmp_path):
-    weight = torch.nn.Parameter(torch.ones(3))
-    optimizer = build_optimizer("adamw", [{"params": [weight]}], lr=0.1, momentum=0.9, weight_decay=0.01)
-    assert type(optimizer) is torch.optim.AdamW and optimizer.param_groups[0]["weight_decay"] == 0.01
-    summary = train_in_process(tmp_path, "trainer.optimizer=adamw", "trainer.lr=0.003", "trainer.epochs=1")
-    assert summary["status"] == "completed", summary.get("error")
-    (state,) = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)["optimizers"].values()
-    assert state["param_groups"][0]["decoupled_weight_decay"] is True  # Adam's is False
