@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dasuite.errors import ConfigError
+from dasuite.safe_files import is_present, read_text
 
 __all__ = ["Run", "evaluate", "load_run", "train"]
 
@@ -71,7 +72,7 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | Non
     if code == 2 or not outcome.jobs:
         raise ConfigError(outcome.error or f"dasuite train {' '.join(args)} did not start a run.")
     folder = Path(outcome.jobs[-1])
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = json.loads(read_text(folder / "summary.json"))
     if summary.get("status") != "completed":
         kind = ConfigError if summary.get("error_type") == "ConfigError" else RuntimeError
         raise kind(f"the run in {folder} {summary.get('status')}: {summary.get('error')}")
@@ -114,7 +115,7 @@ def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", 
     folder = Path(folder).expanduser()
     model = load_trained(folder, checkpoint, resolve_device(device, key="device"), trust=trust)
     summary_file = folder / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    summary = json.loads(read_text(summary_file)) if is_present(summary_file) else {}
     return Run(folder, summary, model)
 
 
