@@ -84,23 +84,23 @@ def check_writable(path: Path, within: Path | None = None) -> None:
     """An :class:`UnsafeFile` unless ``path`` is absent or a regular file, and every folder between ``within``
     and it is absent or a real folder (not a symbolic link)."""
     path = Path(path)
-    folders = [] if within is None else _between(Path(within), path.parent)
-    for folder in folders:
-        what = what_is(folder)
-        if what is not None and what != "a folder":
-            raise refuse_write(folder, what)
+    _check_folders(path.parent, within)
     what = what_is(path)
     if what is not None:
         raise refuse_write(path, what)
 
 
-def _between(within: Path, folder: Path) -> list[Path]:
-    """The folders from just below ``within`` down to ``folder`` (none when ``folder`` is not below it)."""
+def _check_folders(folder: Path, within: Path | None) -> None:
+    """Refuse a link or a file at any of the folders from just below ``within`` down to ``folder``."""
     try:
-        parts = folder.relative_to(within).parts
-    except ValueError:
-        return []
-    return [within.joinpath(*parts[:i]) for i in range(1, len(parts) + 1)]
+        parts = folder.relative_to(within).parts if within is not None else ()
+    except ValueError:  # not below it
+        parts = ()
+    for i in range(1, len(parts) + 1):
+        part = Path(within).joinpath(*parts[:i])
+        what = what_is(part)
+        if what is not None and what != "a folder":
+            raise refuse_write(part, what)
 
 
 def check_folder_writable(folder: Path, hint: str = "") -> None:
@@ -114,10 +114,7 @@ def check_folder_writable(folder: Path, hint: str = "") -> None:
 def make_dirs(folder: Path, within: Path | None = None) -> None:
     """Create ``folder`` and its parents; one below ``within`` that is a symbolic link or a file is refused."""
     folder = Path(folder)
-    for part in _between(Path(within), folder) if within is not None else []:
-        what = what_is(part)
-        if what is not None and what != "a folder":
-            raise refuse_write(part, what)
+    _check_folders(folder, within)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:  # a file, or a link to no folder, where a folder goes
