@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dasuite.errors import ConfigError
+from dasuite.safe_files import is_present, read_text
 
 __all__ = ["Run", "evaluate", "load_run", "train"]
 
@@ -79,7 +80,7 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | Non
     if code == 2 or not outcome.jobs:
         raise ConfigError(outcome.error or f"dasuite train {' '.join(args)} did not start a run.")
     folder = Path(outcome.jobs[-1])
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = json.loads(read_text(folder / "summary.json"))
     if summary.get("status") != "completed":
         kind = ConfigError if summary.get("error_type") == "ConfigError" else RuntimeError
         raise kind(f"the run in {folder} {summary.get('status')}: {summary.get('error')}")
@@ -127,7 +128,7 @@ def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", 
     model = load_trained(folder, checkpoint, resolve_device(device, key="device"), trust=trust,
                          trusted_modules=modules)
     summary_file = folder / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+    summary = json.loads(read_text(summary_file)) if is_present(summary_file) else {}
     return Run(folder, summary, model, trust, modules)
 
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from dasuite.engine.divergence import DivergenceGuard, TrainingDiverged
-from dasuite.engine.run_folder import RunFolder, atomic_write
+from dasuite.engine.run_folder import RunFolder
+from dasuite.safe_files import write_atomic
 from tests.conftest import read_summary, train_in_process
 
 NAN = ["method=source_only", "method._target_=tests.helpers.NaNAtStep", "+method.nan_step=5", "trainer.epochs=3"]
@@ -59,7 +60,7 @@ def test_a_crash_mid_write_leaves_the_previous_file(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        atomic_write(path, crash)
+        write_atomic(path, crash)
     assert torch.load(path)["epoch"] == 1 and [p.name for p in path.parent.iterdir()] == ["last.pt"]
 
 
@@ -68,14 +69,14 @@ def test_a_process_killed_mid_write_leaves_the_previous_file(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        from dasuite.engine.run_folder import atomic_write
+        from dasuite.safe_files import write_atomic
 
         def write(f):
             f.write(b'{{"status": "fai')
             f.flush()
             os.kill(os.getpid(), signal.SIGKILL)  # dies here, without cleaning up
 
-        atomic_write(Path({str(tmp_path / "summary.json")!r}), write)
+        write_atomic(Path({str(tmp_path / "summary.json")!r}), write)
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert result.returncode == -9

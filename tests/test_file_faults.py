@@ -15,7 +15,8 @@ import torch
 
 from dasuite.commands.predict import main as predict_main
 from dasuite.commands.predict import predict
-from dasuite.engine.run_folder import RunFolder, atomic_write, exclusive
+from dasuite.engine.run_folder import RunFolder, exclusive
+from dasuite.safe_files import write_atomic
 from dasuite.errors import ConfigError
 from tests.conftest import read_summary, train_in_process
 
@@ -48,7 +49,7 @@ def finished(tmp_path_factory):
 def test_a_full_disk_mid_checkpoint_names_the_file_and_the_free_space_and_keeps_the_previous(tmp_path):
     path = RunFolder(tmp_path).save_checkpoint({"epoch": 1})
     with pytest.raises(ConfigError) as caught:  # torch.save's own error: "enforce fail at inline_container"
-        atomic_write(path, lambda f: torch.save({"epoch": 2, "x": torch.zeros(10000)}, FullAfter(f, 1000)))
+        write_atomic(path, lambda f: torch.save({"epoch": 2, "x": torch.zeros(10000)}, FullAfter(f, 1000)))
     assert str(caught.value).startswith(f"cannot write {path}: the disk is full (")
     assert "MiB free there now). Its previous version, if any, is intact" in str(caught.value)
     assert torch.load(path)["epoch"] == 1 and [p.name for p in path.parent.iterdir()] == ["last.pt"]
@@ -68,11 +69,17 @@ def test_a_full_disk_fails_the_run_with_that_paragraph(tmp_path, monkeypatch):
 
 
 def test_a_full_disk_appending_metrics_names_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(RunFolder, "metrics_file", property(lambda self: Path("/dev/full")))
-    if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full here")
-    with pytest.raises(ConfigError, match="cannot write /dev/full: the disk is full"):
-        RunFolder(tmp_path).append_metrics({"epoch": 1})
+    run, write = RunFolder(tmp_path), os.write
+
+    def full(fd, data):
+        if fd > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(fd, data)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "write", full)
+        with pytest.raises(ConfigError, match=f"cannot write {run.metrics_file}: the disk is full"):
+            run.append_metrics({"epoch": 1})
 
 
 @pytest.mark.parametrize("line", ["{garbage", "[1, 2]", '{"epoch": "2"}'])
@@ -109,7 +116,7 @@ def test_predict_refuses_a_headerless_csv_unless_told(finished, tmp_path, capsys
 def test_files_follow_the_umask(tmp_path):
     previous = os.umask(0o027)
     try:
-        atomic_write(tmp_path / "a.json", lambda f: f.write(b"{}"))
+        write_atomic(tmp_path / "a.json", lambda f: f.write(b"{}"))
         with exclusive(tmp_path):
             pass
         os.umask(0o002)

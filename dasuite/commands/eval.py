@@ -79,10 +79,10 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
         if "=" not in setting:
             raise ConfigError(f"cannot read {setting!r}: a pair's setting is dataset.KEY=VALUE.")
 
-    from dasuite.engine.run_folder import atomic_write
     from dasuite.engine.trainer import resolve_device
     from dasuite.models.build import build_pair
     from dasuite.models.trained import load_trained
+    from dasuite.safe_files import write_atomic
 
     device = resolve_device(device, key="device")
     model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint, trusted_modules=trusted_modules)
@@ -96,8 +96,7 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
               **_scores(y, predicted, model.class_names),
               "dataset_config": _plain(dataset_cfg)}
     path = Path(output).expanduser() if output else run_dir / "eval" / _file_name(name, settings, checkpoint)
-    text = json.dumps(result, indent=1) + "\n"
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    write_atomic(path, json.dumps(result, indent=1) + "\n", within=None if output else run_dir)
     return path, result
 
 
@@ -137,8 +136,12 @@ def _file_name(pair: str, settings, checkpoint: str) -> str:
 
 
 def _run_pair_name(run_dir: Path, dataset_cfg) -> str:
+    from dasuite.safe_files import UnsafeFile, read_text
+
     try:
-        name = json.loads((run_dir / "summary.json").read_text()).get("dataset")
+        name = json.loads(read_text(run_dir / "summary.json")).get("dataset")
+    except UnsafeFile:  # a pipe or device there: said, not guessed around
+        raise
     except (OSError, ValueError):
         name = None
     return name or str(dataset_cfg.get("_target_", "dataset")).rsplit(".", 1)[-1]

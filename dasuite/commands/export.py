@@ -10,6 +10,11 @@ The exported model takes raw inputs in the pair's form (pixel values 0..255 as f
 or feature rows) and returns class logits: the pair's normalisation (image mean/std, or the source
 statistics of an arrays pair) is part of the file. A JSON file beside it documents the input shape,
 channels, the normalisation inside the model, how images are loaded, and the class names.
+
+Both files are serialised in memory and written whole through a temporary file that is renamed
+(:func:`dasuite.safe_files.write_atomic`): a full disk or a read-only folder is one paragraph and leaves
+the previous files, or none, never a partial one; a link planted at either path (or an ``export/`` folder
+that is a link) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 
 from dasuite.config.options import parse_flag, parse_options, parse_trusted_modules, run_command
 from dasuite.errors import ConfigError
+from dasuite.safe_files import check_writable, write_atomic
 
 FORMATS = {"export": ".pt2", "torchscript": ".torchscript.pt", "onnx": ".onnx"}
 #: ``format=`` left out: torch.export where it captures the model, else TorchScript.
@@ -91,20 +97,30 @@ def export(run_dir, format: str | None = None, output=None, checkpoint: str = "l
             chosen = "torchscript"
             print(f"dasuite export: {error} Writing TorchScript instead.", file=sys.stderr)
     path = _model_path(run_dir, output, chosen)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if program is not None:
-        import torch
+    description = path.with_suffix(".json")  # model.pt2 -> model.json, model.torchscript.pt -> model.torchscript.json
+    within = None if output else Path(run_dir).expanduser()  # export/ must be a real folder of the run
+    for file in (path, description):  # both refused before either is written
+        check_writable(file, within)
+    import torch
 
-        torch.export.save(program, str(path))
+    if program is not None:
+        data = _serialised(lambda f: torch.export.save(program, f))
     else:
         traced = _trace(module, _example(model, 2))
-        if chosen == "torchscript":
-            traced.save(str(path))
-        else:
-            _onnx(traced, _example(model, 2), path)
-    description = path.with_suffix(".json")  # model.pt2 -> model.json, model.torchscript.pt -> model.torchscript.json
-    description.write_text(json.dumps(describe(model, path, chosen), indent=2) + "\n", encoding="utf-8")
+        data = _script(traced) if chosen == "torchscript" else _onnx(traced, _example(model, 2))
+    write_atomic(path, data, within)
+    write_atomic(description, json.dumps(describe(model, path, chosen), indent=2) + "\n", within)
     return path, description
+
+
+def _serialised(save) -> bytes:
+    """What ``save(file)`` writes, in memory: the file is then written whole, through a temporary file (torch's
+    writers abort the process when the disk fills mid-file, leaving a partial file)."""
+    import io
+
+    buffer = io.BytesIO()
+    save(buffer)
+    return buffer.getvalue()
 
 
 def _model_path(run_dir, output, format: str) -> Path:
@@ -186,7 +202,18 @@ def _trace(module, example):
     return traced
 
 
-def _onnx(traced, example, path: Path) -> None:
+def _script(traced) -> bytes:
+    """The traced module's TorchScript file."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch >= 2.9 deprecates TorchScript; it still loads
+        return _serialised(lambda f: torch.jit.save(traced, f))
+
+
+def _onnx(traced, example) -> bytes:
     """ONNX from the traced model (torch's TorchScript-based exporter), batch size left free."""
     import warnings
 
@@ -196,9 +223,11 @@ def _onnx(traced, example, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the exporter of traced models, still shipped
         warnings.filterwarnings("ignore", message="no signature found")  # a traced module has none: harmless
-        torch.onnx.export(traced, (example,), str(path), input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
-    onnx.checker.check_model(str(path))
+        data = _serialised(lambda f: torch.onnx.export(
+            traced, (example,), f, input_names=["input"], output_names=["logits"],
+            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False))
+    onnx.checker.check_model(onnx.load_model_from_string(data))
+    return data
 
 
 def _loading(loading: dict, channels: int) -> str:

@@ -91,9 +91,9 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
     from tqdm import tqdm
 
     from dasuite.data.inputs import read_inputs
-    from dasuite.engine.run_folder import atomic_write
     from dasuite.engine.trainer import resolve_device
     from dasuite.models.trained import load_trained
+    from dasuite.safe_files import write_atomic
 
     device = resolve_device(device, key="device")
     model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint, trusted_modules=trusted_modules)
@@ -118,7 +118,7 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
         text.flush()
         text.detach()
 
-    atomic_write(target, write)  # an input that fails half-way leaves no partial CSV
+    write_atomic(target, write)  # an input that fails half-way leaves no partial CSV
     return target, len(ids)
 
 

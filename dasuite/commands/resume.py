@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from dasuite.errors import ConfigError
+from dasuite.safe_files import UnsafeFile, is_present, open_read
 
 #: Overrides accepted together with ``resume=`` (and config keys that may differ from the checkpoint's:
 #: ``trainer.metrics`` changes only what is measured, and runs from before it existed have none).
@@ -45,14 +46,14 @@ def resume_arguments(args: list[str], trusted_modules: tuple[str, ...] = (),
             raise ConfigError(f"resume={folder} continues the run with its saved config, so {shown!r} cannot be "
                               f"given with it; only {', '.join(ALLOWED)} may be (trainer.epochs=N extends the run). "
                               "Start a new run to change anything else.")
-    if (folder / "multirun.yaml").is_file():
+    if is_present(folder / "multirun.yaml"):
         saved = _saved(folder / "multirun.yaml", lambda loaded: loaded["hydra"]["overrides"]["task"],
                        trusted_modules, trust_checkpoint)
         clash = [a for a in extra if _key(a) in _swept_keys(saved)]
         if clash:
             raise ConfigError(f"{clash[0]!r} changes a key this sweep sweeps over; resume the sweep as it was.")
         return ["-m", *_merge(saved, extra), f"hydra.sweep.dir={_quote(folder)}"]
-    if (folder / ".hydra" / "overrides.yaml").is_file():
+    if is_present(folder / ".hydra" / "overrides.yaml"):
         saved = _saved(folder / ".hydra" / "overrides.yaml", lambda loaded: loaded, trusted_modules, trust_checkpoint)
         return [*_merge(saved, extra), f"hydra.run.dir={_quote(folder)}"]
     jobs = sorted(p.parent.parent.name for p in folder.glob("*/.hydra/overrides.yaml"))
@@ -73,8 +74,10 @@ def _saved(path: Path, overrides, trusted_modules: tuple[str, ...], trust_checkp
 
     damaged = "the file was damaged or edited; restore it, or start a new run"
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_read(path, text=True) as f:
             saved = overrides(yaml.safe_load(f) or [])
+    except UnsafeFile:
+        raise
     except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError) as error:
         detail = " ".join(str(error).split())[:300]
         raise ConfigError(f"cannot read the run's saved overrides from {path} ({type(error).__name__}: {detail}): "

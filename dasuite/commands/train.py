@@ -36,6 +36,7 @@ from dasuite import __version__
 from dasuite.config.catalog import check_choices, config_dir, preset_keys
 from dasuite.config.sweeps import register_resolver
 from dasuite.errors import ConfigError
+from dasuite.safe_files import UnsafeFile, check_folder_writable, is_present, read_text, write_atomic
 
 log = logging.getLogger("dasuite")
 register_resolver()  # ${dasuite.study:...}: the Optuna study in the sweep folder
@@ -124,9 +125,17 @@ def run_train(args: list[str]) -> int:
     now.resuming, now.trusting, now.trusted_modules = resumed is not None, trusted, named
     now.existing = {p.resolve() for p in (folder, Path.cwd()) if p is not None and p.exists()}
     try:
+        sweep = any(a in ("-m", "--multirun") for a in sys.argv)
+        if folder is not None:
+            _check_output_folder(folder, sweep)
+        elif is_main() and not any(a in NO_RUN or a.startswith(("hydra.run.dir=", "hydra.sweep.dir="))
+                                   for a in sys.argv):  # the default runs/ or multirun/ here: writable?
+            base = Path("multirun" if sweep else "runs")
+            check_folder_writable(base if base.is_dir() else Path.cwd(),
+                                  f" (hydra.{'sweep' if sweep else 'run'}.dir=DIR names the folder to write.)")
         with exclusive(folder) if folder is not None else contextlib.nullcontext():
             _hydra_app()
-    except RunFolderBusy as busy:
+    except (RunFolderBusy, UnsafeFile) as busy:
         now.fail(str(busy))
         return now.end(2)
     finally:
@@ -159,6 +168,27 @@ def _output_folder(args: list[str]) -> Path | None:
     except Exception:  # noqa: BLE001 - a malformed value: Hydra reports it
         return None
     return Path(value) if isinstance(value, str) and "${" not in value else None
+
+
+def _check_output_folder(folder: Path, sweep: bool) -> None:
+    """Refuse a link, pipe or device where this command or Hydra will write (the run folder's files; a sweep's
+    multirun.yaml and its job folders), before anything is written (:func:`dasuite.engine.run_folder.check_folder`)."""
+    import os
+
+    from dasuite.engine.run_folder import check_folder
+    from dasuite.safe_files import refuse_write, what_is
+
+    check_folder(folder)
+    if not sweep or not folder.is_dir():
+        return
+    what = what_is(folder / "multirun.yaml")
+    if what is not None:
+        raise refuse_write(folder / "multirun.yaml", what)
+    for job in folder.iterdir():
+        if job.is_symlink() and job.is_dir():  # a job folder elsewhere: Hydra would write there
+            raise refuse_write(job, what_is(job))
+        if os.path.lexists(job / ".hydra"):
+            check_folder(job)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -221,15 +251,21 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
     not written.
     """
     from dasuite.engine.distributed import is_main
-    from dasuite.engine.run_folder import RunFolderBusy, exclusive
+    from dasuite.engine.run_folder import RunFolderBusy, check_folder, exclusive
 
     try:
+        if is_main():
+            check_folder(run_dir)  # a link, pipe or device planted where the run writes or reads
         with exclusive(run_dir) if is_main() else contextlib.nullcontext():
             return _run_experiment(cfg, run_dir, choices, overrides, resume, trust_checkpoint, trusted_modules)
     except RunFolderBusy as busy:
         CURRENT.fail(str(busy))
         CURRENT.failed.append(str(run_dir))
         return {"status": "busy", "error": str(busy)}
+    except UnsafeFile as unsafe:  # nothing was written: a config error of the folder, not a failed run
+        CURRENT.fail(str(unsafe))
+        CURRENT.config_errors.append(str(run_dir))
+        return {"status": "refused", "error_type": "ConfigError", "error": str(unsafe)}
 
 
 def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool, trust_checkpoint: bool,
@@ -288,7 +324,8 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
         raise
     except Exception as error:  # noqa: BLE001 - every failure of a started run must leave a summary
         cause = _root_cause(error)
-        summary = {"status": "failed", **meta, "error_type": type(cause).__name__, "error": str(cause),
+        kind = "ConfigError" if isinstance(cause, ConfigError) else type(cause).__name__  # its kinds too
+        summary = {"status": "failed", **meta, "error_type": kind, "error": str(cause),
                    **getattr(cause, "fields", {}),
                    "started_at": started.isoformat(), "duration_s": time.perf_counter() - wall}
         if isinstance(cause, ConfigError) and not resume and _written(run) == written:  # never started
@@ -373,10 +410,14 @@ def _write_failure(run, summary: dict) -> None:
 
 
 def _read_summary(run) -> dict | None:
+    """The run's summary.json (None: none, or unreadable); a pipe or device there is refused, not waited on."""
     try:
-        return json.loads(run.summary_file.read_text())
+        summary = json.loads(read_text(run.summary_file))
+    except UnsafeFile:
+        raise
     except (OSError, ValueError):
         return None
+    return summary if isinstance(summary, dict) else None
 
 
 def _stop_fields(error: BaseException, run) -> dict:
@@ -392,7 +433,7 @@ def _load_checkpoint(run, meta: dict, trust: bool) -> dict | None:
     from dasuite.engine.checkpoint import load_for_resume
 
     path = run.checkpoints / "last.pt"
-    return load_for_resume(path, meta, trust) if path.is_file() else None
+    return load_for_resume(path, meta, trust) if is_present(path) else None
 
 
 def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None, presets: set[str]) -> None:
@@ -450,7 +491,8 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     trainer = instantiate(cfg.trainer)
     pair = build_pair(cfg.dataset)
     if pair.target_labeled_index is not None and is_main():
-        run.path.joinpath("target_labels.json").write_text(json.dumps(pair.labeled_target_record(), indent=1) + "\n")
+        write_atomic(run.path / "target_labels.json", json.dumps(pair.labeled_target_record(), indent=1) + "\n",
+                     within=run.path)
     torch.manual_seed(seed)
     np.random.seed(seed % 2 ** 32)
     random.seed(seed)

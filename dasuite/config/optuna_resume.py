@@ -27,6 +27,8 @@ from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_p
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import OmegaConf
 
+from dasuite.safe_files import read_text
+
 log = logging.getLogger("dasuite")
 
 #: Overrides that do not change a run's numbers: a finished job still counts when only these differ.
@@ -114,8 +116,8 @@ def finished_trials(folder: Path, distributions: dict, fixed: dict) -> list:
     expected = sorted(f"{k}={v}" for k, v in fixed.items() if k not in DISPLAY_KEYS)
     for job in sorted((p.parent.parent for p in folder.glob("*/.hydra/overrides.yaml")), key=_job_order):
         try:
-            summary = json.loads((job / "summary.json").read_text(encoding="utf-8"))
-            overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text(encoding="utf-8")) or []
+            summary = json.loads(read_text(job / "summary.json"))  # a pipe there is refused (ValueError), not read
+            overrides = yaml.safe_load(read_text(job / ".hydra" / "overrides.yaml")) or []
         except (OSError, ValueError, yaml.YAMLError):
             continue  # no summary yet: the job never finished
         if not isinstance(summary, dict) or not isinstance(overrides, list) or summary.get("status") != "completed":

@@ -9,6 +9,7 @@ import torch
 
 from dasuite.data import DomainPair
 from dasuite.diagnostics.embedding import DOMAINS, Embedding
+from dasuite.safe_files import write_atomic
 
 
 def _pyplot():
@@ -79,8 +80,8 @@ def plot_tsne(coords: np.ndarray, embedding: Embedding, class_names: list[str], 
 
 
 def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    # <run folder>/plots/<name>.png: plots/ must be a real folder of the run, and the file no link
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100), within=path.parent.parent)
     _pyplot().close(fig)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from dasuite.errors import ConfigError
+from dasuite.safe_files import UnsafeFile, open_read
 
 #: What a resumable checkpoint holds besides the model.
 REQUIRED = ("epoch", "step", "stage", "stage_epoch", "model", "optimizers", "schedulers", "samplers", "rng")
@@ -58,8 +59,12 @@ def read_checkpoint(path: Path, action: str, hint: str = "", trust: bool = False
     """The dict saved at ``path``, or one paragraph saying it cannot ``action`` it and why. ``trust``:
     unpickle any Python object in it (which can run code: ``trust_checkpoint=true``)."""
     try:
-        _check_integrity(path)
-        state = torch.load(path, map_location="cpu", weights_only=not trust)
+        with open_read(path) as f:  # a pipe or device there is refused, not waited on
+            _check_integrity(f)
+            f.seek(0)
+            state = torch.load(f, map_location="cpu", weights_only=not trust)
+    except UnsafeFile:
+        raise
     except pickle.UnpicklingError as error:
         if "Weights only load failed" not in str(error):
             raise _unreadable(path, action, hint, error) from error
@@ -77,9 +82,9 @@ def read_checkpoint(path: Path, action: str, hint: str = "", trust: bool = False
     return state
 
 
-def _check_integrity(path: Path) -> None:
+def _check_integrity(file) -> None:
     """Check each record's CRC-32 (torch.load does not: a byte flipped on disk would load as other weights)."""
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(file) as archive:
         damaged = archive.testzip()
     if damaged is not None:
         raise ValueError(f"the checksum of its record {damaged} does not match: the file changed after it was written")

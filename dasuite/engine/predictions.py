@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dasuite.engine.run_folder import atomic_write
+from dasuite.safe_files import open_read, write_atomic
 
 FOLDER = "predictions"
 
@@ -25,13 +25,15 @@ def predictions_file(run_dir: Path, epoch: int) -> Path:
 def save_predictions(path: Path, probabilities) -> None:
     """Write a (samples × classes) torch tensor of probabilities, atomically, as float16."""
     array = probabilities.detach().cpu().half().numpy()
-    atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+    path = Path(path)  # <run folder>/predictions/epoch_<N>.npy: predictions/ must be a real folder of the run
+    write_atomic(path, lambda f: np.save(f, array, allow_pickle=False), within=path.parent.parent)
 
 
 def load_predictions(path: Path) -> np.ndarray | None:
     """The probabilities stored at ``path`` (float32), or None when the file is missing or unreadable."""
     try:
-        array = np.load(path, allow_pickle=False)
+        with open_read(path) as f:  # a pipe or device there is refused (ValueError), not waited on
+            array = np.load(f, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
     return array.astype(np.float32) if array.ndim == 2 else None

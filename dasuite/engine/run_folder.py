@@ -4,7 +4,10 @@ Hydra writes ``.hydra/`` and ``train.log``; this module writes ``metrics.jsonl``
 per evaluation), ``summary.json`` and ``checkpoints/*.pt`` (both replaced atomically: written to
 a temporary file and renamed, so a crash mid-write leaves the previous good file) and ``plots/``.
 Files get the permissions the user's umask gives (a teammate can read a run meant to be shared), and
-a full disk fails with one paragraph naming the file and the free space.
+a full disk fails with one paragraph naming the file and the free space. Every file is written and read
+through :mod:`dasuite.safe_files`: a symbolic link, named pipe or device planted in the folder is refused
+with one paragraph, never written through or waited on; :func:`check_folder` looks at every entry dasuite
+writes before a run (or Hydra) writes anything.
 
 metrics.jsonl is appended before the epoch's checkpoint is saved, so a run killed in between has
 one line more than its checkpoint: :meth:`RunFolder.truncate_metrics` drops it when the run resumes.
@@ -18,20 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
 import json
 import logging
 import math
 import os
 import shutil
 import socket
+import stat
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from dasuite.errors import ConfigError
+from dasuite.safe_files import (append, check_folder_writable, is_present, make_dirs, open_read, refuse_write,
+                                what_is, write_atomic, write_error)
 
 try:
     import fcntl
@@ -39,66 +42,17 @@ except ImportError:  # Windows: run folders are not locked
     fcntl = None
 
 LOCK_FILE = ".dasuite.lock"
+#: The files of a run folder that dasuite (or Hydra, for .hydra/ and the job's log) writes in place or reads,
+#: and the folders it writes into: :func:`check_folder` refuses a link, pipe or device at any of them.
+FILES = (LOCK_FILE, "summary.json", "metrics.jsonl", "target_labels.json", ".hydra/config.yaml",
+         ".hydra/hydra.yaml", ".hydra/overrides.yaml", "checkpoints/last.pt", "checkpoints/best.pt")
+FOLDERS = (".hydra", "checkpoints", "plots", "predictions", "eval", "export")
 #: The run folders this process holds: resolved path -> [lock file descriptor, nesting depth].
 _HELD: dict[Path, list[int]] = {}
 
 
 class RunFolderBusy(ConfigError):
     """Another live process holds the run folder's lock."""
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it onto ``path`` (with the
-    permissions the umask gives a new file). A full disk is a ConfigError naming ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException as error:
-        Path(tmp).unlink(missing_ok=True)
-        full = _disk_full(path, error)
-        if full is not None:
-            raise full from error
-        raise
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux shows it (os.umask can only set it)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _disk_full(path: Path, error: BaseException) -> ConfigError | None:
-    """A paragraph for a write that failed for want of space (``ENOSPC``/``EDQUOT`` anywhere in the
-    chain, or torch.save's "enforce fail at inline_container" when its file write failed), else None."""
-    chain, cause = [], error
-    while cause is not None and len(chain) < 5:
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    no_space = any(isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) for e in chain)
-    if not no_space and not any(isinstance(e, RuntimeError) and "inline_container" in str(e) for e in chain):
-        return None
-    try:
-        free = f"{shutil.disk_usage(path.parent).free / 2 ** 20:.1f} MiB free there now"
-    except OSError:
-        free = "free space unknown"
-    what = "the disk is full" if no_space else f"writing failed ({error}), most likely for want of disk space"
-    return ConfigError(f"cannot write {path}: {what} ({free}). Its previous version, if any, is intact (files are "
-                       "written to a temporary file and renamed). Free some space, or write elsewhere, and run "
-                       "the command again (a stopped training continues with dasuite train resume=RUN_DIR).")
 
 
 @contextlib.contextmanager
@@ -124,13 +78,22 @@ def _lock(folder: Path) -> int | None:
     """The descriptor of ``folder``'s lock file, locked by this process (None where locking is unavailable)."""
     if fcntl is None:
         return None
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)
+    path = folder / LOCK_FILE
+    what = what_is(path)
+    if what is not None:  # a planted link would have the holder's line written into the file it points to
+        raise refuse_write(path, what)
     try:
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK, 0o666)
     except OSError as error:
+        if write_error(path, error) is not None:  # a read-only folder: nothing will be written there either
+            raise write_error(path, error) from None
         logging.getLogger(__name__).warning("cannot create %s (%s): the run folder is not locked against a "
-                                            "second writer", folder / LOCK_FILE, error)
+                                            "second writer", path, error)
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped in since the look above
+        os.close(fd)
+        raise refuse_write(path, what_is(path) or "not a regular file")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -153,6 +116,25 @@ def _lock(folder: Path) -> int | None:
     return fd
 
 
+def check_folder(folder: str | os.PathLike) -> None:
+    """An :class:`~dasuite.safe_files.UnsafeFile` naming the first entry of the run folder ``folder`` that
+    dasuite or Hydra writes or reads (:data:`FILES`, :data:`FOLDERS`, the job's ``*.log``) and that is a
+    symbolic link, a pipe or device, or a file where a folder goes; also when the folder is read-only.
+    A folder that does not exist yet passes."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for name in FOLDERS:
+        path = folder / name
+        if os.path.lexists(path) and not stat.S_ISDIR(os.lstat(path).st_mode):
+            raise refuse_write(path, what_is(path) or "a file where dasuite keeps a folder")
+    for path in [*(folder / name for name in FILES), *folder.glob("*.log")]:
+        what = what_is(path)
+        if what is not None:
+            raise refuse_write(path, what)
+    check_folder_writable(folder)
+
+
 def writer(folder: str | os.PathLike) -> str | None:
     """Who writes ``folder`` now (pid, host, start and command, from its lock file), or None when no live
     process holds its lock (a finished, failed or killed run; or a folder without a lock)."""
@@ -160,7 +142,7 @@ def writer(folder: str | os.PathLike) -> str | None:
     if fcntl is None or not path.is_file():
         return None
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
     except OSError:
         return None
     try:
@@ -198,9 +180,9 @@ def _json_safe(value):
 def read_metrics(file: Path) -> list[dict]:
     """metrics.jsonl's records, without a last line cut short by a crash mid-append (torch-free, for report).
     Any other line that is not a JSON record is a ConfigError naming the file and the line."""
-    if not file.is_file():
+    if not is_present(file):
         return []
-    with open(file, "rb") as f:
+    with open_read(file) as f:
         lines = [(number, line) for number, line in enumerate(f, 1) if line.strip()]
     records = []
     for i, (number, line) in enumerate(lines):
@@ -225,7 +207,7 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.path)
         self.logger = None  # a dasuite.loggers Logger: gets every metrics record (step = epoch), then the summary
 
     @property
@@ -245,14 +227,8 @@ class RunFolder:
         return self.path / "plots"
 
     def append_metrics(self, record: dict) -> None:
-        try:
-            with open(self.metrics_file, "a", encoding="utf-8") as f:
-                f.write(json.dumps({k: _json_safe(v) for k, v in record.items()}) + "\n")
-        except OSError as error:
-            full = _disk_full(self.metrics_file, error)
-            if full is None:
-                raise
-            raise full from error
+        line = json.dumps({k: _json_safe(v) for k, v in record.items()}) + "\n"
+        append(self.metrics_file, line.encode("utf-8"), within=self.path)
         if self.logger is not None:
             self.logger.log_metrics(record, record["epoch"])
 
@@ -268,17 +244,18 @@ class RunFolder:
         records = self.read_metrics()
         kept = [r for r in records if r.get("epoch", 0) <= epochs]
         text = "".join(json.dumps(r) + "\n" for r in kept)
-        atomic_write(self.metrics_file, lambda f: f.write(text.encode("utf-8")))
+        write_atomic(self.metrics_file, text, within=self.path)
         return len(records) - len(kept)
 
     def remove_temporary_files(self) -> None:
         """Temporary files of atomic writes cut short by a crash (the target files are intact)."""
-        for tmp in [*self.path.glob(".*.tmp"), *self.checkpoints.glob(".*.tmp")]:
+        folders = [self.path, *([self.checkpoints] if what_is(self.checkpoints) == "a folder" else [])]
+        for tmp in [p for folder in folders for p in folder.glob(".*.tmp")]:
             tmp.unlink(missing_ok=True)
 
     def write_summary(self, summary: dict) -> None:
         text = json.dumps({k: _json_safe(v) for k, v in summary.items()}, indent=2) + "\n"
-        atomic_write(self.summary_file, lambda f: f.write(text.encode("utf-8")))
+        write_atomic(self.summary_file, text, within=self.path)
         if self.logger is not None:  # the summary comes last: the logger's run ends with it
             logger, self.logger = self.logger, None
             try:
@@ -292,12 +269,12 @@ class RunFolder:
         path = self.checkpoints / name
         import torch  # here, so that reading run folders (dasuite report) never loads torch
 
-        atomic_write(path, lambda f: torch.save(state, f))
+        write_atomic(path, lambda f: torch.save(state, f), within=self.path)
         return path
 
     def copy_checkpoint(self, source: str, name: str) -> Path:
         """``checkpoints/<source>`` copied, atomically, to ``checkpoints/<name>`` (e.g. last.pt -> best.pt)."""
         path = self.checkpoints / name
-        with open(self.checkpoints / source, "rb") as original:
-            atomic_write(path, lambda f: shutil.copyfileobj(original, f, 1 << 20))
+        with open_read(self.checkpoints / source) as original:
+            write_atomic(path, lambda f: shutil.copyfileobj(original, f, 1 << 20), within=self.path)
         return path

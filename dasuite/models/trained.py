@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dasuite.errors import ConfigError
+from dasuite.safe_files import is_present, open_read
 
 CHECKPOINTS = ("last", "best")
 
@@ -73,7 +74,7 @@ def checkpoint_path(run_dir: Path, checkpoint: str) -> Path:
         raise ConfigError(f"run_dir={run_dir} is not a folder; give a run folder of `dasuite train` "
                           "(runs/<date>/<time>, or multirun/<date>/<time>/<job>).")
     path = run_dir / "checkpoints" / f"{checkpoint}.pt"
-    if path.is_file():
+    if is_present(path):  # a pipe or device there is refused, naming it
         return path
     if checkpoint == "best":
         raise ConfigError(f"run_dir={run_dir} has no checkpoints/best.pt (the epoch trainer.select picks): the run "
@@ -126,12 +127,16 @@ def load_trained(run_dir, checkpoint: str = "last", device: torch.device | str =
 def _config(run_dir: Path, state: dict, path: Path) -> DictConfig:
     """The run's config: the checkpoint's, or (older checkpoints) .hydra/config.yaml's."""
     stored, saved = state.get("config"), run_dir / ".hydra" / "config.yaml"
-    if stored is None and not saved.is_file():
+    if stored is None and not is_present(saved):
         raise ConfigError(f"run_dir={run_dir}: the checkpoint stores no config and .hydra/config.yaml is missing; "
                           "the model cannot be rebuilt.")
     source = saved if stored is None else path
     try:
-        cfg = OmegaConf.load(saved) if stored is None else OmegaConf.create(stored)
+        if stored is None:
+            with open_read(saved, text=True) as f:
+                cfg = OmegaConf.load(f)
+        else:
+            cfg = OmegaConf.create(stored)
         OmegaConf.resolve(cfg)
     except Exception as error:  # noqa: BLE001 - YAML and OmegaConf errors of many kinds
         raise ConfigError(f"cannot read the run's config from {source} ({type(error).__name__}: "

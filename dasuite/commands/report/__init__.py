@@ -25,7 +25,8 @@ per configuration the target and source accuracy (mean ± std over seeds), the l
 best.pt and any further metric the runs record (mean per-class accuracy, ...); per validator and for
 EnsV the configuration and epoch it would pick, its target accuracy and its regret against the oracle.
 Failed and unfinished runs are listed, never averaged. Writes report.md, report.csv,
-report_selection.csv, report_target_acc.png and report_curves.png."""
+report_selection.csv, report_target_acc.png and report_curves.png (replacing only files it wrote
+itself: a user's own report.md there stops it, naming the file)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
                         "separate selection problems, e.g. method,seed: each is solved alone and each validator's "
                         "mean and worst-case regret over them is reported (default: dataset, when the runs span "
                         "several pairs)")
-    parser.add_argument("--out", metavar="DIR", help="where to write the report (default: the one PATH, or the "
-                        "folder holding all PATHs)")
+    parser.add_argument("-o", "--out", metavar="DIR", help="where to write the report (default: the one PATH, or "
+                        "the folder holding all PATHs); the report replaces only files it wrote itself there")
     parser.add_argument("--table", choices=["tasks"], help="tasks: the paper-style table of a dataset.task sweep instead "
                         "(a row per configuration, a column per task, then Avg; report_tasks.md and .tex)")
     parser.add_argument("--oracle", action="store_true", help="with --table tasks: the oracle's epochs (target labels)")
@@ -93,6 +94,7 @@ def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELEC
     """Write and print the report; 0 when at least one run completed, else 1."""
     from dasuite.commands.report.groups import check_keys, default_keys, group_runs
     from dasuite.commands.report.measure import chosen
+    from dasuite.commands.report.outputs import Outputs
     from dasuite.commands.report.problems import default_per, solve
     from dasuite.commands.report.runs import find_run_folders, load_run
     from dasuite.commands.report.select import validator_names
@@ -125,21 +127,27 @@ def report(paths: list[Path], by: str | None = None, select: str = DEFAULT_SELEC
     problems = solve(completed, per_keys, keys, validators, measure)
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(os.path.commonpath(
         [str(p.resolve() if p.is_dir() else p.resolve().parent) for p in paths])))
-    out.mkdir(parents=True, exist_ok=True)
+    groups = group_runs(completed, per_keys + keys)
+    written = ["report.md", "report.csv", "report_selection.csv",
+               *(["report_target_acc.png", "report_curves.png"] if groups else [])]
+    outputs = Outputs(out)
+    outputs.check(written)
     markdown = render_markdown(keys, per_keys, problems, select, left_out, ", ".join(map(str, paths)), out.resolve(),
                                measure)
-    (out / "report.md").write_text(markdown, encoding="utf-8")
-    groups = group_runs(completed, per_keys + keys)
-    (out / "report.csv").write_text(render_csv(per_keys + keys, groups), encoding="utf-8")
-    (out / "report_selection.csv").write_text(render_selection_csv(per_keys, keys, problems, measure), encoding="utf-8")
-    written = ["report.md", "report.csv", "report_selection.csv"]
+    outputs.write("report.md", markdown)
+    outputs.write("report.csv", render_csv(per_keys + keys, groups))
+    outputs.write("report_selection.csv", render_selection_csv(per_keys, keys, problems, measure))
     if groups:
         from dasuite.commands.report.plots import plot_curves, plot_target_acc
 
         pick = next(r for r in problems[0].rows if r.name == select).any_epoch if len(problems) == 1 else None
         plot_target_acc(groups, per_keys + keys, pick, select, out / "report_target_acc.png")
+        outputs.record("report_target_acc.png")
         plot_curves(groups, per_keys + keys, out / "report_curves.png")
-        written += ["report_target_acc.png", "report_curves.png"]
+        outputs.record("report_curves.png")
+    for run in left_out:
+        if run.status == "unreadable":
+            print(f"dasuite report: left out {run.path}: {run.problem}", file=sys.stderr)
     print(markdown)
     print(f"Wrote {', '.join(written)} in {out}")
     if not completed:

@@ -145,7 +145,9 @@ def _pyplot():
 def _save(fig, path: Path) -> None:
     if fig.get_layout_engine() is None:
         fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from dasuite.safe_files import write_atomic
+
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))  # never through a link planted there
     import matplotlib.pyplot as plt
 
     plt.close(fig)

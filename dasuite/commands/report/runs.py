@@ -2,7 +2,9 @@
 
 A run folder is any folder holding ``.hydra/config.yaml``, ``summary.json`` or ``metrics.jsonl``
 (single runs and the job folders of multirun sweeps alike). Reading uses json and yaml only, so a
-hundred runs load in a fraction of a second.
+hundred runs load in a fraction of a second. A file that cannot be read (damaged, not a mapping, a named
+pipe or device: :mod:`dasuite.safe_files`) leaves its run out of the tables with a problem naming the file
+and what is wrong.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from dasuite.errors import ConfigError
+from dasuite.safe_files import UnsafeFile, is_present, read_text
 
 #: Sub-folders of a run that never hold another run.
 _RUN_PARTS = {".hydra", "checkpoints", "plots", "eval", "export", "predictions"}
@@ -48,8 +53,8 @@ class Run:
 
 
 def is_run_folder(path: Path) -> bool:
-    return (path / ".hydra" / "config.yaml").is_file() or (path / "summary.json").is_file() \
-        or (path / "metrics.jsonl").is_file()
+    """Whether ``path`` holds one of a run's files (of any kind: one that is not a regular file is reported)."""
+    return any(os.path.lexists(path / name) for name in (".hydra/config.yaml", "summary.json", "metrics.jsonl"))
 
 
 def find_run_folders(paths: list[Path]) -> list[Path]:
@@ -79,20 +84,42 @@ def load_run(path: Path) -> Run:
 
     run = Run(path=path, status="unfinished")
     try:
-        if (path / "summary.json").is_file():
-            run.summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        summary = _read(path / "summary.json", json.loads)
+        if summary is not None:
+            run.summary = summary
             run.status = str(run.summary.get("status") or "unfinished")
         run.metrics = read_metrics(path / "metrics.jsonl")
         run.config = _read_config(path, run.summary)
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        run.status, run.problem = "unreadable", f"{type(error).__name__}: {error}"
+    except ConfigError as error:  # each names its file and what is wrong with it
+        run.status, run.problem = "unreadable", str(error)
+    except OSError as error:  # e.g. no permission: its message names the file
+        run.status, run.problem = "unreadable", f"cannot read it ({error})"
     return run
+
+
+def _read(file: Path, parse) -> dict | None:
+    """``parse(file's text)``, a mapping (None: no such file); a ConfigError names the file and what is wrong."""
+    if not is_present(file):
+        return None
+    try:
+        tree = parse(read_text(file))
+    except UnsafeFile:
+        raise
+    except (OSError, ValueError, yaml.YAMLError) as error:  # ValueError: JSON's errors, bytes that are not UTF-8
+        detail = " ".join(str(error).split())[:200]
+        raise ConfigError(f"cannot read {file} ({type(error).__name__}: {detail}): the file is damaged or was "
+                          "edited.") from None
+    if tree is None and parse is not json.loads:  # an empty YAML file: as if absent
+        return None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{file} holds a {type(tree).__name__}, not the mapping dasuite writes there: the file is "
+                          "damaged or was edited.")
+    return tree
 
 
 def _read_config(path: Path, summary: dict) -> dict:
     """The composed config flattened to dotted keys, plus the group choices (``method``: ``dann``)."""
-    saved = path / ".hydra" / "config.yaml"
-    tree = yaml.load(saved.read_text(encoding="utf-8"), Loader=_Loader) if saved.is_file() else None
+    tree = _read(path / ".hydra" / "config.yaml", _yaml)
     config = flatten(tree or {})
     if tree is None:  # a run folder without .hydra/: what its summary says
         config.update({"seed": summary.get("seed"), "method.trade_off": summary.get("trade_off")})
@@ -105,11 +132,15 @@ def _read_config(path: Path, summary: dict) -> dict:
 
 
 def _hydra_choice(path: Path, group: str):
-    file = path / ".hydra" / "hydra.yaml"
-    if not file.is_file():
-        return None
-    tree = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader) or {}
-    return ((tree.get("hydra") or {}).get("runtime") or {}).get("choices", {}).get(group)
+    tree = _read(path / ".hydra" / "hydra.yaml", _yaml) or {}
+    choice = tree
+    for key in ("hydra", "runtime", "choices", group):
+        choice = choice.get(key) if isinstance(choice, dict) else None
+    return choice
+
+
+def _yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
 
 
 def flatten(tree, prefix: str = "") -> dict:

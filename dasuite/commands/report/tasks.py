@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dasuite.commands.report.groups import default_keys, format_value, group_runs
 from dasuite.commands.report.measure import Measure, chosen
+from dasuite.commands.report.outputs import Outputs
 from dasuite.commands.report.runs import CHOICES, Run, find_run_folders, load_run
 from dasuite.commands.report.select import ENSV, ORACLE, run_pick, validator_names
 from dasuite.errors import ConfigError
@@ -149,10 +150,11 @@ def report_tasks(paths: list[Path], select: str, oracle: bool = False, out: Path
                  "— : a seed without a pick.")
     out = out or (paths[0] if len(paths) == 1 and paths[0].is_dir() else Path(os.path.commonpath(
         [str(p.resolve() if p.is_dir() else p.resolve().parent) for p in paths])))
-    out.mkdir(parents=True, exist_ok=True)
+    outputs = Outputs(out)
+    outputs.check(["report_tasks.md", "report_tasks.tex"])
     markdown = render_markdown(result, semantics)
-    (out / "report_tasks.md").write_text(markdown, encoding="utf-8")
-    (out / "report_tasks.tex").write_text(render_latex(result), encoding="utf-8")
+    outputs.write("report_tasks.md", markdown)
+    outputs.write("report_tasks.tex", render_latex(result))
     print(markdown)
     print(f"Wrote report_tasks.md, report_tasks.tex in {out}")
     return 0
