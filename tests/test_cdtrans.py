@@ -180,10 +180,11 @@ def test_a_step_pairs_batch_items_with_their_partners_fetched_from_the_whole_set
         method.training_step(dataclasses.replace(batch, index_t=None), StepContext(0.5, "adapt", "main", 1, 0, _fetch))
 
 
-def _branch_gradients(loss_version: str) -> tuple[dict, torch.Tensor, torch.Tensor]:
+def _branch_gradients(loss_version: str) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One adaptation step on the planted pairs: for each loss term, its gradient with respect to the
     self-attention logits (rows: the step's images; the source branch on sources, the target branch on
-    targets) and to the source-target logits; and the step's source rows and pair target rows."""
+    targets) and to the source-target logits; the step's source rows and pair target rows; and the gradient a
+    cross-entropy on the pseudo-labels alone puts on the logits of the branch that learns them."""
     method = _method(loss_version=loss_version)
     batch = _planted(method)
     ctx = StepContext(0.5, "adapt", "main", 1, 0, _fetch)
@@ -197,9 +198,10 @@ def _branch_gradients(loss_version: str) -> tuple[dict, torch.Tensor, torch.Tens
     method.branches = recording
     terms = method.training_step(batch, ctx)
     gradients = {}
+    outputs = (out["logits"], out["fusion"])
     for name, term in terms.items():
-        grads = torch.autograd.grad(term, [out["logits"], out["fusion"]], retain_graph=True, allow_unused=True)
-        gradients[name] = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, (out["logits"], out["fusion"]))]
+        grads = torch.autograd.grad(term, outputs, retain_graph=True, allow_unused=True)
+        gradients[name] = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, outputs)]
     sources = torch.arange(len(batch.xs))
     # the pseudo-label CE's own gradient on the branch that learns them: (softmax - one-hot) / pairs
     student = out["logits"][pair_target] if loss_version == "fixed" else out["fusion"]

@@ -53,9 +53,9 @@ def add_drop_path(vit: nn.Module, rate: float, backbone: str) -> None:
     if check_drop_path(rate) == 0:
         return
     if not isinstance(vit, VisionTransformer):
-        raise ConfigError(f"backbone.drop_path={rate} is stochastic depth for vision transformers (backbone=vit_tiny, "
-                          f"vit_b_16, or backbone=timm, which passes it to timm as drop_path_rate); backbone {backbone} "
-                          "has no transformer blocks: leave backbone.drop_path=0.")
+        raise ConfigError(f"backbone.drop_path={rate} is stochastic depth for vision transformers (backbone="
+                          "vit_tiny, vit_b_16, or backbone=timm, which passes it to timm as drop_path_rate); backbone "
+                          f"{backbone} has no transformer blocks: leave backbone.drop_path=0.")
     blocks = list(vit.encoder.layers)
     for i, block in enumerate(blocks):
         p = rate * i / (len(blocks) - 1) if len(blocks) > 1 else 0.0  # linspace(0, rate, 1) = [0]
