@@ -1,5 +1,6 @@
 """CDTrans and the token hook it runs on: cross-attention, two-way pairing over whole sets and distillation each
-alone, the target branch at test time, pairs completed with items fetched from outside the batch, a short
+alone, which branch each loss term trains (the official current version and the first release), the target
+branch at test time, pairs completed with items fetched from outside the batch, a short
 training run and an exact mid-epoch resume on a tiny fake MNIST -> USPS pair, the non-ViT error, and the
 experiments' official settings."""
 
@@ -12,7 +13,7 @@ from omegaconf import OmegaConf
 
 from dasuite.errors import ConfigError
 from dasuite.methods.base import Batch, Stage, StepContext
-from dasuite.methods.cdtrans import CDTrans, distillation_loss, two_way_partners
+from dasuite.methods.cdtrans import CDTrans, soft_cross_entropy, two_way_partners
 from dasuite.models.backbones import MLP
 from dasuite.models.feature_extractor import FeatureExtractor
 from dasuite.models.lenet import lenet
@@ -97,13 +98,19 @@ def test_two_way_partners_recover_planted_pairs_across_blocks_and_drop_disagreei
     assert torch.equal(partner_of_source, expected)
 
 
-def test_distillation_pulls_the_student_only_and_vanishes_when_they_agree():
+def test_the_distillation_is_the_official_soft_cross_entropy_and_trains_the_teacher_too():
+    torch.manual_seed(0)
     student = torch.randn(4, 5, requires_grad=True)
     teacher = torch.randn(4, 5, requires_grad=True)
-    loss = distillation_loss(student, teacher)
+    loss = soft_cross_entropy(student, teacher)
+    p = teacher.softmax(1)
+    assert torch.allclose(loss, -(p * student.log_softmax(1)).sum(1).mean())
     loss.backward()
-    assert loss > 0 and student.grad.abs().sum() > 0 and teacher.grad is None
-    assert distillation_loss(teacher.detach(), teacher.detach()).abs() < 1e-6
+    # not detached: the teacher is pulled too (processor_uda.py's distill_loss has no stop-gradient)
+    assert student.grad.abs().sum() > 0 and teacher.grad is not None and teacher.grad.abs().sum() > 0
+    # student = teacher: what is left is the teacher's entropy, not zero (a cross-entropy, not a KL)
+    same = teacher.detach()
+    assert torch.allclose(soft_cross_entropy(same, same), -(p * p.log()).sum(1).mean().detach())
 
 
 SOURCE_SET, TARGET_SET = torch.randn(20, 1, 14, 14), torch.randn(12, 1, 14, 14)
@@ -138,16 +145,21 @@ def test_the_pairs_are_built_over_the_whole_sets_from_the_current_model():
     assert torch.equal(SOURCE_LABELS[method.partner_of_target[kept]], method.pseudo_labels[kept])
 
 
-def test_a_step_pairs_batch_items_with_their_partners_fetched_from_the_whole_sets():
-    method = _method()
-    # planted partners: targets 0, 5 -> sources 7, 19; sources 2, 11 -> targets 10, 3; the rest have none
+def _planted(method) -> Batch:
+    """Planted partners: targets 0, 5 -> sources 7, 19; sources 2, 11 -> targets 10, 3; the rest have none. The
+    batch: sources 11, 4, 2, 0 and targets 5, 1, 0."""
     method.partner_of_target = torch.full((12,), -1)
     method.partner_of_target[[0, 5]] = torch.tensor([7, 19])
     method.partner_of_source = torch.full((20,), -1)
     method.partner_of_source[[2, 11]] = torch.tensor([10, 3])
     index_s, index_t = torch.tensor([11, 4, 2, 0]), torch.tensor([5, 1, 0])
-    batch = Batch(xs=SOURCE_SET[index_s], ys=SOURCE_LABELS[index_s], xt=TARGET_SET[index_t], index_s=index_s,
-                  index_t=index_t)
+    return Batch(xs=SOURCE_SET[index_s], ys=SOURCE_LABELS[index_s], xt=TARGET_SET[index_t], index_s=index_s,
+                 index_t=index_t)
+
+
+def test_a_step_pairs_batch_items_with_their_partners_fetched_from_the_whole_sets():
+    method = _method()
+    batch = _planted(method)
     fetched = []
 
     def fetch(draw, index):
@@ -162,9 +174,71 @@ def test_a_step_pairs_batch_items_with_their_partners_fetched_from_the_whole_set
                                                for (a, b), (s, t) in zip(pairs, expected))
     assert labels.tolist() == SOURCE_LABELS[[s for s, _ in expected]].tolist()
     terms = method.training_step(batch, StepContext(0.5, "adapt", "main", 1, 0, _fetch))
-    assert set(terms) == {"cls", "cross", "distill"} and all(torch.isfinite(v) and v > 0 for v in terms.values())
+    assert set(terms) == {"cls", "pseudo", "distill"} and all(torch.isfinite(v) and v > 0 for v in terms.values())
     with pytest.raises(RuntimeError, match="needs batch.index_s, batch.index_t and ctx.fetch"):
         method.training_step(dataclasses.replace(batch, index_t=None), StepContext(0.5, "adapt", "main", 1, 0, _fetch))
+
+
+def _branch_gradients(loss_version: str) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One adaptation step on the planted pairs: for each loss term, its gradient with respect to the
+    self-attention logits (rows: the step's images; the source branch on sources, the target branch on
+    targets) and to the source-target logits; the step's source rows and pair target rows; and the gradient a
+    cross-entropy on the pseudo-labels alone puts on the logits of the branch that learns them."""
+    method = _method(loss_version=loss_version)
+    batch = _planted(method)
+    ctx = StepContext(0.5, "adapt", "main", 1, 0, _fetch)
+    _, _, pair_target, labels = method.pairs(batch, ctx)
+    branches, out = method.branches, {}
+
+    def recording(*args):
+        out["logits"], out["fusion"] = branches(*args)
+        return out["logits"], out["fusion"]
+
+    method.branches = recording
+    terms = method.training_step(batch, ctx)
+    gradients = {}
+    outputs = (out["logits"], out["fusion"])
+    for name, term in terms.items():
+        grads = torch.autograd.grad(term, outputs, retain_graph=True, allow_unused=True)
+        gradients[name] = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, outputs)]
+    sources = torch.arange(len(batch.xs))
+    # the pseudo-label CE's own gradient on the branch that learns them: (softmax - one-hot) / pairs
+    student = out["logits"][pair_target] if loss_version == "fixed" else out["fusion"]
+    expected = (student.softmax(1) - torch.nn.functional.one_hot(labels, 3)).detach() / len(labels)
+    return gradients, sources, pair_target, expected
+
+
+def _rows(gradient: torch.Tensor) -> set[int]:
+    return set((gradient.abs().sum(1) > 0).nonzero().flatten().tolist())
+
+
+def test_the_official_losses_train_the_target_branch_on_pseudo_labels_and_the_fusion_through_the_distillation():
+    """processor_uda.py since 8ee48d0: loss1 = CE(source branch, source label), loss2 = CE(target branch, target
+    pseudo-label), loss3 = distill_loss(fusion, target branch) without a stop-gradient."""
+    gradients, sources, pair_target, expected = _branch_gradients("fixed")
+    (cls_self, cls_fusion), (pseudo_self, pseudo_fusion) = gradients["cls"], gradients["pseudo"]
+    distill_self, distill_fusion = gradients["distill"]
+    assert _rows(cls_self) == set(sources.tolist()) and not cls_fusion.any()  # the source label: source branch only
+    assert _rows(pseudo_self) == set(pair_target.tolist()) and not pseudo_fusion.any()  # pseudo-labels: target branch
+    pair_rows = torch.zeros_like(pseudo_self)
+    pair_rows.index_add_(0, pair_target, expected)
+    assert torch.allclose(pseudo_self, pair_rows, atol=1e-6)
+    assert _rows(distill_self) == set(pair_target.tolist())  # the target branch is the student ...
+    assert _rows(distill_fusion) == set(range(len(pair_target)))  # ... and the fusion teacher is not detached
+
+
+def test_loss_version_initial_puts_the_pseudo_labels_on_the_fusion_branch_and_distils_the_target_into_it():
+    """The first release (392c3db): loss1 = CE(fusion, pseudo-label), loss3 = distill_loss(target branch, fusion)."""
+    gradients, sources, pair_target, expected = _branch_gradients("initial")
+    (pseudo_self, pseudo_fusion), (distill_self, distill_fusion) = gradients["pseudo"], gradients["distill"]
+    assert _rows(gradients["cls"][0]) == set(sources.tolist()) and not gradients["cls"][1].any()
+    assert not pseudo_self.any() and torch.allclose(pseudo_fusion, expected, atol=1e-6)
+    assert _rows(distill_fusion) == set(range(len(pair_target))) and _rows(distill_self) == set(pair_target.tolist())
+
+
+def test_an_unknown_loss_version_is_a_config_error_naming_both():
+    with pytest.raises(ConfigError, match=r"method.loss_version='paper' is not one of fixed .*; initial "):
+        CDTrans(_small_vit(), 3, loss_version="paper")
 
 
 def test_the_target_branch_predicts_alone_whatever_the_source_image():
@@ -242,7 +316,7 @@ def _recording_fetches(monkeypatch) -> list:
             ctx = dataclasses.replace(ctx, fetch=fetch)
         terms = training_step(self, batch, ctx)
         if ctx.stage == "adapt":
-            record["cross"] = terms["cross"].item()
+            record["pseudo"] = terms["pseudo"].item()
         return terms
 
     monkeypatch.setattr(CDTrans, "training_step", step)
@@ -256,13 +330,13 @@ def test_a_short_training_run_pairs_the_batch_with_items_from_outside_it(tmp_pat
     assert summary["status"] == "completed", summary.get("error")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["stage"] for r in rows] == ["source", "adapt", "adapt"]
-    assert {"train/cls", "train/cross", "train/distill"} <= set(rows[1])
-    assert all(torch.isfinite(torch.tensor(rows[1][k])) for k in ("train/cls", "train/cross", "train/distill"))
+    assert {"train/cls", "train/pseudo", "train/distill"} <= set(rows[1])
+    assert all(torch.isfinite(torch.tensor(rows[1][k])) for k in ("train/cls", "train/pseudo", "train/distill"))
     assert len(steps) == 6
     outside = [i for s in steps for i in s["fetched"].get("source", []) if i not in s["index_s"]] + \
         [i for s in steps for i in s["fetched"].get("target", []) if i not in s["index_t"]]
     assert outside, steps  # partners come from the whole sets, not from the step's own batch
-    assert any(s["cross"] > 0 for s in steps)
+    assert any(s["pseudo"] > 0 for s in steps)
 
 
 def test_a_run_stopped_mid_epoch_resumes_with_its_pairs(tmp_path, monkeypatch):

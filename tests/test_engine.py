@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from dasuite.engine.optim import build_optimizer, build_schedule, scale_backbone
+from dasuite.engine.optim import build_optimizer, build_schedule, scale_lr
 from dasuite.engine.plan import MAX_STEPS, check_plan
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.sampler import CyclicBatches
@@ -59,9 +59,9 @@ def test_adamw_is_an_optimizer_choice_with_decoupled_weight_decay(tmp_path):
 
 def test_backbone_parameters_are_split_off_at_their_multiplier():
     body, head = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
-    groups = scale_backbone([{"params": [body, head], "lr_mult": 0.5}], {id(body)}, 0.1)
+    groups = scale_lr([{"params": [body, head], "lr_mult": 0.5}], {id(body)}, 0.1)
     assert [(g["params"], g["lr_mult"]) for g in groups] == [([head], 0.5), ([body], pytest.approx(0.05))]
-    assert scale_backbone([{"params": [body]}], {id(body)}, 1.0) == [{"params": [body]}]
+    assert scale_lr([{"params": [body]}], {id(body)}, 1.0) == [{"params": [body]}]
 
 
 def test_an_absurd_step_plan_is_refused_with_its_count():

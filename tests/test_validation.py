@@ -14,10 +14,10 @@ from dasuite.data.pair import Domains, Labeled, split
 from dasuite.errors import ConfigError
 from tests.conftest import read_summary, train_in_process
 
-TRAINER_KEYS = ("backbone_lr_mult, batch_size, betas, callbacks, channels_last, collapse_min_classes, collapse_min_entropy, compile, "
-                "deterministic, device, distributed, epochs, eval_batch_size, eval_every, lr, lr_alpha, lr_beta, "
-                "lr_schedule, metrics, momentum, optimizer, plots, precision, progress, select, steps_per_epoch, "
-                "sync_batchnorm, validation_samples, weight_decay")
+TRAINER_KEYS = ("backbone_lr_mult, batch_size, betas, bias_lr_mult, callbacks, channels_last, collapse_min_classes, "
+                "collapse_min_entropy, compile, deterministic, device, distributed, epochs, eval_batch_size, eval_every, "
+                "grad_clip_norm, lr, lr_alpha, lr_beta, lr_schedule, metrics, momentum, nesterov, optimizer, plots, "
+                "precision, progress, select, steps_per_epoch, sync_batchnorm, validation_samples, weight_decay")
 
 
 @pytest.mark.parametrize(("override", "says"), [

@@ -20,15 +20,16 @@ def check_betas(betas) -> tuple[float, float]:
 
 
 def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float, weight_decay: float,
-                    betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
-    """``lr_mult`` in a group scales ``lr`` for that group; ``betas`` are Adam's and AdamW's. ``adamw`` decays
-    the weights apart from the gradient step (Loshchilov & Hutter, "Decoupled Weight Decay Regularization",
-    ICLR 2019), with ``weight_decay`` as its decay rate."""
+                    betas: tuple[float, float] = (0.9, 0.999), nesterov: bool = True) -> torch.optim.Optimizer:
+    """``lr_mult`` in a group scales ``lr`` for that group; ``betas`` are Adam's and AdamW's; ``nesterov``: SGD's
+    Nesterov momentum (with ``momentum`` > 0; false: plain heavy-ball momentum). ``adamw`` decays the weights
+    apart from the gradient step (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019),
+    with ``weight_decay`` as its decay rate."""
     groups = [{**{k: v for k, v in g.items() if k != "lr_mult"}, "lr": lr * g.get("lr_mult", 1.0)}
               for g in groups]
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                               nesterov=momentum > 0)
+                               nesterov=nesterov and momentum > 0)
     if name == "adam":
         return torch.optim.Adam(groups, lr=lr, betas=betas, weight_decay=weight_decay)
     if name == "adamw":
@@ -36,19 +37,26 @@ def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float, w
     raise ConfigError(f"trainer.optimizer={name!r} is not one of {', '.join(OPTIMIZERS)}.")
 
 
-def scale_backbone(groups: list[dict], backbone: set[int], mult: float) -> list[dict]:
-    """Param groups with the parameters whose ``id`` is in ``backbone`` split off at ``lr_mult`` × ``mult``
-    (``trainer.backbone_lr_mult``: 0.1 for a pretrained backbone under new layers, as TLL and SHOT train)."""
+def scale_lr(groups: list[dict], chosen: set[int], mult: float) -> list[dict]:
+    """Param groups with the parameters whose ``id`` is in ``chosen`` split off at ``lr_mult`` × ``mult``: the
+    backbone's own layers at ``trainer.backbone_lr_mult`` (0.1 for a pretrained backbone under new layers, as TLL
+    and SHOT train), the biases at ``trainer.bias_lr_mult`` (CDTrans: 2)."""
     if mult == 1:
         return groups
     split = []
     for group in groups:
         params = list(group["params"])
-        for part, factor in (([p for p in params if id(p) not in backbone], 1.0),
-                             ([p for p in params if id(p) in backbone], mult)):
+        for part, factor in (([p for p in params if id(p) not in chosen], 1.0),
+                             ([p for p in params if id(p) in chosen], mult)):
             if part:
                 split.append({**group, "params": part, "lr_mult": group.get("lr_mult", 1.0) * factor})
     return split
+
+
+def bias_ids(module: torch.nn.Module) -> set[int]:
+    """The ``id``s of ``module``'s biases: the parameters whose own name contains "bias" (Linear, convolution and
+    norm biases, attention's ``in_proj_bias``), as CDTrans' solver/make_optimizer.py picks them."""
+    return {id(p) for name, p in module.named_parameters() if "bias" in name.rpartition(".")[2]}
 
 
 #: ``trainer.lr_alpha`` when null: the papers' value for each schedule (DANN's 10 over progress, Caffe's 0.001 per step)

@@ -63,13 +63,19 @@ class Precision:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """Back-propagate ``loss`` and step ``optimizer`` (through the scaler with 16-mixed)."""
+    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                          clip_norm: float | None = None) -> None:
+        """Back-propagate ``loss`` and step ``optimizer`` (through the scaler with 16-mixed); ``clip_norm``: first
+        rescale the gradients of the optimizer's parameters, unscaled, to a total 2-norm of at most this."""
         if self.scaler is None:
             loss.backward()
+            _clip(optimizer, clip_norm)
             optimizer.step()
             return
         self.scaler.scale(loss).backward()
+        if clip_norm is not None:
+            self.scaler.unscale_(optimizer)
+            _clip(optimizer, clip_norm)
         self.scaler.step(optimizer)
         self.scaler.update()
 
@@ -79,3 +85,9 @@ class Precision:
     def load_state_dict(self, state: dict | None) -> None:
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)
+
+
+def _clip(optimizer: torch.optim.Optimizer, clip_norm: float | None) -> None:
+    """``torch.nn.utils.clip_grad_norm_`` over every parameter ``optimizer`` steps (none: nothing)."""
+    if clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip_norm)

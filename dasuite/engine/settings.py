@@ -21,14 +21,18 @@ def check_trainer(s: dict) -> None:
     check_number("trainer.lr_beta", s["lr_beta"])
     if s["lr_alpha"] is not None:  # null: the schedule's own value (dasuite.engine.optim)
         check_number("trainer.lr_alpha", s["lr_alpha"])
-    for key in ("momentum", "weight_decay", "backbone_lr_mult"):
+    for key in ("momentum", "weight_decay", "backbone_lr_mult", "bias_lr_mult"):
         check_number(f"trainer.{key}", s[key], minimum=0)
+    if s["grad_clip_norm"] is not None:  # null: no clipping
+        check_number("trainer.grad_clip_norm", s["grad_clip_norm"])
+        if not s["grad_clip_norm"] > 0:
+            raise ConfigError(f"trainer.grad_clip_norm={s['grad_clip_norm']} must be null (no clipping) or > 0.")
     if not s["lr"] > 0:
         raise ConfigError(f"trainer.lr={s['lr']} must be > 0.")
     for key, choices in (("optimizer", OPTIMIZERS), ("lr_schedule", SCHEDULES)):
         if s[key] not in choices:
             raise ConfigError(f"trainer.{key}={s[key]!r} is not one of {', '.join(choices)}.")
-    for key in ("progress", "plots", "deterministic", "compile", "sync_batchnorm"):
+    for key in ("progress", "plots", "deterministic", "compile", "sync_batchnorm", "nesterov"):
         if not isinstance(s[key], bool):
             raise ConfigError(f"trainer.{key}={s[key]!r} must be true or false.")
     if s["select"] not in SELECTORS:

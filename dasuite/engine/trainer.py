@@ -37,7 +37,7 @@ from dasuite.engine.determinism import deterministic_algorithms
 from dasuite.engine.distributed import Distributed
 from dasuite.engine.divergence import TrainingDiverged
 from dasuite.engine.evaluate import inputs
-from dasuite.engine.optim import build_optimizer, build_schedule, check_betas, scale_backbone
+from dasuite.engine.optim import bias_ids, build_optimizer, build_schedule, check_betas, scale_lr
 from dasuite.engine.placement import channels_last, check_channels_last, use_channels_last
 from dasuite.engine.plan import check_plan
 from dasuite.engine.precision import Precision, check_precision
@@ -92,11 +92,13 @@ class Trainer:
                  collapse_min_classes: float = 0.5, collapse_min_entropy: float = 0.5, precision: str | int = 32,
                  compile: bool = False, channels_last: str | bool = "auto", distributed: str | bool = "auto",
                  sync_batchnorm: bool = False, eval_every: int | str = "auto", steps_per_epoch: int | None = None,
-                 backbone_lr_mult: float = 1.0, metrics: Sequence[str] = ("accuracy",), callbacks: Sequence = ()):
+                 backbone_lr_mult: float = 1.0, bias_lr_mult: float = 1.0, nesterov: bool = True,
+                 grad_clip_norm: float | None = None, metrics: Sequence[str] = ("accuracy",), callbacks: Sequence = ()):
         check_trainer(locals())
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.betas, self.backbone_lr_mult = check_betas(betas), backbone_lr_mult
+        self.bias_lr_mult, self.nesterov, self.grad_clip_norm = bias_lr_mult, nesterov, grad_clip_norm
         self.lr_schedule, self.lr_alpha, self.lr_beta = lr_schedule, lr_alpha, lr_beta
         self.steps_per_epoch, self.eval_every = steps_per_epoch, eval_every
         self.select, self.validation_samples, self.metrics = select, validation_samples, tuple(metrics)
@@ -182,9 +184,10 @@ class Trainer:
                 continue
             method, stage = state.method, state.stage
             backbone = {id(p) for k, p in method.backbone.named_parameters() if not k.startswith("bottleneck")}
-            state.optimizers = {name: build_optimizer(self.optimizer, scale_backbone(groups, backbone,
-                                                      self.backbone_lr_mult),
-                                                      self.lr, self.momentum, self.weight_decay, self.betas)
+            biases = bias_ids(method)
+            state.optimizers = {name: build_optimizer(self.optimizer, scale_lr(scale_lr(
+                                    groups, backbone, self.backbone_lr_mult), biases, self.bias_lr_mult),
+                                    self.lr, self.momentum, self.weight_decay, self.betas, self.nesterov)
                                 for name, groups in method.param_groups(stage).items()}
             state.schedules = {name: build_schedule(self.lr_schedule, opt, state.epochs * state.steps_per_epoch,
                                                     self.lr_alpha, self.lr_beta)
@@ -224,7 +227,7 @@ class Trainer:
                 terms = state.step_losses(batch, ctx)
                 loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
-            state.precision.backward_and_step(loss, optimizer)
+            state.precision.backward_and_step(loss, optimizer, self.grad_clip_norm)
             state.schedules[name].step()
             state.losses[name] = terms, loss
             for key, value in [*terms.items(), ("loss", loss)]:

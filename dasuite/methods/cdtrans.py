@@ -5,12 +5,16 @@ One ViT, its weights shared by three branches: source self-attention, target sel
 source-target branch in which every block's attention takes its queries from the source image and its keys
 and values from the paired target image, on a residual stream that starts from the target's tokens (the
 official ``Block_3_branches`` in model/backbones/vit_pytorch_uda.py). For pairs (s, t) with logits z_s, z_t,
-z_st of the three branches:
+z_st of the three branches and ŷ_t the target's pseudo-label, the official code's current version
+(processor/processor_uda.py ``do_train_uda`` after commit 8ee48d0, "fix the loss mistake", 2022-04-06):
 
-    L = CE(z_s, y_s) + cross_weight · CE(z_st, ŷ_t) + distill_weight · KL(softmax(z_st) ‖ softmax(z_t))
+    L = CE(z_s, y_s) + pseudo_weight · CE(z_t, ŷ_t) + distill_weight · H(softmax(z_st), softmax(z_t))
 
-ŷ_t the target's pseudo-label; the source-target prediction is the teacher (no gradient through it) of the
-target branch, which alone predicts: :meth:`predict` is the plain ViT and never sees a source image.
+H(p, q) = −Σ p log q is the official ``distill_loss`` (:func:`soft_cross_entropy`), without a stop-gradient:
+the source-target branch teaches the target branch and also receives the term's gradient. ``loss_version=
+initial`` is the first release's (commit 392c3db): the roles of z_t and z_st swapped, CE(z_st, ŷ_t) +
+H(softmax(z_t), softmax(z_st)). The target branch alone predicts: :meth:`predict` is the plain ViT and never
+sees a source image.
 
 Pairs: two-way centre-aware pseudo-labelling over the whole training sets (:func:`two_way_partners`,
 processor_uda.py ``update_feat``, ``compute_knn_idx``, ``generate_new_dataset``): each target with its most
@@ -77,17 +81,23 @@ def two_way_partners(source_features: torch.Tensor, source_labels: torch.Tensor,
     return partner_of_source, partner_of_target
 
 
-def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-    """KL(softmax(teacher) ‖ softmax(student)), averaged over the batch; the teacher gets no gradient."""
-    return F.kl_div(student_logits.log_softmax(1), teacher_logits.detach().softmax(1), reduction="batchmean")
+#: ``method.loss_version``: which branch learns the pseudo-labels and is the distillation's student.
+LOSS_VERSIONS = {"fixed": "the target branch (official code since 8ee48d0, 2022-04)",
+                 "initial": "the source-target branch (the first release, 392c3db)"}
+
+
+def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """H(softmax(teacher), softmax(student)) = −Σ_c softmax(teacher)_c · log softmax(student)_c, averaged over the
+    rows: the official ``distill_loss``. Nothing is detached, so the teacher receives a gradient too."""
+    return -(teacher_logits.softmax(1) * student_logits.log_softmax(1)).sum(1).mean()
 
 
 class CDTrans(Method):
     """Source warm start, then source, target and source-target branches of one ViT on centre-aware pairs."""
 
     def __init__(self, backbone, num_classes: int, source_epochs: int | None = None, pair_interval: int = 10,
-                 cross_weight: float = 1.0, distill_weight: float = 1.0, adapt_lr_mult: float = 1.0,
-                 label_smoothing: float = 0.1):
+                 pseudo_weight: float = 1.0, distill_weight: float = 1.0, adapt_lr_mult: float = 1.0,
+                 loss_version: str = "fixed", label_smoothing: float = 0.1):
         super().__init__(backbone, num_classes, label_smoothing)
         transformer_parts(backbone, "method=cdtrans")  # a clear error now for a backbone that is no ViT
         self.source_epochs = check_epochs("source_epochs", source_epochs)
@@ -95,7 +105,12 @@ class CDTrans(Method):
             raise ConfigError(f"method.pair_interval={pair_interval!r} must be an integer >= 1 (adaptation epochs "
                               "between two rebuilds of the pairs over the whole source and target sets).")
         self.pair_interval = pair_interval
-        self.cross_weight = check_number("method.cross_weight", cross_weight, minimum=0)
+        if loss_version not in LOSS_VERSIONS:
+            raise ConfigError(f"method.loss_version={loss_version!r} is not one of "
+                              + "; ".join(f"{k} ({v} learns the pseudo-labels)" for k, v in LOSS_VERSIONS.items())
+                              + ".")
+        self.loss_version = loss_version
+        self.pseudo_weight = check_number("method.pseudo_weight", pseudo_weight, minimum=0)
         self.distill_weight = check_number("method.distill_weight", distill_weight, minimum=0)
         self.adapt_lr_mult = check_number("method.adapt_lr_mult", adapt_lr_mult, minimum=0)
         # the pairs (two_way_partners over the whole sets), the target pseudo-labels and the epoch they come from
@@ -181,13 +196,16 @@ class CDTrans(Method):
         if ctx.stage == "source":
             return {"cls": self.classification_loss(self.predict(batch.xs), batch.ys)}
         images, pair_source, pair_target, labels = self.pairs(batch, ctx)
-        logits, teacher = self.branches(images, pair_source, pair_target)
+        logits, fusion = self.branches(images, pair_source, pair_target)
         terms = {"cls": F.cross_entropy(logits[: len(batch.xs)], batch.ys)}
-        if teacher is None:
+        if fusion is None:
             zero = logits.new_zeros(())
-            return {**terms, "cross": zero, "distill": zero}
-        terms["cross"] = self.cross_weight * F.cross_entropy(teacher, labels)
-        terms["distill"] = self.distill_weight * distillation_loss(logits[pair_target], teacher)
+            return {**terms, "pseudo": zero, "distill": zero}
+        target = logits[pair_target]
+        # the branch that learns the pseudo-labels is the distillation's student, the other its teacher
+        student, teacher = (target, fusion) if self.loss_version == "fixed" else (fusion, target)
+        terms["pseudo"] = self.pseudo_weight * F.cross_entropy(student, labels)
+        terms["distill"] = self.distill_weight * soft_cross_entropy(student, teacher)
         return terms
 
     def get_extra_state(self) -> dict:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dasuite.errors import ConfigError
+from dasuite.models.drop_path import check_drop_path
 from dasuite.models.feature_extractor import FeatureExtractor
 
 
 def timm_backbone(input_shape: Sequence[int], name: str | None = None, pretrained: bool = False,
                   download: bool = False, resize: int | None = None, freeze: bool = False,
-                  bottleneck_dim: int | None = None) -> FeatureExtractor:
-    """``timm.create_model(name, num_classes=0)``: the model's pooled features."""
+                  bottleneck_dim: int | None = None, drop_path: float = 0.0) -> FeatureExtractor:
+    """``timm.create_model(name, num_classes=0)``: the model's pooled features; ``drop_path``: timm's
+    ``drop_path_rate`` (stochastic depth, for the models that take it), passed only when above 0."""
     try:
         import huggingface_hub.constants as hub
         import timm
@@ -25,10 +27,11 @@ def timm_backbone(input_shape: Sequence[int], name: str | None = None, pretraine
         raise ConfigError(f"backbone.name={name!r} is not a timm model; timm.list_models('*{name}*') lists close "
                           "names.")
     channels = input_shape[0] if len(input_shape) == 3 else 3
+    extra = {"drop_path_rate": check_drop_path(drop_path)} if drop_path else {}
     offline = hub.HF_HUB_OFFLINE
     hub.HF_HUB_OFFLINE = offline or (pretrained and not download)  # cache only: fail fast offline, never hang
     try:
-        model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=channels)
+        model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=channels, **extra)
     except Exception as error:  # noqa: BLE001 - timm/hub raise many types; all mean "no weights here"
         raise ConfigError(f"timm could not build {name!r} (pretrained={pretrained}): {error}. Weights are read "
                           "from the Hugging Face cache; set download=true to fetch them.") from error

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from dasuite.errors import ConfigError
+from dasuite.models.drop_path import add_drop_path
 from dasuite.models.feature_extractor import FeatureExtractor
 
 #: backbone name -> the attribute holding its final classification layer.
@@ -84,8 +85,9 @@ def _load_body(body: nn.Module, name: str, state: dict) -> None:
 
 def torchvision_backbone(input_shape: Sequence[int], name: str, pretrained: bool = False, weights: str = "DEFAULT",
                          weights_path=None, download: bool = False, resize: int | None = None, freeze: bool = False,
-                         bottleneck_dim: int | None = None) -> FeatureExtractor:
-    """A torchvision classification network without its last layer (see the module docstring)."""
+                         bottleneck_dim: int | None = None, drop_path: float = 0.0) -> FeatureExtractor:
+    """A torchvision classification network without its last layer (see the module docstring); ``drop_path``:
+    stochastic depth, ViT-B/16 only (:mod:`dasuite.models.drop_path`)."""
     from torchvision.models import get_model
 
     if name not in _CLASSIFIER:
@@ -95,6 +97,7 @@ def torchvision_backbone(input_shape: Sequence[int], name: str, pretrained: bool
         raise ConfigError(f"backbone.weights_path={weights_path} is only read with backbone.pretrained=true.")
     state = _weights_state(name, weights_path, download, weights) if pretrained else None  # missing: fail fast
     body = _strip(get_model(name, weights=None), _CLASSIFIER[name])
+    add_drop_path(body, drop_path, name)
     if state is not None:
         _load_body(body, name, state)
     return FeatureExtractor(name, body, input_shape, body_channels=3, resize=resize, freeze=freeze,
@@ -103,8 +106,9 @@ def torchvision_backbone(input_shape: Sequence[int], name: str, pretrained: bool
 
 def vit_tiny(input_shape: Sequence[int], patch_size: int = 7, num_layers: int = 4, num_heads: int = 4,
              hidden_dim: int = 128, mlp_dim: int = 256, dropout: float = 0.0, freeze: bool = False,
-             bottleneck_dim: int | None = None) -> FeatureExtractor:
-    """torchvision's VisionTransformer configured small, trained from scratch at the pair's image size."""
+             bottleneck_dim: int | None = None, drop_path: float = 0.0) -> FeatureExtractor:
+    """torchvision's VisionTransformer configured small, trained from scratch at the pair's image size;
+    ``drop_path``: stochastic depth (:mod:`dasuite.models.drop_path`)."""
     from torchvision.models import VisionTransformer
 
     channels, height, width = tuple(input_shape) if len(input_shape) == 3 else (0, 0, 0)
@@ -118,5 +122,6 @@ def vit_tiny(input_shape: Sequence[int], patch_size: int = 7, num_layers: int = 
                               hidden_dim=hidden_dim, mlp_dim=mlp_dim, dropout=dropout)
     if channels != 3:
         model.conv_proj = nn.Conv2d(channels, hidden_dim, kernel_size=patch_size, stride=patch_size)
+    add_drop_path(model, drop_path, "vit_tiny")
     return FeatureExtractor("vit_tiny", _strip(model, "heads"), input_shape, freeze=freeze,
                             bottleneck_dim=bottleneck_dim)
