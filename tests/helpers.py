@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from dasuite.methods.dann import DANN
+from dasuite.methods.mmd import MMD
 from dasuite.methods.shot import SHOT
 from dasuite.methods.source_only import SourceOnly
 
@@ -53,9 +54,9 @@ class NaNAtStep(SourceOnly):
         return terms
 
 
-class SHOTSignalsItself(SHOT):
-    """SHOT that sends itself SIGTERM at step ``signal_at_step`` while ``marker`` does not exist (creating
-    it): stopping mid-epoch in SHOT's adaptation stage, whose per-epoch centroids a resume must keep."""
+class SignalsItself:
+    """Mixed into a method: it sends itself SIGTERM at step ``signal_at_step`` while ``marker`` does not exist
+    (creating it), stopping mid-epoch; a resumed run (the marker exists) trains straight through."""
 
     def __init__(self, backbone, num_classes: int, signal_at_step: int = 17, marker: str = "", **kwargs):
         super().__init__(backbone, num_classes, **kwargs)
@@ -66,6 +67,14 @@ class SHOTSignalsItself(SHOT):
             self.marker.touch()
             os.kill(os.getpid(), signal.SIGTERM)
         return super().training_step(batch, ctx)
+
+
+class SHOTSignalsItself(SignalsItself, SHOT):
+    """SHOT stopped mid-epoch in its adaptation stage, whose per-epoch pseudo-labels a resume must keep."""
+
+
+class MMDSignalsItself(SignalsItself, MMD):
+    """MMD stopped mid-epoch: dropout in its bottleneck and two forward passes per step must resume exactly."""
 
 
 class FailsInEpoch(SourceOnly):

@@ -12,7 +12,6 @@ import torch
 
 from dasuite.config.nested_methods import expand
 from dasuite.errors import ConfigError
-from dasuite.losses import class_centroids, nearest_centroid
 from dasuite.methods.adda import ADDA
 from dasuite.methods.base import MAIN, Batch, StepContext
 from dasuite.methods.cdan import CDAN
@@ -33,7 +32,7 @@ from dasuite.models.lenet import lenet
 def _batch(shape=(2,), n=8, num_classes=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     return Batch(xs=torch.randn(n, *shape, generator=g), ys=torch.randint(0, num_classes, (n,), generator=g),
-                 xt=torch.randn(n, *shape, generator=g) + 1)
+                 xt=torch.randn(n, *shape, generator=g) + 1, index_s=torch.arange(n), index_t=torch.arange(n))
 
 
 def _ctx(stage="adapt", optimizer=MAIN, progress=0.5, epoch=0):
@@ -174,40 +173,12 @@ def test_shot_is_source_free_and_freezes_the_head():
     params = [p for g in method.param_groups(adapt)[MAIN] for p in g["params"]]
     assert {id(p) for p in params} == {id(p) for p in method.backbone.parameters()}
     assert method.label_smoothing == 0.1  # the paper's source training
-    batch = Batch(xt=torch.randn(8, 2))  # the adaptation stage sees target inputs only
+    batch = Batch(xt=torch.randn(8, 2), index_t=torch.arange(8))  # the adaptation stage sees target inputs only
     method.begin_epoch(adapt, 1, lambda draw: iter([batch.xt]))
     out = method.training_step(batch, _ctx("adapt"))
     assert set(out) == {"im", "pseudo"}
     sum(out.values()).backward()
     assert method.backbone.net[1].weight.grad.abs().sum() > 0 and method.head.weight.grad is None
-
-
-def test_shot_centroids_come_from_the_whole_target_set_before_each_adaptation_epoch():
-    torch.manual_seed(0)
-    method = SHOT(MLP((2,), hidden=[8], dropout=0.5), 2)
-    source, adapt = method.stages()
-    method.begin_epoch(source, 0, lambda draw: pytest.fail("the source stage needs no centroids"))
-    assert method.centroids is None
-    data, seen = torch.randn(12, 2), []
-
-    def inputs(draw):
-        seen.append(draw)
-        yield from data.split(5)  # the whole set, in three evaluation batches
-
-    method.train()
-    method.begin_epoch(adapt, 3, inputs)
-    assert seen == ["target"] and method.training  # training mode restored
-    method.eval()  # the centroids are those of the evaluation-mode model (no dropout) on all 12 inputs
-    with torch.no_grad():
-        features = method.backbone(data)
-        expected = class_centroids(features, method.head(features).softmax(1))
-    assert torch.allclose(method.centroids, expected)
-    labels = nearest_centroid(features[:4], method.centroids)
-    with torch.no_grad():
-        out = method.training_step(Batch(xt=data[:4]), _ctx("adapt"))
-    logits = method.head(features[:4])
-    assert out["pseudo"].item() == pytest.approx(
-        method.beta * torch.nn.functional.cross_entropy(logits, labels).item(), rel=1e-5)
 
 
 def test_self_training_composes_a_base_method_without_branching():

@@ -15,7 +15,8 @@ activations (``f_s, f_t``); prediction losses take logits.
 | :class:`MarginDisparityDiscrepancy` | margin disparity of an adversarial head vs. the classifier (MDD) |
 | :class:`EntropyLoss`, :class:`InformationMaximizationLoss` | prediction entropy; entropy minus diversity (SHOT) |
 | :class:`ConfidentPseudoLabelLoss` | cross-entropy to confident own predictions (self-training) |
-| :func:`class_centroids`, :func:`nearest_centroid` | centroid-based pseudo-labels (SHOT) |
+| :func:`shot_pseudo_labels` | SHOT's centroid-based pseudo-labels of a whole set |
+| :func:`class_centroids`, :func:`nearest_centroid` | a lighter variant of them (CDTrans' pairs) |
 """
 
 from dasuite.losses.cdan import ConditionalDomainAdversarialLoss, MultilinearMap, multilinear_map
@@ -27,7 +28,7 @@ from dasuite.losses.jan import JointMMD
 from dasuite.losses.mcc import MinimumClassConfusionLoss, class_confusion
 from dasuite.losses.mdd import MarginDisparityDiscrepancy
 from dasuite.losses.mmd import MultiKernelMMD, mmd_from_kernel, multi_gaussian_kernel
-from dasuite.losses.pseudo_label import ConfidentPseudoLabelLoss, class_centroids, nearest_centroid
+from dasuite.losses.pseudo_label import ConfidentPseudoLabelLoss, class_centroids, nearest_centroid, shot_pseudo_labels
 
 __all__ = [
     "CORALLoss", "ConditionalDomainAdversarialLoss", "ConfidentPseudoLabelLoss", "DomainAdversarialLoss",
@@ -36,5 +37,5 @@ __all__ = [
     "MultiKernelMMD", "MultilinearMap", "class_confusion", "covariance", "entropy", "grad_reverse",
     "mmd_from_kernel", "multi_gaussian_kernel", "multilinear_map", "progressive_coeff", "reversal_coeff",
     "warm_start_coeff", "class_centroids",
-    "nearest_centroid",
+    "nearest_centroid", "shot_pseudo_labels",
 ]

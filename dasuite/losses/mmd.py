@@ -1,16 +1,27 @@
 """Multi-kernel maximum mean discrepancy (Gretton et al., JMLR 2012; DAN, Long et al., ICML 2015).
 
-Unbiased estimate of MMD² between samples X (m rows) and Y (n rows) under
-k(a, b) = 1/K Σ_k exp(-||a - b||² / (c_k · σ²)):
+:class:`MultiKernelMMD` is Transfer-Learning-Library's MK-MMD (thuml/Transfer-Learning-Library at
+c4aa59eb, ``tllib/alignment/dan.py`` ``MultipleKernelMaximumMeanDiscrepancy`` with the kernels of
+``tllib/modules/kernels.py`` ``GaussianKernel``). The kernel is the **sum** of K Gaussian kernels,
 
-    MMD²_u = Σ_{i≠j} k(x_i, x_j) / (m(m-1)) + Σ_{i≠j} k(y_i, y_j) / (n(n-1)) - 2 Σ_{i,j} k(x_i, y_j) / (mn)
+    k(a, b) = Σ_k exp(-||a - b||² / (c_k · σ̄²)),   σ̄² = 1/N² Σ_{i,j} ||z_i - z_j||²
 
-σ² is the median squared distance between distinct points of the joint sample (the median
-heuristic, not back-propagated through) and c_k the bandwidth multipliers. The estimate is
-unbiased, so it can be slightly negative when the two distributions match.
+where σ̄² is the mean squared distance over all ordered pairs of the joint sample z = (x, y), diagonal
+included (not back-propagated through), and c_k the bandwidth multipliers: TLL's
+exp(-d² / (2 α_k σ̄²)) with α_k = 2^k, k = -3..1, is c = 2α = [0.25, 0.5, 1, 2, 4]. For X (m rows) and Y
+(n rows), two estimators:
 
-:func:`multi_gaussian_kernel` and :func:`mmd_from_kernel` are the shared pieces; JAN
-(:mod:`dasuite.losses.jan`) multiplies such kernels over several layers.
+* ``quadratic`` (TLL's ``linear=False``, the class's default): the unbiased
+  MMD²_u = Σ_{i≠j} k(x_i, x_j) / (m(m-1)) + Σ_{i≠j} k(y_i, y_j) / (n(n-1)) - 2 Σ_{i,j} k(x_i, y_j) / (mn),
+  which can be slightly negative when the two distributions match. TLL adds the constant 2/(n-1) to its
+  value (no gradient); it is left out here.
+* ``linear`` (TLL's ``linear=True``, what its ``dan.py`` runs unless ``--non-linear``): Gretton's
+  linear-time estimate over the chain of consecutive pairs, with i' = i + 1 mod p, p = min(m, n),
+  MMD²_l = 1/p Σ_i [k(x_i, x_i') + k(y_i, y_i') - k(x_i, y_i') - k(x_i', y_i)]
+  (TLL requires m = n; with m ≠ n the first p rows of each side are paired).
+
+:func:`multi_gaussian_kernel` (an equal-weight *mean* of kernels around the *median* distance) and
+:func:`mmd_from_kernel` are what JAN (:mod:`dasuite.losses.jan`) builds its product kernel from.
 """
 
 from __future__ import annotations
@@ -32,6 +43,12 @@ def check_multipliers(bandwidth_multipliers: Sequence[float]) -> list[float]:
     return multipliers
 
 
+def squared_distances(z: torch.Tensor) -> torch.Tensor:
+    """(N, N) squared Euclidean distances between the rows of ``z`` (N, d)."""
+    sq_norm = z.pow(2).sum(1)
+    return (sq_norm[:, None] + sq_norm[None, :] - 2 * z @ z.T).clamp_min(0)
+
+
 def multi_gaussian_kernel(z: torch.Tensor, multipliers: torch.Tensor) -> torch.Tensor:
     """(N, N) kernel matrix of the rows of ``z`` (flattened): the mean over k of exp(-d² / (c_k σ²)).
 
@@ -39,8 +56,7 @@ def multi_gaussian_kernel(z: torch.Tensor, multipliers: torch.Tensor) -> torch.T
     diagonal is masked with NaN rather than indexed out, which would wait for the GPU every step).
     """
     z = z.flatten(1)
-    sq_norm = z.pow(2).sum(1)
-    sq_dist = (sq_norm[:, None] + sq_norm[None, :] - 2 * z @ z.T).clamp_min(0)
+    sq_dist = squared_distances(z)
     diagonal = torch.eye(len(z), dtype=torch.bool, device=z.device)
     median = sq_dist.detach().masked_fill(diagonal, float("nan")).nanmedian().clamp_min(1e-12)
     widths = multipliers.to(z.dtype) * median
@@ -62,19 +78,49 @@ def mmd_from_kernel(kernel: torch.Tensor, m: int, unbiased: bool = True) -> torc
             - 2 * k_xy.mean())
 
 
-class MultiKernelMMD(nn.Module):
-    """MMD² with an equal-weight family of Gaussian kernels around the median distance.
+#: The estimators of :class:`MultiKernelMMD`.
+ESTIMATORS = ("quadratic", "linear")
 
-    ``forward(x, y)`` takes two batches of features (any shape, flattened per sample).
+
+def mean_squared_distance(z: torch.Tensor) -> torch.Tensor:
+    """1/N² Σ_{i,j} ||z_i - z_j||² over the rows of ``z`` (diagonal included), as 2/N Σ_i ||z_i - z̄||²:
+    TLL's bandwidth statistic, computed in O(N·d) without the N × N distance matrix."""
+    return 2 * (z - z.mean(0)).pow(2).sum(1).mean()
+
+
+def summed_gaussian_kernels(sq_dist: torch.Tensor, widths: torch.Tensor) -> torch.Tensor:
+    """Σ_k exp(-d² / w_k) of squared distances ``sq_dist`` (any shape) for the kernel widths ``widths``."""
+    return torch.exp(-sq_dist.unsqueeze(-1) / widths).sum(-1)
+
+
+class MultiKernelMMD(nn.Module):
+    """MMD² under the sum of Gaussian kernels whose widths are multiples of the mean squared distance.
+
+    ``forward(x, y)`` takes two batches of features (any shape, flattened per sample); ``estimator`` is
+    ``quadratic`` (unbiased, O(N²)) or ``linear`` (O(N)).
     """
 
-    def __init__(self, bandwidth_multipliers: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)):
+    def __init__(self, bandwidth_multipliers: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0),
+                 estimator: str = "quadratic"):
         super().__init__()
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator={estimator!r} must be one of {', '.join(ESTIMATORS)}.")
+        self.estimator = estimator
         self.register_buffer("multipliers", torch.tensor(check_multipliers(bandwidth_multipliers)),
                              persistent=False)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x, y = x.flatten(1), y.flatten(1)
         m, n = len(x), len(y)
         if m < 2 or n < 2:
-            raise ValueError(f"the unbiased MMD needs at least 2 samples per domain, got {m} and {n}.")
-        return mmd_from_kernel(multi_gaussian_kernel(torch.cat([x.flatten(1), y.flatten(1)]), self.multipliers), m)
+            raise ValueError(f"the MMD estimate needs at least 2 samples per domain, got {m} and {n}.")
+        z = torch.cat([x, y])
+        widths = self.multipliers.to(z.dtype) * mean_squared_distance(z.detach()).clamp_min(1e-12)
+        if self.estimator == "linear":
+            p = min(m, n)
+            x, y = x[:p], y[:p]
+            x_next, y_next = x.roll(-1, 0), y.roll(-1, 0)
+            pairs = torch.stack([(x - x_next), (y - y_next), (x - y_next), (x_next - y)]).pow(2).sum(-1)
+            k = summed_gaussian_kernels(pairs, widths)
+            return (k[0] + k[1] - k[2] - k[3]).mean()
+        return mmd_from_kernel(summed_gaussian_kernels(squared_distances(z), widths), m)

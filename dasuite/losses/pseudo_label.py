@@ -7,7 +7,8 @@ For target logits z with p = softmax(z) (no gradient through p):
 
 The mean runs over the whole batch, so the term grows as more predictions pass the threshold τ.
 
-:func:`class_centroids` and :func:`nearest_centroid` give SHOT's centroid-based pseudo-labels instead.
+:func:`shot_pseudo_labels` gives SHOT's centroid-based pseudo-labels of a whole set instead;
+:func:`class_centroids` and :func:`nearest_centroid` a lighter variant of them (CDTrans' pairs).
 """
 
 from __future__ import annotations
@@ -49,3 +50,25 @@ def class_centroids(features: torch.Tensor, probabilities: torch.Tensor) -> torc
 def nearest_centroid(features: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     """Index of the centroid with the highest cosine similarity to each row of ``features``."""
     return (F.normalize(features.flatten(1), dim=1) @ F.normalize(centroids, dim=1).T).argmax(1)
+
+
+def shot_pseudo_labels(features: torch.Tensor, probabilities: torch.Tensor, rounds: int = 2) -> torch.Tensor:
+    """SHOT's pseudo-labels of a whole set: ``obtain_label`` of tim-learn/SHOT at f7d555a0, ``object/image_target.py``
+    (distance ``cosine``, ``threshold`` 0; ``digit/uda_digit.py`` runs the same two rounds without dropping classes).
+
+    The features get a constant 1 appended and are L2-normalised (f̂). Round 1 weights each sample by its
+    predicted probabilities, c_k = Σ_i p_ik f̂_i / (Σ_i p_ik + 1e-8); each later round by its hard label of the
+    round before. In each round only the classes that some sample is labelled with (round 1: the classifier's
+    argmax) keep a centroid, and each sample takes the class of the nearest kept centroid in cosine distance
+    (ties: the lowest class). Returns the labels of the last round, int64 of shape (N,).
+    """
+    f = features.flatten(1).float()
+    f = F.normalize(torch.cat([f, torch.ones(len(f), 1, dtype=f.dtype, device=f.device)], 1), dim=1)
+    num_classes = probabilities.shape[1]
+    weights, labels = probabilities.float(), probabilities.argmax(1)
+    for _ in range(rounds):
+        centroids = weights.T @ f / (weights.sum(0)[:, None] + 1e-8)
+        kept = torch.bincount(labels, minlength=num_classes).nonzero().squeeze(1)
+        labels = kept[nearest_centroid(f, centroids[kept])]
+        weights = F.one_hot(labels, num_classes).to(f.dtype)
+    return labels

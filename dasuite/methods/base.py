@@ -16,7 +16,7 @@ What a method can rely on:
   (self-training adds its term to the ``main`` step).
 * ``ctx`` in ``training_step``: ``progress`` in [0, 1] over the current stage, the stage's name,
   the optimizer being stepped, the global epoch and step. A method that needs per-epoch state
-  (SHOT's pseudo-label centroids, ADDA's target-encoder initialisation) updates it lazily when
+  (SHOT's per-epoch pseudo-labels, ADDA's target-encoder initialisation) updates it lazily when
   ``ctx.epoch`` or ``ctx.stage`` changes; persistent state lives in buffers so checkpoints keep it.
 * Which items a batch holds, and any other item: ``batch.index_s`` / ``batch.index_t`` are the
   positions of the source / target batch in their whole training set (the order in which
@@ -152,7 +152,7 @@ class Method(nn.Module):
         """Called before each epoch's first step (``epoch`` counts the epochs already run).
 
         ``inputs(draw)`` yields the whole set ``draw`` (one of the stage's draws) in order, in
-        evaluation batches preprocessed as for evaluation, e.g. for SHOT's per-epoch centroids;
+        evaluation batches preprocessed as for evaluation, e.g. for SHOT's per-epoch pseudo-labels;
         ``inputs(draw, labels=True)`` yields its labels instead, in the same order and batches (a set
         with labels: ``source``, ``target_labeled``). Position i of that order is the item that
         ``Batch.index_s`` / ``index_t`` and ``StepContext.fetch`` call i. The default does nothing.
@@ -224,8 +224,12 @@ class Method(nn.Module):
         fixed = {name: p.detach() for name, p in self.head.named_parameters()}
         return torch.func.functional_call(self.head, fixed, (features,))
 
-    def features_of_both(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Backbone features of the source and target batch, computed in one forward pass."""
+    def features_of_both(self, batch: Batch, joint: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backbone features of the source and target batch, computed in one forward pass (BatchNorm
+        normalises them with the statistics of both domains together) or, with ``joint=False``, in two:
+        source, then target (each domain with its own batch statistics)."""
+        if not joint:
+            return self.backbone(batch.xs), self.backbone(batch.xt)
         features = self.backbone(torch.cat([batch.xs, batch.xt]))
         return features[: len(batch.xs)], features[len(batch.xs):]
 

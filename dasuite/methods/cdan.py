@@ -5,7 +5,10 @@ class probabilities g, so the features are aligned jointly with the predictions 
 rather than only as a whole. When d·C exceeds ``multilinear_max_dim`` (the paper's rule: 4096; null:
 never, the official code's default without ``--random`` / ``-r``) the map is replaced by its
 randomized approximation (R_f f) ⊙ (R_g g) / sqrt(k), k = ``randomized_dim``, with fixed random
-matrices. ``entropy=true`` (CDAN+E) weights each sample by 1 + exp(-H(g)). The reversal weight
+matrices. ``entropy=true`` (CDAN+E) weights each sample by 1 + exp(-H(g)), as the authors' code (thuml/CDAN)
+by default: normalised within each domain (``entropy_normalisation=domain``) and passing a reversed gradient
+through H(g) (``entropy_gradient=true``); Transfer-Learning-Library's variant is ``joint`` and ``false``
+(:class:`dasuite.losses.ConditionalDomainAdversarialLoss`). The reversal weight
 ramps up as in DANN: over progress p, λ_p = trade_off · (2 / (1 + exp(-γ p)) - 1), or over steps with
 ``warmup_steps``.
 """
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 
 from dasuite.errors import ConfigError, check_number
 from dasuite.losses import ConditionalDomainAdversarialLoss, MultilinearMap, reversal_coeff
+from dasuite.losses.cdan import NORMALISATIONS
 from dasuite.methods.base import Batch, Method, StepContext, check_flag, check_sizes, check_steps, check_trade_off
 from dasuite.models.heads import domain_discriminator
 
@@ -25,8 +29,9 @@ class CDAN(Method):
 
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, gamma: float | None = 10.0,
                  entropy: bool = False, discriminator_hidden: Sequence[int] = (256, 256),
-                 multilinear_max_dim: int | None = 4096, randomized_dim: int = 1024, label_smoothing: float = 0.0,
-                 warmup_steps: int | None = None, discriminator_bn: bool = False):
+                 multilinear_max_dim: int | None = None, randomized_dim: int = 1024, label_smoothing: float = 0.0,
+                 warmup_steps: int | None = None, discriminator_bn: bool = False,
+                 entropy_normalisation: str = "domain", entropy_gradient: bool = True):
         super().__init__(backbone, num_classes, label_smoothing)
         self.trade_off = check_trade_off(trade_off)
         self.gamma = None if gamma is None else check_number("method.gamma", gamma, minimum=0)
@@ -37,11 +42,16 @@ class CDAN(Method):
         for key, (value, minimum) in limits.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"method.{key}={value!r} must be an integer >= {minimum}.")
+        if entropy_normalisation not in NORMALISATIONS:
+            raise ConfigError(f"method.entropy_normalisation={entropy_normalisation!r} is not one of "
+                              f"{', '.join(NORMALISATIONS)} (domain: thuml/CDAN's, within each domain; joint: TLL's, "
+                              "over both domains together).")
         conditioning = MultilinearMap(backbone.out_features, num_classes, multilinear_max_dim, randomized_dim)
         self.domain_loss = ConditionalDomainAdversarialLoss(
             domain_discriminator(conditioning.out_features, check_sizes("discriminator_hidden", discriminator_hidden),
                                  check_flag("discriminator_bn", discriminator_bn)),
-            conditioning, entropy_conditioning=check_flag("entropy", entropy))
+            conditioning, entropy_conditioning=check_flag("entropy", entropy),
+            normalisation=entropy_normalisation, entropy_gradient=check_flag("entropy_gradient", entropy_gradient))
 
     def reversal_coeff(self, progress: float, step: int = 0) -> float:
         return reversal_coeff(self.trade_off, progress, step, self.gamma, self.warmup_steps)

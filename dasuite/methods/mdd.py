@@ -15,7 +15,10 @@ null: λ = reversal_weight from the first step). ``method.gamma`` is that ramp's
 gradient-reversal method shares: it is not the paper's margin γ, which is ``method.margin``.
 Both heads are ReLU MLPs with dropout ``head_dropout`` after each hidden layer when
 ``method.head_hidden`` is set (the official heads: one hidden layer as wide as the bottleneck),
-initialised as the official code does (weights N(0, 0.01), biases 0).
+initialised as the official code does (weights N(0, 0.01), biases 0). The backbone's bottleneck, when it
+has one, takes the form ``bottleneck`` (:mod:`dasuite.models.bottlenecks`; TLL's MDD: Linear-BN-ReLU-Dropout(0.5))
+and its Linear map TLL's initialisation, weights N(0, 0.005) and biases 0.1 (thuml/Transfer-Learning-Library at
+c4aa59eb, ``tllib/alignment/mdd.py`` ``ImageClassifier``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from torch import nn
 from dasuite.errors import ConfigError, check_number
 from dasuite.losses import MarginDisparityDiscrepancy, grad_reverse, reversal_coeff
 from dasuite.methods.base import Batch, Method, StepContext, check_steps, check_trade_off
+from dasuite.models.bottlenecks import use_bottleneck_form
 
 
 def mdd_head(in_features: int, hidden: Sequence[int], out_features: int, dropout: float) -> nn.Module:
@@ -50,8 +54,12 @@ class MDD(Method):
 
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, margin: float = 4.0,
                  reversal_weight: float = 0.1, warmup_steps: int | None = 1000, gamma: float | None = 10.0,
-                 head_dropout: float = 0.5, label_smoothing: float = 0.0):
+                 head_dropout: float = 0.5, bottleneck: str = "bn_dropout", label_smoothing: float = 0.0):
         super().__init__(backbone, num_classes, label_smoothing)
+        use_bottleneck_form(backbone, bottleneck)
+        if getattr(backbone, "bottleneck", None) is not None:
+            nn.init.normal_(backbone.bottleneck[0].weight, 0.0, 0.005)
+            nn.init.constant_(backbone.bottleneck[0].bias, 0.1)
         self.trade_off = check_trade_off(trade_off)
         self.reversal_weight = check_number("method.reversal_weight", reversal_weight, minimum=0,
                                             hint=" (the final gradient reversal weight)")

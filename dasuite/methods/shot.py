@@ -9,15 +9,16 @@ Source Hypothesis Transfer for Unsupervised Domain Adaptation", ICML 2020). Sour
        L = trade_off · L_IM + β · CE(logits, ŷ)
        L_IM = 1/N Σ_i H(p_i) - diversity_weight · H(p̄)        (information maximisation)
 
-   where ŷ are self-supervised pseudo-labels: the nearest of SHOT's class centroids in cosine
-   distance (:func:`dasuite.losses.class_centroids`: probability-weighted centroids, then one
-   refinement with hard labels).
+   where ŷ are SHOT's self-supervised pseudo-labels (:func:`dasuite.losses.shot_pseudo_labels`: clusters
+   of the target features around class centroids in cosine distance, two rounds, empty classes dropped).
 
-Centroids, per epoch as in the paper: before each adaptation epoch (:meth:`Method.begin_epoch`),
-the model, in evaluation mode, embeds the whole target set and the centroids are computed from
-those features and predictions; each step labels its batch by the nearest centroid. The first
-centroids therefore come from the source model; checkpoints keep the epoch's centroids, so a run
-resumed mid-epoch labels with the same ones.
+Pseudo-labels, per epoch as in the official code (tim-learn/SHOT at f7d555a0, ``digit/uda_digit.py`` and
+``object/image_target.py``: ``obtain_label`` at the start of every epoch, ``mem_label[tar_idx]`` at each step):
+before each adaptation epoch (:meth:`Method.begin_epoch`) the model, in evaluation mode, embeds the whole
+target set preprocessed for evaluation (no augmentation), and every target item gets its label; a step
+reads its batch's labels by position (``Batch.index_t``), so they stay fixed through the epoch. The first
+labels therefore come from the source model; checkpoints keep the epoch's labels, so a run resumed
+mid-epoch uses the same ones.
 
 The paper's network (tim-learn/SHOT, ``digit/network.py``): ``bottleneck_dim`` puts SHOT's bottleneck
 (Linear -> BatchNorm -> dropout ``bottleneck_dropout``, no activation; ``feat_bootleneck`` of type
@@ -32,7 +33,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm as weight_normalised
 
 from dasuite.errors import ConfigError, check_number
-from dasuite.losses import InformationMaximizationLoss, class_centroids, nearest_centroid
+from dasuite.losses import InformationMaximizationLoss, shot_pseudo_labels
 from dasuite.methods.base import MAIN, Batch, Method, Stage, StepContext, check_epochs, check_flag, check_trade_off
 
 
@@ -62,7 +63,7 @@ class SHOT(Method):
         self.source_epochs = check_epochs("source_epochs", source_epochs)
         self.adapt_lr_mult = check_number("method.adapt_lr_mult", adapt_lr_mult, minimum=0)
         self.information_maximization = InformationMaximizationLoss(diversity_weight)
-        self.centroids: torch.Tensor | None = None
+        self.pseudo_labels: torch.Tensor | None = None  # of the whole target set, for the current epoch
 
     def stages(self) -> list[Stage]:
         return [Stage("source", draws=("source",), epochs=self.source_epochs),
@@ -90,19 +91,22 @@ class SHOT(Method):
         logits = self.frozen_head(features)
         terms = {"im": self.trade_off * self.information_maximization(logits)}
         if self.beta > 0:
-            labels = nearest_centroid(features.detach(), self.centroids)
+            if self.pseudo_labels is None or batch.index_t is None:
+                raise RuntimeError("SHOT's pseudo-label term needs the epoch's labels (begin_epoch) and the batch's "
+                                   "positions batch.index_t, which the trainer provides.")
+            labels = self.pseudo_labels.to(batch.index_t.device)[batch.index_t].to(logits.device)
             terms["pseudo"] = self.beta * torch.nn.functional.cross_entropy(logits, labels)
         return terms
 
     def begin_epoch(self, stage: Stage, epoch: int, inputs) -> None:
-        """SHOT's centroids from the current model's features and predictions on the whole target set."""
+        """SHOT's pseudo-labels of the whole target set, from the current model in evaluation mode."""
         if stage.name != "adapt" or self.beta == 0:
             return
-        self.centroids = class_centroids(*self.outputs_on(inputs, "target"))
+        self.pseudo_labels = shot_pseudo_labels(*self.outputs_on(inputs, "target"))
 
     def get_extra_state(self) -> dict:
-        """The epoch's centroids go into checkpoints, so a run resumed mid-epoch uses the same ones."""
-        return {"centroids": self.centroids}
+        """The epoch's pseudo-labels go into checkpoints, so a run resumed mid-epoch uses the same ones."""
+        return {"pseudo_labels": self.pseudo_labels}
 
     def set_extra_state(self, state: dict) -> None:
-        self.centroids = state["centroids"]
+        self.pseudo_labels = state.get("pseudo_labels")

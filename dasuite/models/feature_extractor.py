@@ -7,7 +7,7 @@
 * with ``freeze=true`` keeps the body fixed (no gradients, BatchNorm statistics frozen): the
   feature-extraction transfer recipe;
 * with ``bottleneck_dim`` adds Linear -> BatchNorm -> ReLU on top (256 is usual on Office-31),
-  trained in every case.
+  trained in every case; a method may give it another form (:mod:`dasuite.models.bottlenecks`).
 
 It checks the pair's input shape once, with a forward pass, so a size the body cannot take fails
 before training with the fix to apply.
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dasuite.errors import ConfigError
+from dasuite.models.bottlenecks import bottleneck_of_form
 
 
 def bottleneck(in_features: int, dim: int | None) -> nn.Module | None:
@@ -30,7 +31,7 @@ def bottleneck(in_features: int, dim: int | None) -> nn.Module | None:
         return None
     if isinstance(dim, bool) or not (isinstance(dim, int) and dim >= 1):
         raise ConfigError(f"backbone.bottleneck_dim={dim!r} must be null or an integer >= 1.")
-    return nn.Sequential(nn.Linear(in_features, dim), nn.BatchNorm1d(dim), nn.ReLU())
+    return bottleneck_of_form("bn", in_features, dim)
 
 
 class FeatureExtractor(nn.Module):
