@@ -10,7 +10,7 @@ half the measured gain.
 measured gains.
 
 `moons` (the DANN paper's two moons, target rotated 35°), the generic settings (`recipe=none`: 300
-epochs, MLP [64, 64]; DANN's own shallow recipe, configs/recipe/moons_dann.yaml, runs 67,500
+epochs, MLP [64, 64]; DANN's own shallow recipe, configs/recipe/moons_dann.yaml, runs 75,000
 per-example steps and is measured in docs/methods.md instead), seeds 0-2, mean target accuracy in %, measured on the 2-core CPU
 development machine (`pytest -s` prints them), minus source-only's 72.8:
 
