@@ -1,16 +1,16 @@
 """Does adaptation help? Measured against source-only on the toy pairs, 3 seeds, default settings.
 
 `moons_adapt` (the default pair: ADAPT's two moons with its published recipe, configs/family/
-adapt_moons.yaml), seeds 0-2, measured on the 2-core CPU development machine: source-only 79.4 / 75.9 /
-77.1 % (mean 77.5), DANN 94.3 / 71.1 / 94.3 % (mean 86.6, +9.1 points); the margin asserted is about
-half the measured gain.
+adapt_moons.yaml and configs/recipe/adapt_moons_*.yaml), seeds 0-2, measured on the 2-core CPU development
+machine: source-only 79.5 / 76.0 / 77.2 % (mean 77.6), DANN 99.1 / 94.1 / 82.0 % (mean 91.7, +14.1 points;
+before issue 28's recipe changes 86.6, +9.1); the margin asserted is about half the earlier gain.
 
 `blobs` (3 Gaussian classes, target translated by (1.5, 1.5)), 100 epochs, seeds 0-2: source-only
 94.5 %, DANN 98.3 %, MMD 97.4 % mean target accuracy; the margins asserted are about half the
 measured gains.
 
 `moons` (the DANN paper's two moons, target rotated 35°), the generic settings (`recipe=none`: 300
-epochs, MLP [64, 64]; DANN's own shallow recipe, configs/recipe/moons_dann.yaml, runs 67,500
+epochs, MLP [64, 64]; DANN's own shallow recipe, configs/recipe/moons_dann.yaml, runs 75,000
 per-example steps and is measured in docs/methods.md instead), seeds 0-2, mean target accuracy in %, measured on the 2-core CPU
 development machine (`pytest -s` prints them), minus source-only's 72.8:
 

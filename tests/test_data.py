@@ -98,3 +98,21 @@ def test_adapts_moons_train_on_the_source_points_rotated_and_test_on_fresh_ones(
     assert torch.allclose(domains.target.x, (domains.source.x - centre) @ rotation.T + centre, atol=1e-6)
     assert torch.equal(domains.target.y, domains.source.y)
     assert not torch.allclose(domains.target_test.x[:10], domains.target.x[:10])
+
+
+def test_moons_in_the_dann_authors_frame_are_the_same_points_centred_on_the_source_mean_and_scaled():
+    raw = moons(n_per_domain=150, n_target_test=40, rotation_deg=0.0, seed=2, n_source_val=20)
+    moved = moons(n_per_domain=150, n_target_test=40, rotation_deg=0.0, seed=2, n_source_val=20, centre=None,
+                  recentre=True, scale=2.0)
+    mean = raw.source.x.mean(0)
+    for name in ("source", "target", "target_test", "source_val"):
+        assert torch.allclose(getattr(moved, name).x, 2.0 * (getattr(raw, name).x - mean), atol=1e-6)
+    assert torch.allclose(moved.source.x.mean(0), torch.zeros(2), atol=1e-6)
+    # centre=None rotates the target about the source pool's mean: in the authors' frame, about the origin
+    turned = moons(n_per_domain=150, n_target_test=40, rotation_deg=35.0, seed=2, centre=None, recentre=True)
+    unturned = moons(n_per_domain=150, n_target_test=40, rotation_deg=0.0, seed=2, centre=None, recentre=True)
+    angle = math.radians(35.0)
+    rotation = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    assert torch.allclose(turned.target.x, unturned.target.x @ rotation.T, atol=1e-5)
+    with pytest.raises(ConfigError, match="dataset.scale=0.0 must be > 0"):
+        moons(scale=0.0)

@@ -17,7 +17,7 @@ from tests.conftest import compose_config
 def test_more_validation_points_leave_every_training_and_test_tensor_as_it_was(dataset, seeds):
     overrides = [f"dataset={dataset}", *seeds.split()]
     cfg = compose_config(*overrides).dataset
-    pool = round(0.1 * cfg.n_per_domain)
+    pool = max(1, round(cfg.val_fraction * cfg.n_per_domain)) if cfg.val_fraction > 0 else 0  # held out of the pool
     assert cfg.n_source_val == 500
     new = build_pair(cfg)
     old = build_pair(compose_config(*overrides, "dataset.n_source_val=0").dataset)  # the split before the extra draw
@@ -25,7 +25,7 @@ def test_more_validation_points_leave_every_training_and_test_tensor_as_it_was(d
         before, after = getattr(old, name), getattr(new, name)
         assert (before is None and after is None) or (torch.equal(before.x, after.x) and torch.equal(before.y, after.y))
     assert torch.equal(old.target_train, new.target_train)
-    assert len(old.source_val) == pool and len(new.source_val) == pool + 500  # 15 (10) held out of the pool, + 500
+    assert len(old.source_val) == pool and len(new.source_val) == pool + 500  # 15 on moons (0 on moons_adapt), + 500
     assert torch.equal(new.source_val.x[:pool], old.source_val.x)
     assert torch.equal(new.source_val.y[:pool], old.source_val.y)
 

@@ -31,38 +31,49 @@ def _moons(n: int, noise: float, generator: torch.Generator) -> Labeled:
     return Labeled(x, y)
 
 
-def _rotate(x: torch.Tensor, degrees: float, centre: Sequence[float]) -> torch.Tensor:
+def _rotate(x: torch.Tensor, degrees: float, centre: Sequence[float] | torch.Tensor) -> torch.Tensor:
     angle = math.radians(degrees)
     rotation = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    c = torch.tensor(list(centre), dtype=torch.float32)
+    c = centre if isinstance(centre, torch.Tensor) else torch.tensor(list(centre), dtype=torch.float32)
     return (x - c) @ rotation.T + c
 
 
 def moons(n_per_domain: int = 150, n_target_test: int = 1000, noise: float = 0.05,
-          rotation_deg: float = 35.0, seed: int = 0, centre: Sequence[float] = MOONS_CENTRE,
-          target_from_source: bool = False, n_source_val: int = 0) -> Domains:
+          rotation_deg: float = 35.0, seed: int = 0, centre: Sequence[float] | None = MOONS_CENTRE,
+          target_from_source: bool = False, n_source_val: int = 0, recentre: bool = False,
+          scale: float = 1.0) -> Domains:
     """Source: two moons. Target: fresh moons rotated by ``rotation_deg`` (counter-clockwise) around
-    ``centre``; with ``target_from_source`` the target train set is the source pool itself, rotated (as
-    in ADAPT's two-moons example). The target test set is always a fresh draw. ``n_source_val`` fresh
-    source points join the source validation split, drawn from their own stream: the pool, the target
-    and the test set are the same whatever their number."""
+    ``centre`` (None: the source pool's mean); with ``target_from_source`` the target train set is the
+    source pool itself, rotated (as in ADAPT's two-moons example). The target test set is always a fresh
+    draw. ``n_source_val`` fresh source points join the source validation split, drawn from their own
+    stream: the pool, the target and the test set are the same whatever their number. Last, every point
+    of every set is moved by minus the source pool's mean when ``recentre`` and multiplied by ``scale``
+    (the DANN authors' ``make_trans_moons``: centre=None, recentre, scale 2)."""
     _check_sizes(n_per_domain=n_per_domain, n_target_test=n_target_test)
     if n_source_val < 0:
         raise ConfigError(f"dataset.n_source_val={n_source_val} must be >= 0.")
     if noise < 0:
         raise ConfigError(f"dataset.noise={noise} must be >= 0.")
-    if len(centre) != 2:
-        raise ConfigError(f"dataset.centre={list(centre)} must be two numbers (x, y).")
+    if centre is not None and len(centre) != 2:
+        raise ConfigError(f"dataset.centre={list(centre)} must be two numbers (x, y), or null (the source pool's mean).")
+    if not scale > 0:
+        raise ConfigError(f"dataset.scale={scale} must be > 0 (every point is multiplied by it).")
     g = torch.Generator().manual_seed(int(seed))
     source = _moons(n_per_domain, noise, g)
     target = _moons(n_per_domain, noise, g)
     test = _moons(n_target_test, noise, g)
     if target_from_source:
         target = source
-    rotated = [Labeled(_rotate(d.x, rotation_deg, centre), d.y) for d in (target, test)]
+    mean = source.x.mean(0)
+    rotated = [Labeled(_rotate(d.x, rotation_deg, mean if centre is None else centre), d.y) for d in (target, test)]
     val = _moons(n_source_val, noise, torch.Generator().manual_seed(VAL_STREAM + int(seed))) if n_source_val else None
-    return Domains(source, rotated[0], rotated[1], num_classes=2, input_shape=(2,),
-                   class_names=["upper", "lower"], source_val=val)
+    origin = mean if recentre else torch.zeros(2)
+
+    def placed(d: Labeled | None) -> Labeled | None:
+        return None if d is None else Labeled(scale * (d.x - origin), d.y)
+
+    return Domains(placed(source), placed(rotated[0]), placed(rotated[1]), num_classes=2, input_shape=(2,),
+                   class_names=["upper", "lower"], source_val=placed(val))
 
 
 def blobs(n_per_domain: int = 300, n_target_test: int = 1000, num_classes: int = 3, dim: int = 2,

@@ -8,14 +8,25 @@ coefficient ramps up with training progress p as in the paper:
 
 or, with ``warmup_steps`` N, the same curve over steps i, λ_i = trade_off · (2 / (1 + exp(-i / N)) - 1)
 (Transfer-Learning-Library's warm-start reversal, whose digits and Office recipes use N = 1000).
+
+How strong the adversarial term is for a given λ, as the sources differ:
+
+* ``domain_reduction``: the discriminator's loss is ½(BCE_s + BCE_t) (``mean``, Transfer-Learning-
+  Library) or BCE_s + BCE_t (``sum``, ADAPT's ``DANN`` and the DANN authors' code), so the features'
+  reversed gradient is λ·½ or λ times the discriminator's.
+* ``discriminator_trade_off``: false (the reversal layer's convention) trains the discriminator on its
+  loss at weight 1 and scales only the gradient reaching the features by λ_p; true scales the
+  discriminator's own loss by λ_p as well (the DANN authors' ``DANN.py``: the domain regressor's SGD
+  update is multiplied by ``lambda_adapt``), i.e. the loss λ_p·L_d behind a reversal of weight 1.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dasuite.errors import check_number
+from dasuite.errors import ConfigError, check_number
 from dasuite.losses import DomainAdversarialLoss, reversal_coeff
+from dasuite.losses.domain_adversarial import REDUCTIONS
 from dasuite.methods.base import Batch, Method, StepContext, check_flag, check_sizes, check_steps, check_trade_off
 from dasuite.models.heads import domain_discriminator
 
@@ -25,14 +36,19 @@ class DANN(Method):
 
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, gamma: float | None = 10.0,
                  discriminator_hidden: Sequence[int] = (256, 256), label_smoothing: float = 0.0,
-                 warmup_steps: int | None = None, discriminator_bn: bool = False):
+                 warmup_steps: int | None = None, discriminator_bn: bool = False,
+                 domain_reduction: str = "mean", discriminator_trade_off: bool = False):
         super().__init__(backbone, num_classes, label_smoothing)
+        if domain_reduction not in REDUCTIONS:
+            raise ConfigError(f"method.domain_reduction={domain_reduction!r} is not one of {', '.join(REDUCTIONS)} "
+                              "(mean: 1/2 (BCE_s + BCE_t), Transfer-Learning-Library; sum: BCE_s + BCE_t, ADAPT).")
+        self.discriminator_trade_off = check_flag("discriminator_trade_off", discriminator_trade_off)
         self.trade_off = check_trade_off(trade_off)
         self.gamma = None if gamma is None else check_number("method.gamma", gamma, minimum=0)
         self.warmup_steps = check_steps("warmup_steps", warmup_steps)
         self.domain_loss = DomainAdversarialLoss(
             domain_discriminator(backbone.out_features, check_sizes("discriminator_hidden", discriminator_hidden),
-                                 check_flag("discriminator_bn", discriminator_bn)))
+                                 check_flag("discriminator_bn", discriminator_bn)), domain_reduction)
 
     def reversal_coeff(self, progress: float, step: int = 0) -> float:
         """λ at this point of training, rising from 0 to (almost) ``trade_off``."""
@@ -40,7 +56,7 @@ class DANN(Method):
 
     def training_step(self, batch: Batch, ctx: StepContext):
         f_s, f_t = self.features_of_both(batch)
-        return {
-            "cls": self.classification_loss(self.head(f_s), batch.ys),
-            "domain": self.domain_loss(f_s, f_t, self.reversal_coeff(ctx.progress, ctx.step)),
-        }
+        coeff = self.reversal_coeff(ctx.progress, ctx.step)
+        domain = (coeff * self.domain_loss(f_s, f_t, 1.0) if self.discriminator_trade_off
+                  else self.domain_loss(f_s, f_t, coeff))
+        return {"cls": self.classification_loss(self.head(f_s), batch.ys), "domain": domain}
