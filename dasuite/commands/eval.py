@@ -88,6 +88,8 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
               **_scores(y, predicted, model.class_names),
               "dataset_config": _plain(dataset_cfg)}
     path = Path(output).expanduser() if output else run_dir / "eval" / _file_name(name, settings, checkpoint)
+    if not output:
+        _check_replaces(path, result)
     text = json.dumps(result, indent=1) + "\n"
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path, result
@@ -129,11 +131,45 @@ def _file_name(pair: str, settings, checkpoint: str) -> str:
 
 
 def _run_pair_name(run_dir: Path, dataset_cfg) -> str:
+    """The name of the run's own pair as the run recorded it: the ``dataset`` choice in its stored Hydra config
+    (``.hydra/hydra.yaml``), else in its summary.json; never a guess from the pair's settings."""
+    import yaml
+
+    def choice() -> object:
+        tree = yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text(encoding="utf-8"))
+        return tree["hydra"]["runtime"]["choices"]["dataset"]
+
+    def summary() -> object:
+        return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))["dataset"]
+
+    for read in (choice, summary):
+        try:
+            name = read()
+        except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):
+            continue
+        if isinstance(name, str) and re.fullmatch(r"[\w.=-]+", name):
+            return name
+    raise ConfigError(f"run_dir={run_dir} does not record which dataset pair it was trained on (neither "
+                      ".hydra/hydra.yaml nor summary.json can be read), so its result has no name to be filed "
+                      "under: give output=FILE, or dataset=PAIR to evaluate on a named pair.")
+
+
+def _check_replaces(path: Path, result: dict) -> None:
+    """A ConfigError when ``path`` holds anything but an earlier result of this same evaluation (the pair, its
+    settings and the checkpoint), which it would overwrite."""
+    if not path.exists():
+        return
     try:
-        name = json.loads((run_dir / "summary.json").read_text()).get("dataset")
-    except (OSError, ValueError):
-        name = None
-    return name or str(dataset_cfg.get("_target_", "dataset")).rsplit(".", 1)[-1]
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        same = all(earlier.get(k) == result[k] for k in ("dataset", "checkpoint", "dataset_config"))
+    except (OSError, ValueError, AttributeError):
+        earlier, same = None, False
+    if not same:
+        what = ("the result of another evaluation (dataset " f"{earlier.get('dataset')!r}, checkpoint "
+                f"{earlier.get('checkpoint')!r}, other settings)" if isinstance(earlier, dict) else
+                "a file that is not a result of dasuite eval")
+        raise ConfigError(f"{path} holds {what}; it is kept. Give output=FILE for this result, or move that file "
+                          "away.")
 
 
 def _check_fits(model, pair, name: str) -> None:
