@@ -33,7 +33,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dasuite import __version__
 from dasuite.config.catalog import check_choices, config_dir, preset_keys
-from dasuite.commands.train_folders import Before, foreign_entries, remove_created
+from dasuite.commands.train_folders import Before, foreign_entries, release_folder, remove_created
 from dasuite.config.sweeps import register_resolver
 from dasuite.errors import ConfigError, Refused
 
@@ -58,8 +58,6 @@ class Command:
     unstarted: list[str] = field(default_factory=list)  # ... of those, on rank 0: what they created is removed
     before: dict[Path, Before] = field(default_factory=dict)  # the run or sweep folder as it was found
     sweep: Path | None = None  # the multirun's sweep folder (what it created is removed when no job started)
-    holds: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)  # the lock of that folder
-    committed: bool = False  # a resumed job has changed its folder (its checkpoint loaded and fits)
     code: int | None = None  # the command's exit status, once it has ended
     error: str | None = None  # the first error it reported (a config error, a busy folder)
 
@@ -116,19 +114,20 @@ def run_train(args: list[str]) -> int:
     sys.argv = [sys.argv[0] if is_completion(args) else "dasuite train",
                 *launch_arguments(args if resumed is None else resumed)]
     now.resuming, now.trusting = resumed is not None, trusted
-    sweep_file = _saved_sweep(args) if resumed is not None else None
+    sweep = _saved_sweep(args) if resumed is not None else None
     refused = None
     try:
         _hydra_app()  # the folder is admitted and locked first (train_folders.AdmitFolder)
     except Refused as refusal:
         refused = str(refusal)
     finally:
-        now.holds.close()
+        release_folder()
         now.resuming = now.trusting = False
         shutdown()
-    if sweep_file is not None and not now.committed:  # no job of the resumed sweep went on
-        _restore(*sweep_file)
-    if now.sweep is not None and len(now.unstarted) == len(now.jobs):
+    if sweep is not None:
+        _restore_unless_resumed(*sweep)
+    # no job started (jobs this process ran; a refusal comes before any): what the sweep created goes
+    if now.sweep is not None and (len(now.unstarted) == len(now.jobs) > 0 or (refused and not now.jobs)):
         remove_created(now.sweep, now.before[now.sweep])
     if refused is not None:
         now.fail(refused)
@@ -142,24 +141,27 @@ def run_train(args: list[str]) -> int:
     return now.end(1 if now.failed else 2 if now.config_errors else 0)
 
 
-def _saved_sweep(args: list[str]) -> tuple[Path, bytes] | None:
-    """The ``multirun.yaml`` of the sweep folder ``resume=`` names, and its bytes: Hydra rewrites it (with the
-    resume's ``trainer.epochs``) before any job runs, so it is put back when no job went on."""
+def _saved_sweep(args: list[str]) -> tuple[Path, bytes, dict[Path, bytes]] | None:
+    """The ``multirun.yaml`` of the sweep folder ``resume=`` names, its bytes and those of its jobs' saved
+    overrides: Hydra rewrites multirun.yaml (with the resume's ``trainer.epochs``) before any job runs, so it is
+    put back when no job went on (a job that goes on rewrites its overrides, in whichever process it ran)."""
     folder = Path(next(a for a in args if a.startswith("resume=")).split("=", 1)[1]).expanduser()
     try:
-        return folder / "multirun.yaml", (folder / "multirun.yaml").read_bytes()
+        jobs = {path: path.read_bytes() for path in folder.glob("*/.hydra/overrides.yaml")}
+        return folder / "multirun.yaml", (folder / "multirun.yaml").read_bytes(), jobs
     except OSError:
         return None
 
 
-def _restore(path: Path, content: bytes) -> None:
+def _restore_unless_resumed(path: Path, content: bytes, jobs: dict[Path, bytes]) -> None:
     from dasuite.engine.run_folder import atomic_write
 
     try:
-        if path.read_bytes() != content:
-            atomic_write(path, lambda f: f.write(content))
+        if any(job.read_bytes() != saved for job, saved in jobs.items()) or path.read_bytes() == content:
+            return
+        atomic_write(path, lambda f: f.write(content))
     except OSError as error:
-        log.warning("could not restore %s (%s): it holds the refused resume's settings", path, error)
+        log.warning("could not restore %s (%s): it may hold the refused resume's settings", path, error)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -410,7 +412,6 @@ def _commit_resume(run, checkpoint: dict | None, saved: DictConfig) -> None:
         log.warning("metrics.jsonl has no record of epoch %d, the epoch %s holds: an epoch without evaluation, or "
                     "a record a crash cut short, which this checkpoint (from an older dasuite) cannot restore",
                     epoch, run.checkpoints / "last.pt")
-    CURRENT.committed = True
 
 
 def _flatten(tree, prefix: str = "") -> dict:

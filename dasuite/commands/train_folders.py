@@ -20,6 +20,7 @@ locked (:func:`~dasuite.engine.run_folder.exclusive`) until the command ends, an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -33,8 +34,13 @@ from dasuite.errors import Refused
 
 #: What a run writes that marks its folder as a run's.
 RUN_FILES = (".hydra", "summary.json", "metrics.jsonl", "checkpoints")
+#: A run's results: clean-up never removes a file of these names, nor a folder holding one.
+RESULTS = ("summary.json", "metrics.jsonl", "last.pt")
 #: Besides its numbered job folders, what a ``hydra/sweeper=dasuite_optuna`` sweep folder may hold.
 OPTUNA_SWEEP_FILES = (LOCK_FILE, "optuna.db", "optuna.db-journal", "optimization_results.yaml")
+#: The lock of the admitted folder, held until :func:`release_folder` (module state: launchers that run jobs in
+#: other processes pickle the command's state, and a held lock cannot travel).
+_HELD = contextlib.ExitStack()
 
 
 @dataclass(frozen=True)
@@ -103,12 +109,17 @@ def foreign_entries(folder: Path) -> list[str]:
 
 def remove_created(folder: Path, before: Before) -> None:
     """Remove what the command created: ``folder`` and the parents made for it when it did not exist, else the
-    entries it did not hold. A file still open elsewhere (Windows) stays."""
+    entries it did not hold. Never a run's results (a summary, metrics, a checkpoint), nor a file still open
+    elsewhere (Windows)."""
     try:
         if before.names is not None:
             for name in set(os.listdir(folder)) - before.names:
                 entry = folder / name
+                if _holds_results(entry):
+                    continue
                 shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            return
+        if _holds_results(folder):
             return
         shutil.rmtree(folder)
         parent = folder.parent
@@ -117,6 +128,12 @@ def remove_created(folder: Path, before: Before) -> None:
             parent = parent.parent
     except OSError:
         return
+
+
+def _holds_results(entry: Path) -> bool:
+    if not entry.is_dir() or entry.is_symlink():
+        return entry.name in RESULTS
+    return any(next(entry.rglob(name), None) is not None for name in RESULTS)
 
 
 class AdmitFolder(Callback):
@@ -148,7 +165,7 @@ def _admit(config: DictConfig, key: str) -> None:
             problem = refusal(key, folder, before, optuna_sweep=sweeper == "dasuite_optuna")
         if problem is None:
             try:
-                command.holds.enter_context(exclusive(folder))
+                _HELD.enter_context(exclusive(folder))
                 command.before[folder] = before
                 command.sweep = folder if key == "hydra.sweep.dir" else None
             except RunFolderBusy as busy:
@@ -156,6 +173,11 @@ def _admit(config: DictConfig, key: str) -> None:
     problem = _agreed(problem)
     if problem is not None:
         raise Refused(problem)
+
+
+def release_folder() -> None:
+    """Let go of the admitted folder's lock (the command has ended)."""
+    _HELD.close()
 
 
 def _agreed(problem: str | None) -> str | None:
