@@ -32,8 +32,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dasuite import __version__
-from dasuite.config.catalog import check_choices, config_dir, preset_keys
 from dasuite.commands.train_folders import Before, foreign_entries, release_folder, remove_created
+from dasuite.config.catalog import check_choices, config_dir, preset_keys
 from dasuite.config.sweeps import register_resolver
 from dasuite.errors import ConfigError, Refused
 

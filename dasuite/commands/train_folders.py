@@ -154,11 +154,11 @@ def _admit(config: DictConfig, key: str) -> None:
 
     command = train.CURRENT
     try:
-        folder = Path(os.path.abspath(os.path.expanduser(str(OmegaConf.select(config, key)))))
+        folder = Path(os.path.abspath(str(OmegaConf.select(config, key))))  # as Hydra makes it
     except Exception:  # noqa: BLE001 - a folder Hydra cannot resolve: Hydra says so itself
-        return
+        folder = None
     problem = None
-    if is_main():  # under torchrun, rank 0 writes the folder and decides for every rank
+    if folder is not None and is_main():  # under torchrun, rank 0 writes the folder and decides for every rank
         before = snapshot(folder)
         if not command.resuming and writer(folder) is None:  # a folder in use: exclusive() names its writer
             sweeper = OmegaConf.select(config, "hydra.runtime.choices", default={}).get("hydra/sweeper")
