@@ -73,7 +73,8 @@ def _bad_files(tmp_path):
     text = tmp_path / "text.csv"
     text.write_text("a,b,label\n1.0,oops,0\n2.0,3.0,1\n")
     return {
-        "missing label column": ((no_label, good), r"dataset.source=.*no_label.csv has no labels.*'label' column"),
+        "missing label column": ((no_label, good),
+                                 r"dataset.source=.*no_label.csv has no label column 'label' \(dataset.label_column\)"),
         "mismatched widths": ((good, wide), r"dataset.target=.*wide.npz has features of shape \(5,\), the source \(4,\)"),
         "NaN": ((good, nan), r"dataset.target=.*nan.npz has NaN or infinite features in 1 row\(s\) \(first: row 7\)"),
         "unseen target labels": ((good, unseen), r"labels the source never had: 3, 4\. The source classes are: 0, 1, 2"),

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from dasuite.commands.train import run_train
-from dasuite.config.sweeps import study_storage
+from dasuite.config.sweeps import sqlite_problem
 from tests.conftest import FAST
 
 optuna = pytest.importorskip("optuna", reason='hydra/sweeper=optuna needs the extra: pip install "dasuite[optuna]"')
@@ -26,7 +26,7 @@ def _trials(storage: str) -> int:
 
 
 def test_the_study_lives_in_the_sweep_folder_and_a_later_sweep_continues_it(tmp_cwd, argv):
-    if study_storage(str(tmp_cwd / "probe")) is None:
+    if sqlite_problem() is not None:
         pytest.skip("optuna cannot write SQLite with this SQLAlchemy (optuna 2.x needs SQLAlchemy < 2)")
     assert run_train([*SWEEP, "hydra.sweep.dir=first"]) == 0
     storage = f"sqlite:///{tmp_cwd / 'first' / 'optuna.db'}"

@@ -273,3 +273,28 @@ def test_a_new_run_in_a_read_only_working_directory_is_one_paragraph(tmp_path, m
     line = _one_line_naming(capsys.readouterr().err, tmp_path)
     assert "Permission denied (the folder or file system is read-only, or not yours)" in line
     assert "hydra.run.dir=DIR names the folder to write" in line and not list(tmp_path.iterdir())
+
+
+def test_an_optuna_sweep_folder_taken_again_refuses_a_linked_job_folder_before_hydra_writes(tmp_path, capsys):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    sweep, outside = tmp_path / "sweep", tmp_path / "outside"
+    sweep.mkdir()
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep\n")
+    (sweep / "0").symlink_to(outside)  # a numbered job folder: the sweep's own kind of entry, but elsewhere
+    assert run_train(["-m", "hydra/sweeper=dasuite_optuna", "hydra.sweeper.n_trials=1", "trainer.select=source_acc",
+                      *RUN, f"hydra.sweep.dir={sweep}"]) == 2
+    line = _one_line_naming(capsys.readouterr().err, sweep / "0")
+    assert "it is a symbolic link to " in line
+    assert _tree(outside) == {"keep.txt": b"keep\n"} and [p.name for p in sweep.iterdir()] == ["0"]
+
+
+def test_a_new_run_under_a_read_only_folder_is_one_paragraph_naming_it(tmp_path, monkeypatch, capsys):
+    parent = tmp_path / "shared"
+    parent.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: access(path, mode) and Path(path) != parent)
+    assert run_train([*RUN, f"hydra.run.dir={parent / 'new' / 'run'}"]) == 2
+    line = _one_line_naming(capsys.readouterr().err, parent)
+    assert "(the folder or file system is read-only, or not yours)" in line
+    assert "hydra.run.dir=DIR names the folder to write" in line and not list(parent.iterdir())

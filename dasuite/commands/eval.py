@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dasuite.config.options import parse_flag, parse_options, parse_trusted_modules, run_command
 from dasuite.errors import ConfigError
+from dasuite.safe_files import UnsafeFile, check_writable, is_present, read_text, write_atomic
 
 USAGE = """\
 usage: dasuite eval run_dir=DIR [dataset=PAIR] [checkpoint=last] [dataset.KEY=VALUE ...]
@@ -82,7 +83,6 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
     from dasuite.engine.trainer import resolve_device
     from dasuite.models.build import build_pair
     from dasuite.models.trained import load_trained
-    from dasuite.safe_files import write_atomic
 
     device = resolve_device(device, key="device")
     model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint, trusted_modules=trusted_modules)
@@ -96,6 +96,8 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
               **_scores(y, predicted, model.class_names),
               "dataset_config": _plain(dataset_cfg)}
     path = Path(output).expanduser() if output else run_dir / "eval" / _file_name(name, settings, checkpoint)
+    if not output:
+        _check_replaces(path, result, run_dir)
     write_atomic(path, json.dumps(result, indent=1) + "\n", within=None if output else run_dir)
     return path, result
 
@@ -136,15 +138,52 @@ def _file_name(pair: str, settings, checkpoint: str) -> str:
 
 
 def _run_pair_name(run_dir: Path, dataset_cfg) -> str:
-    from dasuite.safe_files import UnsafeFile, read_text
+    """The name of the run's own pair as the run recorded it: the ``dataset`` choice in its stored Hydra config
+    (``.hydra/hydra.yaml``), else in its summary.json; never a guess from the pair's settings. A pipe or device
+    at either is refused (:class:`~dasuite.safe_files.UnsafeFile`), not guessed around."""
+    import yaml
 
+    def choice() -> object:
+        tree = yaml.safe_load(read_text(run_dir / ".hydra" / "hydra.yaml"))
+        return tree["hydra"]["runtime"]["choices"]["dataset"]
+
+    def summary() -> object:
+        return json.loads(read_text(run_dir / "summary.json"))["dataset"]
+
+    for read in (choice, summary):
+        try:
+            name = read()
+        except UnsafeFile:
+            raise
+        except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError):
+            continue
+        if isinstance(name, str) and re.fullmatch(r"[\w.=-]+", name):
+            return name
+    raise ConfigError(f"run_dir={run_dir} does not record which dataset pair it was trained on (neither "
+                      ".hydra/hydra.yaml nor summary.json can be read), so its result has no name to be filed "
+                      "under: give output=FILE, or dataset=PAIR to evaluate on a named pair.")
+
+
+def _check_replaces(path: Path, result: dict, run_dir: Path) -> None:
+    """A ConfigError when ``path`` (in ``run_dir``) holds anything but an earlier result of this same evaluation
+    (the pair, its settings and the checkpoint), which it would overwrite; an :class:`UnsafeFile` for a link, pipe
+    or device there, which is neither read nor replaced."""
+    check_writable(path, within=run_dir)
+    if not is_present(path):
+        return
     try:
-        name = json.loads(read_text(run_dir / "summary.json")).get("dataset")
-    except UnsafeFile:  # a pipe or device there: said, not guessed around
+        earlier = json.loads(read_text(path))
+        same = all(earlier.get(k) == result[k] for k in ("dataset", "checkpoint", "dataset_config"))
+    except UnsafeFile:
         raise
-    except (OSError, ValueError):
-        name = None
-    return name or str(dataset_cfg.get("_target_", "dataset")).rsplit(".", 1)[-1]
+    except (OSError, ValueError, AttributeError):
+        earlier, same = None, False
+    if not same:
+        what = ("the result of another evaluation (dataset " f"{earlier.get('dataset')!r}, checkpoint "
+                f"{earlier.get('checkpoint')!r}, other settings)" if isinstance(earlier, dict) else
+                "a file that is not a result of dasuite eval")
+        raise ConfigError(f"{path} holds {what}; it is kept. Give output=FILE for this result, or move that file "
+                          "away.")
 
 
 def _check_fits(model, pair, name: str) -> None:

@@ -6,6 +6,10 @@ with ``hydra.sweep.dir`` set to it, so every job lands in its own folder again. 
 continues from its ``checkpoints/last.pt`` (:func:`dasuite.commands.train.run_experiment` with
 ``resume=True``); a job whose summary says "completed" is skipped; one that never started starts.
 
+Hydra is told to write no ``.hydra/`` (``hydra.output_subdir=null``): the job writes it itself
+(:func:`save_job_config`) once its checkpoint has loaded and fits, so a refused resume (a damaged checkpoint, a
+changed config) leaves the saved overrides, and with them the next resume, as they were.
+
 Only keys that cannot change the numbers already computed may be given with ``resume=``:
 ``trainer.epochs`` (to extend a run), ``trainer.progress`` and ``trainer.plots``. Anything else
 is a new experiment and fails with a clear error. The saved overrides are a file like any other: one
@@ -27,6 +31,8 @@ from dasuite.safe_files import UnsafeFile, is_present, open_read
 #: Overrides accepted together with ``resume=`` (and config keys that may differ from the checkpoint's:
 #: ``trainer.metrics`` changes only what is measured, and runs from before it existed have none).
 ALLOWED = ("trainer.epochs", "trainer.progress", "trainer.plots", "trainer.metrics")
+#: Hydra writes no ``.hydra/`` for a resumed job (:func:`save_job_config` does, later).
+NO_HYDRA_FILES = "hydra.output_subdir=null"
 
 
 def resume_arguments(args: list[str], trusted_modules: tuple[str, ...] = (),
@@ -52,15 +58,38 @@ def resume_arguments(args: list[str], trusted_modules: tuple[str, ...] = (),
         clash = [a for a in extra if _key(a) in _swept_keys(saved)]
         if clash:
             raise ConfigError(f"{clash[0]!r} changes a key this sweep sweeps over; resume the sweep as it was.")
-        return ["-m", *_merge(saved, extra), f"hydra.sweep.dir={_quote(folder)}"]
+        return ["-m", *_merge(saved, extra), f"hydra.sweep.dir={_quote(folder)}", NO_HYDRA_FILES]
     if is_present(folder / ".hydra" / "overrides.yaml"):
         saved = _saved(folder / ".hydra" / "overrides.yaml", lambda loaded: loaded, trusted_modules, trust_checkpoint)
-        return [*_merge(saved, extra), f"hydra.run.dir={_quote(folder)}"]
+        return [*_merge(saved, extra), f"hydra.run.dir={_quote(folder)}", NO_HYDRA_FILES]
     jobs = sorted(p.parent.parent.name for p in folder.glob("*/.hydra/overrides.yaml"))
     hint = (f"; it holds job folders ({', '.join(jobs[:5])}) but no multirun.yaml: resume them one by one"
             if jobs else "")
     raise ConfigError(f"resume={folder} is not a run folder of `dasuite train` (no .hydra/overrides.yaml) nor a "
                       f"sweep folder (no multirun.yaml){hint}.")
+
+
+def save_job_config(folder: Path, task_cfg) -> None:
+    """Write the resumed job's ``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml`` as Hydra writes a new
+    job's (``task_cfg``: the job's config as Hydra composed it), without the ``hydra.output_subdir=null`` that
+    kept Hydra from writing them first; each through :func:`~dasuite.safe_files.write_atomic`. Nothing outside a
+    Hydra job."""
+    import copy
+
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict, read_write
+
+    from dasuite.safe_files import write_atomic
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = copy.deepcopy(HydraConfig.instance().cfg)
+    with read_write(hydra_cfg.hydra), open_dict(hydra_cfg.hydra):  # Hydra marks its node read-only
+        hydra_cfg.hydra.output_subdir = ".hydra"
+        hydra_cfg.hydra.overrides.hydra = [o for o in hydra_cfg.hydra.overrides.hydra if o != NO_HYDRA_FILES]
+    for name, content in (("config.yaml", task_cfg), ("hydra.yaml", hydra_cfg),
+                          ("overrides.yaml", hydra_cfg.hydra.overrides.task)):  # overrides last: the next resume's
+        write_atomic(folder / ".hydra" / name, OmegaConf.to_yaml(content), within=folder)
 
 
 def _saved(path: Path, overrides, trusted_modules: tuple[str, ...], trust_checkpoint: bool) -> list[str]:

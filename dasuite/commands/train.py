@@ -7,8 +7,10 @@ and builds components its saved config names beyond dasuite's own; ``trusted_mod
 ``resume=`` only) admits the classes of the modules it names (:mod:`dasuite.engine.admission`).
 
 One process writes a run folder at a time (:func:`~dasuite.engine.run_folder.exclusive`): the folder
-``hydra.run.dir`` (or, with ``-m``, ``hydra.sweep.dir``) names is locked before Hydra writes into it,
-and each job's folder while the job runs; a folder another live process holds is left untouched.
+``hydra.run.dir`` (or, with ``-m``, ``hydra.sweep.dir``) names is checked (a new run takes only a new or empty
+folder; no link, pipe or device where dasuite or Hydra writes) and locked before Hydra writes into it
+(:mod:`dasuite.commands.train_folders`), and each job's folder while the job runs; a folder another live process
+holds is left untouched.
 
 A run that never started (a bad config value, an absent CUDA device, missing data files: a ConfigError
 before the first metrics line or checkpoint) leaves no run folder and no summary.json; the command
@@ -33,10 +35,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dasuite import __version__
+from dasuite.commands.train_folders import Before, foreign_entries, release_folder, remove_created
 from dasuite.config.catalog import check_choices, config_dir, preset_keys
 from dasuite.config.sweeps import register_resolver
-from dasuite.errors import ConfigError
-from dasuite.safe_files import UnsafeFile, check_folder_writable, is_present, read_text, write_atomic
+from dasuite.errors import ConfigError, Refused
+from dasuite.safe_files import UnsafeFile, is_present, read_bytes, read_text, write_atomic
 
 log = logging.getLogger("dasuite")
 register_resolver()  # ${dasuite.study:...}: the Optuna study in the sweep folder
@@ -57,9 +60,9 @@ class Command:
     jobs: list[str] = field(default_factory=list)  # run folders of the jobs run
     failed: list[str] = field(default_factory=list)  # ... of those that failed after starting
     config_errors: list[str] = field(default_factory=list)  # ... of those that never started for a config error
-    unstarted: list[str] = field(default_factory=list)  # ... of those, folders made for the job: removed after it
-    existing: set[Path] = field(default_factory=set)  # folders that existed before (hydra.run.dir=...): kept
-    sweeps: list[str] = field(default_factory=list)  # the multirun's sweep folder (removed when no job started)
+    unstarted: list[str] = field(default_factory=list)  # ... of those, on rank 0: what they created is removed
+    before: dict[Path, Before] = field(default_factory=dict)  # the run or sweep folder as it was found
+    sweep: Path | None = None  # the multirun's sweep folder (what it created is removed when no job started)
     code: int | None = None  # the command's exit status, once it has ended
     error: str | None = None  # the first error it reported (a config error, a busy folder)
 
@@ -116,79 +119,58 @@ def run_train(args: list[str]) -> int:
     except ConfigError as error:
         now.fail(str(error))
         return now.end(2)
-    from dasuite.engine.distributed import is_main, launch_arguments, shutdown
-    from dasuite.engine.run_folder import RunFolderBusy, exclusive
+    from dasuite.engine.distributed import launch_arguments, shutdown
 
     sys.argv = [sys.argv[0] if is_completion(args) else "dasuite train",
                 *launch_arguments(args if resumed is None else resumed)]
-    folder = _output_folder(sys.argv[1:]) if is_main() else None
     now.resuming, now.trusting, now.trusted_modules = resumed is not None, trusted, named
-    now.existing = {p.resolve() for p in (folder, Path.cwd()) if p is not None and p.exists()}
+    sweep = _saved_sweep(args) if resumed is not None else None
+    refused = None
     try:
-        sweep = any(a in ("-m", "--multirun") for a in sys.argv)
-        if folder is not None:
-            _check_output_folder(folder, sweep)
-        elif is_main() and not any(a in NO_RUN or a.startswith(("hydra.run.dir=", "hydra.sweep.dir="))
-                                   for a in sys.argv):  # the default runs/ or multirun/ here: writable?
-            base = Path("multirun" if sweep else "runs")
-            check_folder_writable(base if base.is_dir() else Path.cwd(),
-                                  f" (hydra.{'sweep' if sweep else 'run'}.dir=DIR names the folder to write.)")
-        with exclusive(folder) if folder is not None else contextlib.nullcontext():
-            _hydra_app()
-    except (RunFolderBusy, UnsafeFile) as busy:
-        now.fail(str(busy))
-        return now.end(2)
+        _hydra_app()  # the folder is checked, admitted and locked first (train_folders.AdmitFolder)
+    except Refused as refusal:
+        refused = str(refusal)
     finally:
+        release_folder()
         now.resuming = now.trusting = False
         now.trusted_modules = ()
         shutdown()
+    if sweep is not None:
+        _restore_unless_resumed(*sweep)
+    # no job started (jobs this process ran; a refusal comes before any): what the sweep created goes
+    if now.sweep is not None and (len(now.unstarted) == len(now.jobs) > 0 or (refused and not now.jobs)):
+        remove_created(now.sweep, now.before[now.sweep])
+    if refused is not None:
+        now.fail(refused)
+        return now.end(2)
     if len(now.jobs) > 1 and now.failed:
         print(f"dasuite train: {len(now.failed)} run(s) failed; see summary.json and train.log in: "
               + ", ".join(now.failed), file=sys.stderr)
     if len(now.jobs) > 1 and now.config_errors:
         print(f"dasuite train: {len(now.config_errors)} job(s) did not start for a config error (above); no run folder "
               "was kept for them", file=sys.stderr)
-    if now.sweeps and now.jobs and len(now.unstarted) == len(now.jobs) \
-            and _holds_only_hydra_files(Path(now.sweeps[0]), "multirun.yaml"):
-        _remove_unstarted(Path(now.sweeps[0]))
     return now.end(1 if now.failed else 2 if now.config_errors else 0)
 
 
-def _output_folder(args: list[str]) -> Path | None:
-    """The folder Hydra writes, when the arguments name it: ``hydra.sweep.dir`` with -m, else ``hydra.run.dir``
-    (None for --help, --cfg, --info and --shell-completion, which write nothing)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    key = "hydra.sweep.dir" if any(a in ("-m", "--multirun") for a in args) else "hydra.run.dir"
-    named = [a for a in args if a.startswith(f"{key}=")]
-    if any(a in NO_RUN for a in args):
-        return None
+def _saved_sweep(args: list[str]) -> tuple[Path, bytes, dict[Path, bytes]] | None:
+    """The ``multirun.yaml`` of the sweep folder ``resume=`` names, its bytes and those of its jobs' saved
+    overrides: Hydra rewrites multirun.yaml (with the resume's ``trainer.epochs``) before any job runs, so it is
+    put back when no job went on (a job that goes on rewrites its overrides, in whichever process it ran)."""
+    folder = Path(next(a for a in args if a.startswith("resume=")).split("=", 1)[1]).expanduser()
     try:
-        value = OverridesParser.create().parse_override(named[-1]).value() if named else None
-    except Exception:  # noqa: BLE001 - a malformed value: Hydra reports it
+        jobs = {path: read_bytes(path) for path in folder.glob("*/.hydra/overrides.yaml")}
+        return folder / "multirun.yaml", read_bytes(folder / "multirun.yaml"), jobs
+    except (OSError, UnsafeFile):  # a link or pipe there: the folder's admission refuses it before Hydra writes
         return None
-    return Path(value) if isinstance(value, str) and "${" not in value else None
 
 
-def _check_output_folder(folder: Path, sweep: bool) -> None:
-    """Refuse a link, pipe or device where this command or Hydra will write (the run folder's files; a sweep's
-    multirun.yaml and its job folders), before anything is written (:func:`dasuite.engine.run_folder.check_folder`)."""
-    import os
-
-    from dasuite.engine.run_folder import check_folder
-    from dasuite.safe_files import refuse_write, what_is
-
-    check_folder(folder)
-    if not sweep or not folder.is_dir():
-        return
-    what = what_is(folder / "multirun.yaml")
-    if what is not None:
-        raise refuse_write(folder / "multirun.yaml", what)
-    for job in folder.iterdir():
-        if job.is_symlink() and job.is_dir():  # a job folder elsewhere: Hydra would write there
-            raise refuse_write(job, what_is(job))
-        if os.path.lexists(job / ".hydra"):
-            check_folder(job)
+def _restore_unless_resumed(path: Path, content: bytes, jobs: dict[Path, bytes]) -> None:
+    try:
+        if any(read_bytes(job) != saved for job, saved in jobs.items()) or read_bytes(path) == content:
+            return
+        write_atomic(path, content, within=path.parent)
+    except (OSError, UnsafeFile) as error:
+        log.warning("could not restore %s (%s): it may hold the refused resume's settings", path, error)
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -196,45 +178,15 @@ def _hydra_app(cfg: DictConfig) -> float:
     """One job; returns the objective a sweeper (``hydra/sweeper=optuna``) maximises: the run's
     ``best_value``, the value of ``val/<trainer.select>`` at the epoch it picked (NaN for a run without
     one, e.g. a failed run: Optuna records that trial as failed and goes on)."""
-    from hydra.types import RunMode
-
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    if hydra_cfg.mode == RunMode.MULTIRUN and not CURRENT.sweeps:
-        CURRENT.sweeps.append(str(Path(hydra_cfg.sweep.dir).resolve()))
     summary = run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task,
                              resume=CURRENT.resuming, trust_checkpoint=CURRENT.trusting,
                              trusted_modules=CURRENT.trusted_modules)
-    if str(run_dir) in CURRENT.unstarted:
-        _remove_unstarted(run_dir)
+    if str(run_dir) in CURRENT.unstarted:  # a sweep's job folder was made for the job (its sweep folder is recorded)
+        remove_created(run_dir, CURRENT.before.get(run_dir) or Before(None, run_dir.parent))
     value = summary.get("best_value")
     return float("nan") if value is None else float(value)
-
-
-def _remove_unstarted(folder: Path) -> None:
-    """Remove the folder of a run that never started (everything in it was written for it), and its parents left
-    empty, below the working directory; a folder that existed before the command is emptied, not removed."""
-    import shutil
-
-    folder = folder.resolve()
-    cwd = Path.cwd().resolve()
-    if folder == cwd or folder in cwd.parents or not folder.is_dir():
-        return
-    try:
-        if folder in CURRENT.existing:
-            for entry in folder.iterdir():
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-            return
-        shutil.rmtree(folder)
-    except OSError:  # a file still open elsewhere (Windows): the error above said what went wrong
-        return
-    folder = folder.parent
-    while folder not in CURRENT.existing and cwd in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty: another run's folder, or the user's files
-            return
-        folder = folder.parent
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool = False,
@@ -243,16 +195,28 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
 
     Any error once training started ends in a summary.json with status "failed" (or "interrupted" on
     Ctrl-C/SIGTERM) and never removes files written before it; a ConfigError before it started writes no
-    summary (the Hydra app then removes the job's folder, when it was made for the job). With ``resume``,
-    training continues from ``checkpoints/last.pt`` when there is one, and a completed run is left as it is; the
-    ``_target_``s of its config and checkpoint are admitted first (``trust_checkpoint``, ``trusted_modules``:
-    :mod:`dasuite.engine.admission`).
-    A run folder that another live process writes is not touched: the returned summary says "busy" and is
-    not written.
+    summary (the Hydra app then removes what the command created for the job). A new run refuses a folder that
+    holds anything but the files Hydra just wrote for it (another run's, a user's): the returned summary says
+    "refused" and nothing is written. With ``resume``, training continues from ``checkpoints/last.pt`` when there
+    is one, and a completed run is left as it is; the ``_target_``s of its config and checkpoint are admitted first
+    (``trust_checkpoint``, ``trusted_modules``: :mod:`dasuite.engine.admission`), and it changes nothing in the
+    folder until its checkpoint has loaded and fits the run (a ConfigError before that is reported as a config
+    error, without a summary). A run folder that another live process writes is not touched: the returned summary
+    says "busy" and is not written; one with a link, pipe or device where the run writes says "refused".
     """
     from dasuite.engine.distributed import is_main
-    from dasuite.engine.run_folder import RunFolderBusy, check_folder, exclusive
+    from dasuite.engine.run_folder import RunFolderBusy, check_folder, exclusive, writer
 
+    # a folder another process writes: exclusive() below names it
+    foreign = foreign_entries(run_dir) if is_main() and not resume and writer(run_dir) is None else []
+    if foreign:
+        problem = (f"{run_dir} already holds {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}: a new run "
+                   "writes only into a folder of its own, so that nothing there is overwritten or mixed into its "
+                   f"records. Continue a run there with `dasuite train resume={run_dir}`, or give another folder. "
+                   "Nothing was changed in it.")
+        CURRENT.fail(problem)
+        CURRENT.config_errors.append(str(run_dir))
+        return {"status": "refused", "error": problem}
     try:
         if is_main():
             check_folder(run_dir)  # a link, pipe or device planted where the run writes or reads
@@ -276,7 +240,12 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
     run = run_folder(run_dir)  # rank 0's under torchrun; the other ranks only read it
     CURRENT.jobs.append(str(run_dir))
     previous = _read_summary(run) if resume else None
-    fresh, written = _holds_only_hydra_files(run.path), _written(run)
+    written, committed = _written(run), []
+    saved = copy.deepcopy(cfg) if resume else None  # as Hydra composed it: what .hydra/config.yaml holds
+
+    def commit() -> None:
+        _commit_resume(run, checkpoint, saved)
+        committed.append(True)
     started = dt.datetime.now().astimezone()
     wall = time.perf_counter()
     meta = {"dataset": choices.get("dataset"), "method": choices.get("method"),
@@ -312,13 +281,15 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
             return previous
         if resume:
             _prepare_resume(cfg, run, checkpoint, presets)
-        summary = _train(cfg, run, meta, presets, checkpoint)
+        summary = _train(cfg, run, meta, presets, checkpoint, ready=commit if resume else None)
         summary.update(started_at=started.isoformat(), finished_at=dt.datetime.now().astimezone().isoformat(),
                        duration_s=time.perf_counter() - wall)
         run.write_summary(summary)
     except KeyboardInterrupt as error:
-        # a completed run keeps its summary unless training itself stopped (TrainingInterrupted: a newer last.pt)
-        if not (previous and previous.get("status") == "completed" and not hasattr(error, "signal_name")):
+        # a completed run keeps its summary unless training itself stopped (TrainingInterrupted: a newer last.pt);
+        # a resume stopped before its checkpoint loaded leaves the folder as it was
+        if not (previous and previous.get("status") == "completed" and not hasattr(error, "signal_name")) \
+                and not (resume and not committed):
             _write_failure(run, {"status": "interrupted", **meta, **_stop_fields(error, run),
                                  "started_at": started.isoformat()})
         raise
@@ -328,12 +299,12 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
         summary = {"status": "failed", **meta, "error_type": kind, "error": str(cause),
                    **getattr(cause, "fields", {}),
                    "started_at": started.isoformat(), "duration_s": time.perf_counter() - wall}
-        if isinstance(cause, ConfigError) and not resume and _written(run) == written:  # never started
+        if isinstance(cause, ConfigError) and (not committed if resume else _written(run) == written):  # not started
             log.error("error: %s", cause)
             CURRENT.fail(str(cause), printed=False)
             _close_logger(run)
             CURRENT.config_errors.append(str(run_dir))
-            if fresh and is_main():
+            if not resume and is_main():
                 CURRENT.unstarted.append(str(run_dir))
             return summary
         if not (previous and previous.get("status") == "completed"):  # a finished run keeps its summary
@@ -372,14 +343,6 @@ def _as_typed(overrides) -> list[str]:
     if isinstance(overrides, ListConfig):
         return [str(o) for o in OmegaConf.to_container(overrides, resolve=False)]
     return [str(o) for o in overrides]
-
-
-def _holds_only_hydra_files(folder: Path, *more: str) -> bool:
-    """Whether ``folder`` holds nothing but what Hydra writes before a job (``.hydra/``, the job's log, and
-    ``more``) and the lock."""
-    from dasuite.engine.run_folder import LOCK_FILE
-
-    return all(p.name in (".hydra", LOCK_FILE, *more) or p.suffix == ".log" for p in folder.iterdir())
 
 
 def _written(run) -> tuple[int, int]:
@@ -437,8 +400,7 @@ def _load_checkpoint(run, meta: dict, trust: bool) -> dict | None:
 
 
 def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None, presets: set[str]) -> None:
-    """Check the checkpoint's config against the run's; drop metrics past the checkpoint and the
-    temporary files of writes a crash cut short."""
+    """Check the checkpoint's config against the run's (a ConfigError naming the keys that differ)."""
     from dasuite.commands.resume import ALLOWED
     from dasuite.config.nested_methods import expand
     from dasuite.config.schema import validate
@@ -455,8 +417,29 @@ def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None, presets: set[
             raise ConfigError(f"cannot resume from {path}: the run's config differs from the one it was trained "
                               f"with in {', '.join(changed[:5])} (configs/ or dasuite changed since it started). "
                               "Start a new run, or restore the configs it was started with.")
+
+
+def _commit_resume(run, checkpoint: dict | None, saved: DictConfig) -> None:
+    """What a resume changes in its folder, once the checkpoint has loaded and fits the run: the saved config
+    (``.hydra/``, whose overrides the next resume reads), the temporary files of writes a crash cut short, and
+    metrics.jsonl: the records past the checkpoint dropped, and the checkpoint's own record written again where a
+    crash cut its line short (with a warning)."""
+    from dasuite.commands.resume import save_job_config
+    from dasuite.engine.distributed import is_main
+
+    epoch = checkpoint["epoch"] if checkpoint is not None else 0
+    record = checkpoint.get("record") if checkpoint is not None else None
+    if is_main():
+        save_job_config(run.path, saved)
     run.remove_temporary_files()
-    run.truncate_metrics(checkpoint["epoch"] if checkpoint is not None else 0)
+    if run.truncate_metrics(epoch, record):
+        log.warning("metrics.jsonl had no complete record of epoch %d, the epoch %s holds (a crash cut its line "
+                    "short): it was written again from the checkpoint", epoch, run.checkpoints / "last.pt")
+    elif checkpoint is not None and record is None and epoch and is_main() \
+            and epoch not in {r.get("epoch") for r in run.read_metrics()}:
+        log.warning("metrics.jsonl has no record of epoch %d, the epoch %s holds: an epoch without evaluation, or "
+                    "a record a crash cut short, which this checkpoint (from an older dasuite) cannot restore",
+                    epoch, run.checkpoints / "last.pt")
 
 
 def _flatten(tree, prefix: str = "") -> dict:
@@ -469,7 +452,9 @@ def _flatten(tree, prefix: str = "") -> dict:
     return flat
 
 
-def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict | None = None) -> dict:
+def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict | None = None,
+           ready=None) -> dict:
+    """Build and fit the run; ``ready`` (a resume's commit) is called once the checkpoint has loaded and fits."""
     import random
 
     import numpy as np
@@ -485,32 +470,33 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     from dasuite.models.build import build_method, build_pair
 
     seed = cfg.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"seed={seed!r} must be an integer.")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
+        raise ConfigError(f"seed={seed!r} is not a valid seed: give an integer from 0 to {2 ** 32 - 1} (it seeds "
+                          "torch, numpy and Python's random, and numpy takes only those).")
     cfg = validate(cfg, presets)
     trainer = instantiate(cfg.trainer)
     pair = build_pair(cfg.dataset)
-    if pair.target_labeled_index is not None and is_main():
-        write_atomic(run.path / "target_labels.json", json.dumps(pair.labeled_target_record(), indent=1) + "\n",
-                     within=run.path)
     torch.manual_seed(seed)
-    np.random.seed(seed % 2 ** 32)
+    np.random.seed(seed)
     random.seed(seed)
     method = build_method(cfg, pair.input_shape, pair.num_classes)
     oversized = size_warning(cfg.backbone, method.backbone, tuple(pair.input_shape))
     if oversized is not None:
         log.warning(oversized)
-    run.logger = build_logger(cfg, run.path) if is_main() else None  # last: a bad config starts no logger run
-    if checkpoint is not None:
+    if checkpoint is not None:  # before anything is written: weights that do not fit leave the folder as it was
         load_model(method, checkpoint, run.checkpoints / "last.pt")
         meta["resumed_from_epoch"] = checkpoint["epoch"]
         log.info("resuming from %s: epoch %d, step %d", run.checkpoints / "last.pt", checkpoint["epoch"],
                  checkpoint["step"])
+    labels_file = run.path / "target_labels.json"  # a resumed run's is there already, the same
+    if pair.target_labeled_index is not None and is_main() and not is_present(labels_file):
+        write_atomic(labels_file, json.dumps(pair.labeled_target_record(), indent=1) + "\n", within=run.path)
+    run.logger = build_logger(cfg, run.path) if is_main() else None  # last: a bad config starts no logger run
     log.info("%s on %s with %s: %d source train, %d source val, %d target train, %d target test, device %s",
              meta["method"], meta["dataset"], meta["backbone"], len(pair.source_train), len(pair.source_val),
              len(pair.target_train), len(pair.target_test), trainer.device)
     config = OmegaConf.to_container(cfg, resolve=True)
-    result = trainer.fit(method, pair, run, seed, resume=checkpoint,
+    result = trainer.fit(method, pair, run, seed, resume=checkpoint, ready=ready,
                          checkpoint_extra={"config": config, "meta": meta, "model_input": pair.model_input()})
     return {
         "status": "completed", **meta,

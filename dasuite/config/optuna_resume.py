@@ -27,6 +27,7 @@ from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_p
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import OmegaConf
 
+from dasuite.config.sweeps import sqlite_storage
 from dasuite.safe_files import read_text
 
 log = logging.getLogger("dasuite")
@@ -54,7 +55,9 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
         for name in fixed:  # as the plugin does: a key given a value is not searched
             distributions.pop(name, None)
         found = finished_trials(folder, distributions, fixed) if len(directions) == 1 else []
-        storage = _InMemory(folder) if self.storage is None else self.storage
+        folder.mkdir(parents=True, exist_ok=True)  # where Optuna makes the sweep's SQLite study
+        storage = self.storage if not isinstance(self.storage, str) else sqlite_storage(self.storage, self.sweep_dir)
+        storage = _InMemory(folder) if storage is None else storage
         study = optuna.create_study(study_name=self.study_name, storage=storage, directions=directions,
                                     load_if_exists=True)
         earlier = len(study.trials)

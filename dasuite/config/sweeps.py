@@ -7,11 +7,13 @@ that sweeper with Hydra). This needs nothing but the job folders (``.hydra/overr
 summary.json), so it works whatever Optuna can store.
 
 The study is also kept as a SQLite file in the sweep folder, ``<sweep dir>/optuna.db``, where Optuna can
-write one (``configs/hydra/sweeper/dasuite_optuna.yaml`` names it through the ``dasuite.study`` resolver,
-which makes the folder first: Optuna opens its storage before any job writes there). A later sweep in
-another folder continues that study with ``hydra.sweeper.storage=sqlite:///<that sweep dir>/optuna.db``.
-Optuna cannot write SQLite with optuna 2.x (which hydra-optuna-sweeper requires) and SQLAlchemy >= 2:
-there the study stays in memory, a warning says why, and only the folder-based resume is available.
+write one (``configs/hydra/sweeper/dasuite_optuna.yaml`` names it through the ``dasuite.study`` resolver, which
+only names the file: resolvers, which a config file can call, change nothing). A later sweep in another folder
+continues that study with ``hydra.sweeper.storage=sqlite:///<that sweep dir>/optuna.db``. Optuna cannot write
+SQLite with optuna 2.x (which hydra-optuna-sweeper requires) and SQLAlchemy >= 2 (:func:`sqlite_problem`): there
+a sweep folder's new study stays in memory, a warning says why, and only the folder-based resume is available;
+a study file that is already there is never opened nor removed: the sweep stops with a paragraph naming it and
+the version conflict (:func:`sqlite_storage`).
 
 Plain ``hydra/sweeper=optuna`` (the plugin as it is: it does not resume) has no search space of its own;
 with none on the command line it would run its trials on one and the same config, so it stops before
@@ -20,50 +22,87 @@ starting, saying how to give one.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from dasuite.errors import ConfigError
+from dasuite.errors import ConfigError, Refused
 
 STUDY_FILE = "optuna.db"
 
 
-def study_storage(sweep_dir: str) -> str | None:
-    """``sqlite:///<sweep_dir>/optuna.db`` (absolute), the folder made if it is not there yet; None (in memory,
-    with a warning) where Optuna cannot open a SQLite storage here."""
+def study_storage(sweep_dir: str) -> str:
+    """``sqlite:///<sweep_dir>/optuna.db`` (absolute): the ``dasuite.study`` resolver, which reads and writes
+    nothing."""
+    return f"sqlite:///{os.path.join(os.path.abspath(os.path.expanduser(sweep_dir)), STUDY_FILE)}"
+
+
+def sqlite_problem() -> str | None:
+    """Why this Optuna cannot keep a study in SQLite (None: it can), found on a scratch file in a temporary
+    folder of its own."""
+    import tempfile
+
+    import optuna
+
+    with tempfile.TemporaryDirectory(prefix="dasuite-optuna-") as scratch:
+        try:
+            optuna.storages.RDBStorage(f"sqlite:///{os.path.join(scratch, 'probe.db')}")
+        except Exception as error:  # noqa: BLE001 - version clashes surface as many kinds of error
+            try:
+                import sqlalchemy
+
+                versions = f"optuna {optuna.__version__} with SQLAlchemy {sqlalchemy.__version__}"
+            except ImportError:
+                versions = f"optuna {optuna.__version__}"
+            detail = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}" if str(error) else \
+                type(error).__name__
+            return f"{versions} cannot open a SQLite storage ({detail}; optuna 2.x needs SQLAlchemy < 2)"
+    return None
+
+
+def sqlite_storage(url: str, sweep_dir: str) -> str | None:
+    """The storage a sweep opens for ``url`` (``hydra.sweeper.storage``): ``url`` itself unless it names a SQLite
+    file this Optuna cannot open. Then the sweep folder's own study (:func:`study_storage`) that is not there yet
+    is kept in memory (None; a warning says why), and any other one stops the sweep (:class:`Refused`) naming the
+    file and the version conflict; the file is left as it is."""
     import logging
 
-    folder = Path(sweep_dir).expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{folder / STUDY_FILE}"
-    try:
-        import optuna
-
-        optuna.storages.RDBStorage(url)  # creates the tables, as create_study would
-    except Exception as error:  # noqa: BLE001 - version clashes surface as many kinds of error
-        (folder / STUDY_FILE).unlink(missing_ok=True)
+    if not url.startswith("sqlite:///"):
+        return url
+    problem = sqlite_problem()
+    if problem is None:
+        return url
+    file = Path(url[len("sqlite:///"):])
+    if url == study_storage(sweep_dir) and not file.exists():
         logging.getLogger("dasuite").warning(
-            "the Optuna study is kept in memory, not in %s: optuna %s cannot open a SQLite storage here (%s: %s; "
-            "optuna 2.x needs SQLAlchemy < 2). Running this sweep again into this folder still resumes it, from "
-            "its finished jobs", folder / STUDY_FILE, getattr(optuna, "__version__", "?"),
-            type(error).__name__, str(error).splitlines()[0][:200] if str(error) else "")
+            "the Optuna study is kept in memory, not in %s: %s. Running this sweep again into this folder still "
+            "resumes it, from its finished jobs", file, problem)
         return None
-    return url
+    state = "holds a study" if file.exists() else "was named for the study (hydra.sweeper.storage)"
+    raise Refused(f"cannot open the Optuna study {file}, which {state}: {problem}. The file is left as it is. "
+                  "Install SQLAlchemy < 2 to use it, or give hydra.sweeper.storage=null (the study is then kept in "
+                  "memory and told the sweep folder's finished jobs), or another hydra.sweep.dir.")
 
 
-def resumable_optuna_sweeper() -> str:
+def resumable_optuna_sweeper(*, _node_=None) -> str:
     """Register :class:`~dasuite.config.optuna_resume.ResumableOptunaSweeper` with Hydra and return its name there.
 
     Hydra instantiates a sweeper only from its plugin registry, by a ``hydra_plugins.*`` name that it imports
     again: the class is registered as ``hydra_plugins.dasuite_optuna.ResumableOptunaSweeper``, with
     ``hydra_plugins.dasuite_optuna`` an alias of :mod:`dasuite.config.optuna_resume` in ``sys.modules``. This is
     the ``dasuite.optuna_sweeper`` resolver, the ``_target_`` of ``hydra/sweeper=dasuite_optuna``, so it runs
-    when Hydra looks the sweeper up (and imports optuna only then)."""
+    when Hydra looks the sweeper up (and imports optuna only then); anywhere else (a run's saved config) it is a
+    ConfigError and registers nothing."""
     import importlib
     import sys
 
     from hydra.core.plugins import Plugins
+
+    key = _node_._get_full_key(None) if _node_ is not None else "?"
+    if key != "hydra.sweeper._target_":
+        raise ConfigError(f"{key}: ${{dasuite.optuna_sweeper:}} names the sweeper of hydra/sweeper=dasuite_optuna "
+                          "and means nothing elsewhere; the config was edited.")
 
     module = importlib.import_module("dasuite.config.optuna_resume")
     sweeper = module.ResumableOptunaSweeper

@@ -220,6 +220,15 @@ def arrays_pair(source=None, target=None, target_test=None, label_column: str = 
     tables = {key: read_table(path, f"dataset.{key}", label_column) for key, path in paths.items()}
     shape = tuple(tables["source"].x.shape[1:])
     columns = tables["source"].columns
+    if tables["source"].labels is None:
+        if columns is not None:  # a .csv without the label column: every column was read as a feature
+            likely = [c for c in columns if c.lower() in ("target", "class", "labels", "y", "category", "label")]
+            hint = f", e.g. dataset.label_column={likely[0]}" if likely else ""
+            raise ConfigError(f"dataset.source={source} has no label column '{label_column}' (dataset.label_column); "
+                              f"its columns are {', '.join(columns)[:300]}. Name the column that holds the labels"
+                              f"{hint}.")
+        raise ConfigError(f"dataset.source={source} has no labels: store them as y (.npz/.pt) or in a "
+                          f"'{label_column}' column (.csv; dataset.label_column names it).")
     for key, table in tables.items():
         if tuple(table.x.shape[1:]) != shape:
             raise ConfigError(f"dataset.{key}={paths[key]} has features of shape {tuple(table.x.shape[1:])}, the "
@@ -230,9 +239,6 @@ def arrays_pair(source=None, target=None, target_test=None, label_column: str = 
             raise ConfigError(f"dataset.{key}={paths[key]} has {how}: its feature columns are "
                               f"{', '.join(table.columns)[:300]}; the source's are {', '.join(columns)[:300]}. Every "
                               ".csv needs the same feature columns, in the same order.")
-    if tables["source"].labels is None:
-        raise ConfigError(f"dataset.source={source} has no labels: store them as y (.npz/.pt) or in a "
-                          f"'{label_column}' column (.csv; dataset.label_column names it).")
     evaluated = "target_test" if target_test is not None else "target"
     if tables[evaluated].labels is None:
         hint = "it has" if target_test is not None else "without dataset.target_test, the target file's labels are"

@@ -99,6 +99,9 @@ def folder_pair(source_dir=None, target_dir=None, target_test_dir=None, image_si
     if target_test_dir is not None:
         trees["target_test_dir"] = scan(target_test_dir, "target_test_dir")
     names = list(trees["source_dir"])
+    if len(names) < 2:
+        raise ConfigError(f"dataset.source_dir={source_dir} has a single class folder ({names[0]}); classification "
+                          "needs two or more: one sub-folder of images per class (<dir>/<class>/<image>).")
     for key, tree in trees.items():
         if list(tree) != names:
             only_source = sorted(set(names) - set(tree))

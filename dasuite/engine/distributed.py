@@ -122,8 +122,8 @@ class FollowerRunFolder(RunFolder):
     def append_metrics(self, record: dict) -> None:
         pass
 
-    def truncate_metrics(self, epochs: int) -> int:
-        return 0
+    def truncate_metrics(self, epochs: int, last: dict | None = None) -> bool:
+        return False
 
     def remove_temporary_files(self) -> None:
         pass

@@ -10,7 +10,8 @@ with one paragraph, never written through or waited on; :func:`check_folder` loo
 writes before a run (or Hydra) writes anything.
 
 metrics.jsonl is appended before the epoch's checkpoint is saved, so a run killed in between has
-one line more than its checkpoint: :meth:`RunFolder.truncate_metrics` drops it when the run resumes.
+one line more than its checkpoint: :meth:`RunFolder.truncate_metrics` drops it when the run resumes. Each
+checkpoint carries the last record written before it, so a line a crash cut short is written again from it.
 
 One writer per run folder: :func:`exclusive` holds the folder's ``.dasuite.lock`` (``flock``, which
 the OS releases when the process ends, even by SIGKILL) while a run writes; a second process asking
@@ -179,7 +180,8 @@ def _json_safe(value):
 
 def read_metrics(file: Path) -> list[dict]:
     """metrics.jsonl's records, without a last line cut short by a crash mid-append (torch-free, for report).
-    Any other line that is not a JSON record is a ConfigError naming the file and the line."""
+    Any other line that is not a JSON record, or a record whose epoch does not follow the one before (two runs'
+    records in one file), is a ConfigError naming the file and the line."""
     if not is_present(file):
         return []
     with open_read(file) as f:
@@ -198,6 +200,12 @@ def read_metrics(file: Path) -> list[dict]:
             raise ConfigError(f"{file} line {number} is not a metrics record (an object with an integer \"epoch\"): "
                               "the file was damaged or edited. dasuite changes nothing in it (resume stops here "
                               "too): delete or repair that line and run again.")
+        if records and "epoch" in record and "epoch" in records[-1] and record["epoch"] <= records[-1]["epoch"]:
+            raise ConfigError(f"{file} line {number} records epoch {record['epoch']} after epoch "
+                              f"{records[-1]['epoch']}: the file mixes the records of more than one run (a new "
+                              "run written into an older run's folder, by dasuite before it refused to), so no number "
+                              "in it can be trusted. dasuite changes nothing in it; train that run again into a folder "
+                              "of its own.")
         records.append(record)
     return records
 
@@ -236,16 +244,18 @@ class RunFolder:
         """The records, without a last line cut short by a crash mid-append."""
         return read_metrics(self.metrics_file)
 
-    def truncate_metrics(self, epochs: int) -> int:
-        """Keep the records of the first ``epochs`` epochs (rewritten atomically, without a torn last
-        line); returns how many records were dropped."""
-        if not self.metrics_file.exists():
-            return 0
+    def truncate_metrics(self, epochs: int, last: dict | None = None) -> bool:
+        """Keep the records of the first ``epochs`` epochs (rewritten atomically, without a torn last line).
+        ``last``: the last record written before the checkpoint being resumed (it carries it), written again when
+        the file has lost it (a crash cut its line short); returns whether it was."""
         records = self.read_metrics()
         kept = [r for r in records if r.get("epoch", 0) <= epochs]
-        text = "".join(json.dumps(r) + "\n" for r in kept)
-        write_atomic(self.metrics_file, text, within=self.path)
-        return len(records) - len(kept)
+        restored = last is not None and last.get("epoch") not in {r.get("epoch") for r in kept}
+        if restored:
+            kept = sorted([*kept, {k: _json_safe(v) for k, v in last.items()}], key=lambda r: r.get("epoch", 0))
+        if is_present(self.metrics_file) or restored:
+            write_atomic(self.metrics_file, "".join(json.dumps(r) + "\n" for r in kept), within=self.path)
+        return restored
 
     def remove_temporary_files(self) -> None:
         """Temporary files of atomic writes cut short by a crash (the target files are intact)."""

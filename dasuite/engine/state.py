@@ -148,6 +148,7 @@ class FitState:
             "schedulers": {k: s.state_dict() for k, s in self.schedules.items()},
             "samplers": {k: s.state_dict() for k, s in self.streams.items()},
             "rng": rng_state(),
+            "record": self.final or None,  # metrics.jsonl's last line: resume writes it again if a crash cut it
             **self.extra,
             "scaler": self.precision.state_dict(),
         }

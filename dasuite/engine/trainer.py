@@ -18,7 +18,7 @@ under torchrun, through DDP with sharded samplers and rank 0 evaluating (:mod:`~
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -112,14 +112,18 @@ class Trainer:
         self.progress, self.plots, self.deterministic = progress, plots and self.dist.rank == 0, deterministic
 
     def fit(self, method: Method, pair, run, seed: int, checkpoint_extra: dict | None = None,
-            resume: dict | None = None) -> TrainResult:
-        """Train ``method`` on ``pair``, from the start or from the checkpoint ``resume``."""
+            resume: dict | None = None, ready: Callable[[], None] | None = None) -> TrainResult:
+        """Train ``method`` on ``pair``, from the start or from the checkpoint ``resume``. ``ready`` is called once
+        everything is checked (the checkpoint restored), before the first step: a resume changes its run folder
+        only then."""
         state = self._state(method, pair, run, seed, checkpoint_extra, resume)
         hooks = state.callbacks
         try:
             with deterministic_algorithms(self.deterministic):
                 if resume is not None:
                     hooks.on_load_checkpoint(state, resume)
+                if ready is not None:
+                    ready()
                 hooks.before_fit(state)
                 self._place(state)
                 for _ in self._stages(state):

@@ -23,6 +23,7 @@ class Checkpointing(Callback):
         set_rng_state(checkpoint["rng"])
         state.precision.load_state_dict(checkpoint.get("scaler"))
         state.saved_epoch = state.at.epoch
+        state.final = dict(checkpoint.get("record") or {})  # carried on by the checkpoints this run writes
 
     def before_stage(self, state) -> None:
         if state.resume is not None and state.stage_index == state.at.stage:
