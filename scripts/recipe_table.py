@@ -5,7 +5,8 @@
 
 One table per pair: a row per ledger row, each published value as ``key=value`` under its group (the values
 every row of the pair shares are stated once above the table), a † where dasuite runs another value, and the
-reason under the table. tests/test_recipe_ledger.py checks that docs/methods.md holds what this prints.
+reason under the table; a row that no source runs has its a-priori argument under the table.
+tests/test_recipe_ledger.py checks that docs/methods.md holds what this prints.
 """
 
 from __future__ import annotations
@@ -28,18 +29,19 @@ def load(path: Path = LEDGER) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def _value(value) -> str:
+def text(value) -> str:
+    """``value`` as the tables and the overrides write it (YAML's null, true, false; lists in brackets)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, list):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+        return "[" + ", ".join(text(v) for v in value) + "]"
     return str(value)
 
 
 def _cell(entries: dict, marks: dict) -> str:
-    return ", ".join(f"{key.split('.', 1)[1]}={_value(entry['value'])}{marks.get(key, '')}"
+    return ", ".join(f"{key.split('.', 1)[1]}={text(entry['value'])}{marks.get(key, '')}"
                      for key, entry in entries.items()) or "—"
 
 
@@ -61,7 +63,7 @@ def render(ledger: dict) -> str:
     for dataset, rows in pairs.items():
         shared = _shared(rows)
         out.append(f"**`dataset={dataset}`**" + (" (every row: " + ", ".join(
-            f"{key}={_value(value)}" for key, value in shared.items()) + ")" if shared else ""))
+            f"{key}={text(value)}" for key, value in shared.items()) + ")" if shared else ""))
         out.append("")
         out.append("| method | source line | " + " | ".join(GROUPS) + " |")
         out.append("| --- | --- |" + " --- |" * len(GROUPS))
@@ -70,16 +72,20 @@ def render(ledger: dict) -> str:
             marks = {}
             for key, entry in row["values"].items():
                 if "differs" in entry:
-                    note = (key, _value(entry["value"]), _value(entry["dasuite"]), entry["differs"])
+                    note = (key, text(entry["value"]), text(entry["dasuite"]), entry["differs"])
                     notes.setdefault(note, []).append(row.get("experiment") or row["method"])
                     marks[key] = "†"
             name = f"`{row['method']}`" + (f" (`experiment={row['experiment']}`)" if row.get("experiment") else "")
             cells = [_cell({k: e for k, e in row["values"].items() if k.split(".")[0] == group and k not in shared},
                            marks) for group in GROUPS]
-            out.append(f"| {name} | `{row['line']}` | " + " | ".join(cells) + " |")
+            line = f"`{row['line']}`" if "line" in row else "a priori (below)"
+            out.append(f"| {name} | {line} | " + " | ".join(cells) + " |")
         out.append("")
         for (key, published, run, reason), names in notes.items():
             out.append(f"† {key} ({', '.join(names)}): published {published}, dasuite runs {run} — {reason}.  ")
+        for row in rows:
+            if "line" not in row:
+                out.append(f"A priori ({row['method']}): {row['reason']}.  ")
         for row in rows:
             for item in row.get("not_reproduced", []):
                 out.append(f"Not reproduced ({row['method']}): {item['what']} (`{item['source']}`).  ")
