@@ -29,7 +29,8 @@ def _logit_gradient(sigmas, spread):
     features = torch.randn(16, 4, generator=g)
     logits = (spread * torch.randn(16, 2, generator=g)).requires_grad_()
     p = F.softmax(logits, 1)
-    JointMMD([[0.25, 0.5, 1.0, 2.0, 4.0], [1.0]], sigmas=sigmas)([features[:8], p[:8]], [features[8:], p[8:]]).backward()
+    jmmd = JointMMD([[0.25, 0.5, 1.0, 2.0, 4.0], [1.0]], sigmas=sigmas)
+    jmmd([features[:8], p[:8]], [features[8:], p[8:]]).backward()
     return logits.grad.norm().item()
 
 

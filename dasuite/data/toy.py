@@ -55,7 +55,8 @@ def moons(n_per_domain: int = 150, n_target_test: int = 1000, noise: float = 0.0
     if noise < 0:
         raise ConfigError(f"dataset.noise={noise} must be >= 0.")
     if centre is not None and len(centre) != 2:
-        raise ConfigError(f"dataset.centre={list(centre)} must be two numbers (x, y), or null (the source pool's mean).")
+        raise ConfigError(f"dataset.centre={list(centre)} must be two numbers (x, y), or null (the source "
+                          "pool's mean).")
     if not scale > 0:
         raise ConfigError(f"dataset.scale={scale} must be > 0 (every point is multiplied by it).")
     g = torch.Generator().manual_seed(int(seed))
