@@ -30,6 +30,9 @@ from typing import IO
 
 from dasuite.errors import ConfigError
 
+#: The lock file of a run folder: one process writes a run folder at a time (engine/run_folder.py).
+LOCK_FILE = ".dasuite.lock"
+
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)

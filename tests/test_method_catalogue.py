@@ -91,7 +91,8 @@ def test_cdan_conditions_the_discriminator_on_features_times_classes():
     method = CDAN(MLP((2,), hidden=[8]), 3)
     assert not method.domain_loss.conditioning.randomized
     assert method.domain_loss.discriminator[0].in_features == 8 * 3
-    big = CDAN(MLP((2,), hidden=[600]), 10)  # 6000 > 4096: the randomized map
+    assert not CDAN(MLP((2,), hidden=[600]), 10).domain_loss.conditioning.randomized  # default: the full map
+    big = CDAN(MLP((2,), hidden=[600]), 10, multilinear_max_dim=4096)  # 6000 > 4096: the randomized map
     assert big.domain_loss.conditioning.randomized and big.domain_loss.discriminator[0].in_features == 1024
     assert "domain_loss.conditioning.random_f" in big.state_dict()
     forced = CDAN(MLP((2,), hidden=[8]), 3, multilinear_max_dim=0, randomized_dim=16)

@@ -52,8 +52,9 @@ def test_key_errors_answer_without_importing_torch(tmp_path):
     ("trainer.epochs=2.5", "trainer.epochs=2.5 is not a valid integer."),
     ("+trainer.epoch=3", "trainer.epoch is not a trainer setting. Did you mean trainer.epochs?"),
     ("+method.trade_of=1", "method.trade_of is not a method setting. Did you mean method.trade_off? Valid method "
-                           "keys (dasuite.methods.dann.DANN): discriminator_bn, discriminator_hidden, gamma, "
-                           "head_hidden, label_smoothing, target_label_weight, trade_off, warmup_steps."),
+                           "keys (dasuite.methods.dann.DANN): discriminator_bn, discriminator_hidden, "
+                           "discriminator_trade_off, domain_reduction, gamma, head_hidden, label_smoothing, "
+                           "target_label_weight, trade_off, warmup_steps."),
     ("method.discriminator_hidden=[a]", "method.discriminator_hidden=['a'] is not a valid list of integers."),
     ("dataset.val_fraction=x", "dataset.val_fraction='x' is not a valid number."),
     ("trainer.progress=maybe", "trainer.progress='maybe' is not a valid true/false value."),

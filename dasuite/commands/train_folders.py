@@ -31,9 +31,8 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dasuite.engine.run_folder import LOCK_FILE, check_folder
 from dasuite.errors import Refused
-from dasuite.safe_files import UnsafeFile, check_folder_writable, refuse_write, what_is
+from dasuite.safe_files import LOCK_FILE, UnsafeFile, check_folder_writable, refuse_write, what_is
 
 #: What a run writes that marks its folder as a run's.
 RUN_FILES = (".hydra", "summary.json", "metrics.jsonl", "checkpoints")
@@ -154,6 +153,8 @@ def check_links(folder: Path, sweep: bool) -> None:
     """An :class:`~dasuite.safe_files.UnsafeFile` for a symbolic link, pipe or device where this command or Hydra
     writes: the run folder's files (:func:`~dasuite.engine.run_folder.check_folder`); a sweep's multirun.yaml and
     its job folders."""
+    from dasuite.engine.run_folder import check_folder  # lazily: help and key errors import no engine
+
     check_folder(folder)
     if not sweep or not folder.is_dir():
         return

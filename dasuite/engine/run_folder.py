@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dasuite.errors import ConfigError
-from dasuite.safe_files import (append, check_folder_writable, is_present, make_dirs, open_read, refuse_write,
+from dasuite.safe_files import (LOCK_FILE, append, check_folder_writable, is_present, make_dirs, open_read, refuse_write,
                                 what_is, write_atomic, write_error)
 
 try:
@@ -42,7 +42,6 @@ try:
 except ImportError:  # Windows: run folders are not locked
     fcntl = None
 
-LOCK_FILE = ".dasuite.lock"
 #: The files of a run folder that dasuite (or Hydra, for .hydra/ and the job's log) writes in place or reads,
 #: and the folders it writes into: :func:`check_folder` refuses a link, pipe or device at any of them.
 FILES = (LOCK_FILE, "summary.json", "metrics.jsonl", "target_labels.json", ".hydra/config.yaml",
