@@ -155,7 +155,8 @@ def test_mmd_stopped_mid_epoch_resumes_exactly(tmp_path):
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
     assert state["partial"]["epoch_step"] == 2  # stopped mid-epoch, in a model whose bottleneck has no BatchNorm:
     assert "backbone.bottleneck.0.weight" in state["model"] and "backbone.bottleneck.1.running_mean" not in state["model"]
-    train_in_process(tmp_path / "run", *args, f"+method.marker={marker}", resume=True)
+    train_in_process(tmp_path / "run", *args, f"+method.marker={marker}", resume=True,
+                     trusted_modules=("tests.helpers",))
     assert _values(tmp_path / "run") == _values(tmp_path / "reference")
 
 
