@@ -285,7 +285,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--plain", action="store_true", help="also time the same loops in plain PyTorch")
     parser.add_argument("--section", default="mnist_usps_recipes", help="which BENCHMARKS.md section to (re)write")
-    parser.add_argument("--title", default="MNIST→USPS with the published recipes (issue 16)",
+    parser.add_argument("--title", default="MNIST→USPS with the published recipes",
                         help="that section's heading")
     parser.add_argument("--note", default="", help="a paragraph printed under the heading")
     parser.add_argument("--reuse", type=Path, default=None,
