@@ -129,33 +129,35 @@ def test_a_signal_mid_epoch_of_a_second_stage_resumes_exactly(tmp_path):
     epoch's pseudo-labels (SHOT's extra state), which a mid-epoch resume uses instead of recomputing them."""
     args = ["method=shot", "method._target_=tests.helpers.SHOTSignalsItself", "+method.signal_at_step=17",
             "trainer.epochs=3", "trainer.deterministic=true"]  # 4 source epochs of 4 steps, then adaptation
-    (tmp_path / "marker").touch()
-    train_in_process(tmp_path / "reference", *args, f"+method.marker={tmp_path / 'marker'}")
-    marker = tmp_path / "run_marker"
-    with pytest.raises(KeyboardInterrupt):
-        train_in_process(tmp_path / "run", *args, f"+method.marker={marker}")
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+    state = _stopped_by_its_method(tmp_path, args)
     assert (state["stage"], state["partial"]["epoch_step"]) == (1, 2) and \
         state["model"]["_extra_state"]["pseudo_labels"] is not None
     assert read_summary(tmp_path / "run")["status"] == "interrupted"
-    train_in_process(tmp_path / "run", *args, f"+method.marker={marker}", resume=True,
-                     trusted_modules=("tests.helpers",))
-    assert _values(tmp_path / "run") == _values(tmp_path / "reference")
+    _resume_and_compare(tmp_path, args)
 
 
 def test_mmd_stopped_mid_epoch_resumes_exactly(tmp_path):
     """MMD as TLL runs it: dropout in the bottleneck and a source and a target pass per step."""
     args = ["method=mmd", "method._target_=tests.helpers.MMDSignalsItself", "+method.signal_at_step=9",
             "backbone.bottleneck_dim=8", "trainer.epochs=4", "trainer.deterministic=true"]  # 4 steps per epoch
-    (tmp_path / "marker").touch()
-    train_in_process(tmp_path / "reference", *args, f"+method.marker={tmp_path / 'marker'}")
-    marker = tmp_path / "run_marker"
-    with pytest.raises(KeyboardInterrupt):
-        train_in_process(tmp_path / "run", *args, f"+method.marker={marker}")
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+    state = _stopped_by_its_method(tmp_path, args)
     assert state["partial"]["epoch_step"] == 2  # stopped mid-epoch, in a model whose bottleneck has no BatchNorm:
     assert "backbone.bottleneck.0.weight" in state["model"] and "backbone.bottleneck.1.running_mean" not in state["model"]
-    train_in_process(tmp_path / "run", *args, f"+method.marker={marker}", resume=True,
+    _resume_and_compare(tmp_path, args)
+
+
+def _stopped_by_its_method(tmp_path, args) -> dict:
+    """Train a reference run whole, then the same run stopped by its method's signal; the stopped run's last.pt."""
+    (tmp_path / "marker").touch()
+    train_in_process(tmp_path / "reference", *args, f"+method.marker={tmp_path / 'marker'}")
+    with pytest.raises(KeyboardInterrupt):
+        train_in_process(tmp_path / "run", *args, f"+method.marker={tmp_path / 'run_marker'}")
+    return torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+
+
+def _resume_and_compare(tmp_path, args) -> None:
+    """Resume the stopped run: its metrics must equal the reference's."""
+    train_in_process(tmp_path / "run", *args, f"+method.marker={tmp_path / 'run_marker'}", resume=True,
                      trusted_modules=("tests.helpers",))
     assert _values(tmp_path / "run") == _values(tmp_path / "reference")
 
