@@ -5,7 +5,7 @@ writes its run folder there); the table gives the median and the fastest wall ti
 to BENCHMARKS.md between the ``cli_speed`` markers. For `dasuite train` it also gives the run's own
 training-step seconds (summary.json ``train_seconds``) and the fixed cost beyond them: wall − steps
 (start-up, imports, configuration, evaluations, checkpoints, plots). Goals: help, list and argument
-errors under 0.5 s; the default `dasuite train` (DANN on moons) under 15 s end to end (issue 8) and
+errors under 0.5 s; the default `dasuite train` (DANN on moons) under 15 s end to end and
 at most ~3 s beyond its training steps (issue 21).
 
     python scripts/cli_speed.py [--repeat 5] [--train-repeat 3]
