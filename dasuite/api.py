@@ -122,7 +122,7 @@ def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", 
     method), e.g. ``["mypkg"]``; nothing else the folder names is imported."""
     from dasuite.config.options import parse_trusted_modules
     from dasuite.engine.trainer import resolve_device
-    from dasuite.models.trained import load_trained
+    from dasuite.assembly.trained import load_trained
 
     folder, modules = Path(folder).expanduser(), parse_trusted_modules(trusted_modules)
     model = load_trained(folder, checkpoint, resolve_device(device, key="device"), trust=trust,

@@ -21,8 +21,8 @@ import torch
 from dasuite.engine.sampler import gather
 from dasuite.losses import class_centroids, nearest_centroid
 from dasuite.methods.cdtrans import two_way_partners
-from dasuite.models.build import build_pair
-from dasuite.models.trained import load_trained
+from dasuite.assembly.pair import build_pair
+from dasuite.assembly.trained import load_trained
 
 
 @torch.inference_mode()

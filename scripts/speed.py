@@ -179,7 +179,7 @@ def paired_seconds_per_step(model: str, method: str, device: str, precision: str
 
     from dasuite.config.catalog import config_dir
     from dasuite.engine.trainer import Trainer
-    from dasuite.models.build import build_method
+    from dasuite.assembly.method import build_method
 
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
         cfg = compose("config", overrides=[f"backbone={model}", f"method={method}", "family=none", "recipe=none"])
@@ -212,7 +212,7 @@ def _ddp_worker(rank: int, port: int, steps: int, batch: int, data_root, results
     from dasuite.config.catalog import config_dir
     from dasuite.engine.distributed import shutdown
     from dasuite.engine.trainer import Trainer
-    from dasuite.models.build import build_method
+    from dasuite.assembly.method import build_method
 
     with initialize_config_dir(version_base="1.3", config_dir=str(config_dir())):
         cfg = compose("config", overrides=["backbone=lenet", "method=dann", "family=none", "recipe=none"])

@@ -9,7 +9,7 @@ import torch
 from dasuite.data.arrays import arrays_pair
 from dasuite.data.pair import split
 from dasuite.errors import ConfigError
-from dasuite.models.build import build_pair
+from dasuite.assembly.pair import build_pair
 from tests import fake_data
 from tests.conftest import compose_config, train_in_process
 

@@ -13,7 +13,7 @@ from dasuite.data.archives import Remote, fetch
 from dasuite.data.benchmarks import BENCHMARKS, benchmark_pair, resolve_task
 from dasuite.data.images import Preprocess
 from dasuite.errors import ConfigError
-from dasuite.models.build import build_pair
+from dasuite.assembly.pair import build_pair
 from dasuite.models.torchvision_nets import torchvision_backbone
 from tests.conftest import compose_config, train_in_process
 
@@ -233,7 +233,7 @@ def test_a_named_weight_set_is_checked_and_looked_for(tmp_path, monkeypatch):
 def test_predict_and_export_prepare_images_as_the_benchmark_evaluates_them(tmp_path):
     from dasuite.commands.export import describe
     from dasuite.commands.predict import predict
-    from dasuite.models.trained import load_trained
+    from dasuite.assembly.trained import load_trained
 
     fake_tree(tmp_path / "data", "office31", CASES["office31"][0])
     settings = ["dataset=office31", "dataset.task=W2D", f"data_root={tmp_path / 'data'}",

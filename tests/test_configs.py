@@ -7,7 +7,8 @@ from hydra.utils import get_method, instantiate
 
 from dasuite.commands.list import format_catalog
 from dasuite.config.catalog import GROUPS, choices, config_dir
-from dasuite.models.build import build_method, build_pair
+from dasuite.assembly.method import build_method
+from dasuite.assembly.pair import build_pair
 from tests import fake_data
 from tests.conftest import compose_config
 

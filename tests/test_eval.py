@@ -51,8 +51,8 @@ def test_eval_on_another_setting_of_the_pair(run, capsys):
     import torch
 
     from dasuite.engine.evaluate import evaluate
-    from dasuite.models.build import build_pair
-    from dasuite.models.trained import load_trained
+    from dasuite.assembly.pair import build_pair
+    from dasuite.assembly.trained import load_trained
     from tests.conftest import compose_config
 
     assert eval_main([f"run_dir={run}", "dataset=moons", "dataset.rotation_deg=70"]) == 0

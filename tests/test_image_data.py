@@ -12,7 +12,7 @@ from dasuite.data.image_pair import image_pair
 from dasuite.data.images import Preprocess, fit_images, random_crop
 from dasuite.data.shifts import CORRUPTIONS, corrupt, digit_shift
 from dasuite.errors import ConfigError
-from dasuite.models.build import build_pair
+from dasuite.assembly.pair import build_pair
 from tests import fake_data
 from tests.conftest import compose_config, run_cli, train_in_process
 

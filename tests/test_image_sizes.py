@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from dasuite.config.catalog import config_dir
 from dasuite.data.folder import folder_pair
+from dasuite.assembly.method import backbone_builder
 from dasuite.engine.model_size import size_warning
 from dasuite.errors import ConfigError
 from dasuite.models.lenet import lenet
@@ -42,7 +43,7 @@ def test_the_folder_pair_reads_the_images_own_size_with_image_size_auto(tmp_path
 ])
 def test_a_backbone_far_larger_than_usual_is_named_with_its_count_and_cause(name, shape, warns):
     cfg, backbone = _backbone(name, shape)
-    warning = size_warning(cfg, backbone, shape)
+    warning = size_warning(backbone_builder(cfg), backbone, shape)
     assert (warning is not None) == warns
     if warns:
         assert "M parameters on" in warning and f"takes {shape[0] * shape[1] * shape[2]:,} inputs" in warning

@@ -1,5 +1,5 @@
 """Imports run one way: the data pairs and the methods never read a config (Hydra and OmegaConf stay in
-dasuite.config, dasuite.models.build and the commands)."""
+dasuite.config, dasuite.assembly and the commands)."""
 
 import subprocess
 import sys

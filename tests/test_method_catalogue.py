@@ -10,7 +10,7 @@ from functools import partial
 import pytest
 import torch
 
-from dasuite.config.nested_methods import expand
+from dasuite.assembly.nested_methods import expand
 from dasuite.errors import ConfigError
 from dasuite.methods.adda import ADDA
 from dasuite.methods.base import MAIN, Batch, StepContext

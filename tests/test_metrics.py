@@ -81,8 +81,8 @@ def run(tmp_path_factory):
 
 def _target_test_predictions(folder, checkpoint: str) -> tuple[int, np.ndarray, np.ndarray]:
     """The checkpoint's epoch and its predicted and true classes on the run's target test set."""
-    from dasuite.models.build import build_pair
-    from dasuite.models.trained import load_trained
+    from dasuite.assembly.pair import build_pair
+    from dasuite.assembly.trained import load_trained
 
     model = load_trained(folder, checkpoint)
     test = build_pair(model.config.dataset).target_test

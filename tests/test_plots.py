@@ -13,7 +13,8 @@ from dasuite.diagnostics.domain_distance import proxy_a_distance
 from dasuite.diagnostics.embedding import Embedding, embed
 from dasuite.diagnostics.plots import _scaled, plot_curves
 from dasuite.diagnostics.run import Diagnostics
-from dasuite.models.build import build_method, build_pair
+from dasuite.assembly.method import build_method
+from dasuite.assembly.pair import build_pair
 from tests.conftest import GENERIC, compose_config, read_summary, train_in_process
 
 pytest.importorskip("sklearn", reason="scikit-learn (a core dependency) computes t-SNE and the proxy A-distance")

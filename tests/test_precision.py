@@ -15,7 +15,7 @@ from dasuite.engine.trainer import Trainer
 from dasuite.errors import ConfigError
 from dasuite.methods.source_only import SourceOnly
 from dasuite.models.backbones import MLP
-from dasuite.models.build import build_method
+from dasuite.assembly.method import build_method
 from tests import fake_data
 from tests.conftest import GENERIC, compose_config, train_in_process
 

@@ -10,8 +10,9 @@ from omegaconf import OmegaConf
 
 from dasuite.commands.predict import main, predict
 from dasuite.errors import ConfigError
-from dasuite.models.build import build_method, build_pair
-from dasuite.models.trained import load_trained
+from dasuite.assembly.method import build_method
+from dasuite.assembly.pair import build_pair
+from dasuite.assembly.trained import load_trained
 from tests import fake_data
 from tests.conftest import read_summary, train_in_process
 

@@ -101,7 +101,8 @@ def test_validators_guard_and_ensv_never_read_target_labels():
     from hydra.utils import instantiate
 
     from dasuite.engine.run_folder import RunFolder
-    from dasuite.models.build import build_method, build_pair
+    from dasuite.assembly.method import build_method
+    from dasuite.assembly.pair import build_pair
 
     cfg = compose_config("dataset=blobs", "trainer.epochs=3", "trainer.progress=false", "trainer.plots=false",
                          "dataset.n_target_test=200", "trainer.select=ensv",  # blobs: three classes, none collapsed

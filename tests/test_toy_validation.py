@@ -7,7 +7,7 @@ import torch
 
 from dasuite.data.toy import moons
 from dasuite.errors import ConfigError
-from dasuite.models.build import build_pair
+from dasuite.assembly.pair import build_pair
 from tests.conftest import compose_config
 
 

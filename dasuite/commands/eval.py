@@ -81,8 +81,8 @@ def evaluate_run(run_dir, dataset: str | None = None, checkpoint: str = "last", 
             raise ConfigError(f"cannot read {setting!r}: a pair's setting is dataset.KEY=VALUE.")
 
     from dasuite.engine.trainer import resolve_device
-    from dasuite.models.build import build_pair
-    from dasuite.models.trained import load_trained
+    from dasuite.assembly.pair import build_pair
+    from dasuite.assembly.trained import load_trained
 
     device = resolve_device(device, key="device")
     model = load_trained(run_dir, checkpoint, device, trust=trust_checkpoint, trusted_modules=trusted_modules)

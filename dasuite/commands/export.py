@@ -77,7 +77,8 @@ def export(run_dir, format: str | None = None, output=None, checkpoint: str = "l
     classes the run's config may name (:mod:`dasuite.engine.admission`)."""
     import json
 
-    from dasuite.models.trained import RawInputModel, load_trained
+    from dasuite.assembly.trained import load_trained
+    from dasuite.models.trained import RawInputModel
 
     chosen = format or DEFAULT_FORMAT
     if chosen not in FORMATS:

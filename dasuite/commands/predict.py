@@ -92,7 +92,7 @@ def predict(run_dir, input_path, checkpoint: str = "last", output=None, batch_si
 
     from dasuite.data.inputs import read_inputs
     from dasuite.engine.trainer import resolve_device
-    from dasuite.models.trained import load_trained
+    from dasuite.assembly.trained import load_trained
     from dasuite.safe_files import write_atomic
 
     device = resolve_device(device, key="device")

@@ -402,7 +402,7 @@ def _load_checkpoint(run, meta: dict, trust: bool) -> dict | None:
 def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None, presets: set[str]) -> None:
     """Check the checkpoint's config against the run's (a ConfigError naming the keys that differ)."""
     from dasuite.commands.resume import ALLOWED
-    from dasuite.config.nested_methods import expand
+    from dasuite.assembly.nested_methods import expand
     from dasuite.config.schema import validate
 
     path = run.checkpoints / "last.pt"
@@ -466,8 +466,9 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     from dasuite.engine.distributed import is_main
     from dasuite.engine.evaluate import summary_fields
     from dasuite.engine.model_size import size_warning
-    from dasuite.loggers import build_logger
-    from dasuite.models.build import build_method, build_pair
+    from dasuite.assembly.logger import build_logger
+    from dasuite.assembly.method import backbone_builder, build_method
+    from dasuite.assembly.pair import build_pair
 
     seed = cfg.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
@@ -480,7 +481,7 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     np.random.seed(seed)
     random.seed(seed)
     method = build_method(cfg, pair.input_shape, pair.num_classes)
-    oversized = size_warning(cfg.backbone, method.backbone, tuple(pair.input_shape))
+    oversized = size_warning(backbone_builder(cfg.backbone), method.backbone, tuple(pair.input_shape))
     if oversized is not None:
         log.warning(oversized)
     if checkpoint is not None:  # before anything is written: weights that do not fit leave the folder as it was

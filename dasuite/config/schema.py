@@ -42,7 +42,7 @@ class SplitSettings:
 
 @dataclasses.dataclass
 class MethodSettings:
-    """Keys of every method, read by :func:`dasuite.models.build.build_method`."""
+    """Keys of every method, read by :func:`dasuite.assembly.method.build_method`."""
 
     target_label_weight: float = 1.0
     head_hidden: List[int] = dataclasses.field(default_factory=list)
@@ -115,7 +115,7 @@ def validate(cfg: DictConfig, presets: Collection[str] = ()) -> DictConfig:
     component: where the chosen one has no such parameter (``backbone=mlp`` on a family that sets
     ``backbone.pretrained``) the key is dropped, with a line in the log, instead of failing the run.
     """
-    from dasuite.config.nested_methods import expand
+    from dasuite.assembly.nested_methods import expand
 
     if isinstance(cfg.get("method"), DictConfig):  # method.base=NAME -> that method's _target_ config
         with open_dict(cfg):

@@ -4,7 +4,7 @@ A pair module (``toy.py``, ...) returns :class:`Domains`: a labeled source pool,
 training set and a target test set. :func:`split` then holds out the source validation split
 and, when asked, draws ``k`` labeled target samples per class. Splitting is the same for every
 pair, so it lives here and the pair modules only produce data; a run's config names the pair module
-and its settings (:func:`dasuite.models.build.build_pair` instantiates it: data never reads configs).
+and its settings (:func:`dasuite.assembly.pair.build_pair` instantiates it: data never reads configs).
 """
 
 from __future__ import annotations

@@ -10,10 +10,8 @@ same images at 32×32 pixels, the size of the digit and CIFAR images it is made 
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
 from torch import nn
 
 #: Parameters beyond this multiple of the backbone's at :data:`REFERENCE_SIDE` px are "far off its usual".
@@ -27,9 +25,11 @@ def parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def size_warning(backbone_cfg: DictConfig, backbone: nn.Module, input_shape: tuple[int, ...]) -> str | None:
-    """One line when ``backbone`` (built for ``input_shape``) has :data:`FACTOR` times the parameters it has
-    on 32×32 images of the same channels, else None (vector inputs: no reference size)."""
+def size_warning(rebuild: Callable[[tuple[int, ...]], nn.Module], backbone: nn.Module,
+                 input_shape: tuple[int, ...]) -> str | None:
+    """One line when ``backbone`` (built for ``input_shape``) has :data:`FACTOR` times the parameters that
+    ``rebuild(shape)`` (the same backbone, without pretrained weights) has on 32×32 images of the same channels,
+    else None (vector inputs: no reference size)."""
     count = parameters(backbone)
     if len(input_shape) != 3 or count < MINIMUM or max(input_shape[1:]) <= REFERENCE_SIDE:
         return None
@@ -37,13 +37,8 @@ def size_warning(backbone_cfg: DictConfig, backbone: nn.Module, input_shape: tup
                       key=lambda item: item[1].weight.numel(), default=("", None))
     if layer is None or 2 * layer.weight.numel() < count:  # no layer that grows with the image dominates
         return None
-    cfg = copy.deepcopy(backbone_cfg)
-    with open_dict(cfg):  # the sizes only: no pretrained weights read
-        for key, value in (("pretrained", False), ("weights_path", None), ("download", False)):
-            if key in cfg:
-                cfg[key] = value
     try:
-        usual = parameters(instantiate(cfg, input_shape=(input_shape[0], REFERENCE_SIDE, REFERENCE_SIDE)))
+        usual = parameters(rebuild((input_shape[0], REFERENCE_SIDE, REFERENCE_SIDE)))
     except Exception:  # noqa: BLE001 - a backbone that cannot take 32 px: no reference
         return None
     if count < FACTOR * usual:

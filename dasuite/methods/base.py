@@ -133,7 +133,7 @@ class Method(nn.Module):
         self.backbone = backbone
         self.head = nn.Linear(backbone.out_features, num_classes)
         self.label_smoothing = label_smoothing
-        self.target_label_weight = 1.0  # method.target_label_weight, set by dasuite.models.build.build_method
+        self.target_label_weight = 1.0  # method.target_label_weight, set by dasuite.assembly.method.build_method
         self.adds_target_label_term = False  # decided by training_stages()
 
     def stages(self) -> list[Stage]:
@@ -215,7 +215,7 @@ class Method(nn.Module):
 
     def set_head(self, hidden: Sequence[int]) -> None:
         """Make the classifier head a ReLU MLP with hidden sizes ``hidden`` (``method.head_hidden``, applied by
-        :func:`dasuite.models.build.build_method`); ``[]`` keeps the linear head."""
+        :func:`dasuite.assembly.method.build_method`); ``[]`` keeps the linear head."""
         if hidden:
             self.head = mlp_head(self.head.in_features, hidden, self.head.out_features)
 
@@ -235,7 +235,7 @@ class Method(nn.Module):
 
 
 #: Another method, to be built on a method's own backbone: ``factory(backbone=..., num_classes=...)``. A
-#: constructor parameter of this type takes a nested method config (:mod:`dasuite.config.nested_methods`).
+#: constructor parameter of this type takes a nested method config (:mod:`dasuite.assembly.nested_methods`).
 MethodFactory = Callable[..., Method]
 
 

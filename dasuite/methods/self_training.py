@@ -7,7 +7,7 @@ through the labels; :class:`dasuite.losses.ConfidentPseudoLabelLoss`).
 
 Composition instead of branching: ``base`` is another method, received as a factory that builds it
 on the same backbone (a nested ``_target_`` config; ``method.base=dann`` names a file of
-``configs/method/``, see :mod:`dasuite.config.nested_methods`; None: :class:`SourceOnly`). Self-
+``configs/method/``, see :mod:`dasuite.assembly.nested_methods`; None: :class:`SourceOnly`). Self-
 training then *is* the base method plus one term: it runs the base's stages and optimizers, adds
 the pseudo-label term to the base's :data:`~dasuite.methods.base.MAIN` step in every stage that
 draws target data, and predicts as the base does. A base that never draws target data
