@@ -1,8 +1,10 @@
 """dasuite from Python (a notebook, a script): train a run, load a finished one, evaluate it.
 
-``train(overrides)`` runs exactly what ``dasuite train OVERRIDES`` runs (the same key checks, Hydra
-app and run folder), in this process, and returns the :class:`Run`; ``load_run(folder)`` opens a
-finished run folder; ``evaluate(run)`` is ``dasuite eval``. Example (docs/api.md)::
+``fit(method, data, trainer)`` trains objects you built (your own method, your own tensors);
+``train(overrides)`` builds them from the configs as ``dasuite train OVERRIDES`` does (the same key checks,
+configs and run folder files), in this process, and returns the :class:`Run`; ``load_run(folder)`` opens a
+finished run folder; ``evaluate(run)`` is ``dasuite eval``. None of them reads ``sys.argv`` or sets process-wide
+state. Example (docs/api.md)::
 
     from dasuite import evaluate, train
 
@@ -17,15 +19,15 @@ Importing this module imports neither torch nor Hydra; each function does, when 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dasuite.errors import ConfigError
 from dasuite.safe_files import is_present, read_text
 
-__all__ = ["Run", "evaluate", "load_run", "train"]
+__all__ = ["Run", "evaluate", "fit", "load_run", "seed_everything", "train"]
 
 
 @dataclass
@@ -59,59 +61,90 @@ class Run:
         return self.model.probabilities(torch.as_tensor(x, dtype=torch.float32).to(device)).cpu()
 
 
+def fit(method, data, trainer=None, *, run_dir: str | Path | None = None, seed: int = 0, init_from=None,
+        init_checkpoint: str = "last", logger=None) -> Run:
+    """Train a :class:`~dasuite.methods.base.Method` you built on a :class:`~dasuite.data.pair.DomainPair` with a
+    :class:`~dasuite.engine.trainer.Trainer` (default ``Trainer()``), into ``run_dir`` (new or empty); see
+    :func:`dasuite.experiment.fit`."""
+    from dasuite.experiment import fit as fit_objects
+
+    return fit_objects(method, data, trainer, run_dir=run_dir, seed=seed, init_from=init_from,
+                       init_checkpoint=init_checkpoint, logger=logger)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators, as ``dasuite train`` does before building the model."""
+    from dasuite.experiment import seed_everything as seed_all
+
+    seed_all(seed)
+
+
 def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | None = None,
           trusted_modules: Iterable[str] = ()) -> Run:
-    """Train one run as ``dasuite train *overrides`` does, into ``run_dir`` (default: runs/<date>/<time>
-    under the working directory); returns the finished :class:`Run`, loaded trusting the modules of the
-    ``_target_``s ``overrides`` name and ``trusted_modules`` (:func:`load_run`). A config error raises
-    :class:`~dasuite.errors.ConfigError`; a run that fails raises RuntimeError naming its folder."""
-    import dasuite.commands.train as command
+    """Train one run as ``dasuite train *overrides`` does (the same key checks, configs and run folder files), into
+    ``run_dir`` (default: runs/<date>/<time> under the working directory; it must be new or empty); returns the
+    finished :class:`Run`, loaded trusting the modules of the ``_target_``s ``overrides`` name and
+    ``trusted_modules`` (:func:`load_run`). A config error raises :class:`~dasuite.errors.ConfigError` (and leaves
+    no folder behind); a run that fails raises RuntimeError naming its folder. Reads no ``sys.argv``, sets no
+    environment variable, and leaves the process's logging as it found it."""
+    from dasuite.commands.train import Command, run_experiment
+    from dasuite.commands.train_folders import remove_created, snapshot
+    from dasuite.config.catalog import check_choices
+    from dasuite.config.compose import compose_run, write_job_files
     from dasuite.config.options import parse_trusted_modules
+    from dasuite.config.override_keys import check_keys
     from dasuite.engine.admission import named_modules
+    from dasuite.engine.run_folder import exclusive
+    from dasuite.experiment import new_folder
 
     modules = parse_trusted_modules(trusted_modules)
     args = [str(a) for a in overrides]
-    if any(a in ("-m", "--multirun") or a.startswith("resume=") for a in args):
-        raise ConfigError("train() trains one new run: leave out -m/--multirun and resume= (use the dasuite train "
-                          "command for sweeps and resumes).")
-    if run_dir is not None:
-        args.append(f"hydra.run.dir={Path(run_dir).expanduser().resolve()}")
-    code, outcome = _run_command(command, args)
-    if code == 2 or not outcome.jobs:
-        raise ConfigError(outcome.error or f"dasuite train {' '.join(args)} did not start a run.")
-    folder = Path(outcome.jobs[-1])
-    summary = json.loads(read_text(folder / "summary.json"))
+    refused = [a for a in args if a.startswith("-") or a.startswith(("resume=", "trust_checkpoint=", "trusted_modules=",
+                                                                     "hydra.", "hydra/", "+hydra", "~hydra"))]
+    if refused:
+        raise ConfigError(f"train() trains one new run from config overrides; {refused[0]!r} is not one (sweeps, "
+                          "resume= and Hydra's own settings stay with the dasuite train command; give the folder as "
+                          "run_dir=).")
+    check_choices(args)
+    check_keys(args)
+    folder = new_folder(run_dir)
+    before = snapshot(folder)
+    composed = compose_run(args, folder)
+    command = Command(prepared=(".hydra", "train.log"))
+    with exclusive(folder), _job_log(folder / "train.log"):
+        write_job_files(folder, composed)
+        summary = run_experiment(composed.config, folder, composed.choices, args, command=command)
+    if str(folder) in command.unstarted:
+        remove_created(folder, before)
+    if command.config_errors:
+        raise ConfigError(command.error or f"dasuite.train({args!r}) did not start a run.")
     if summary.get("status") != "completed":
         kind = ConfigError if summary.get("error_type") == "ConfigError" else RuntimeError
         raise kind(f"the run in {folder} {summary.get('status')}: {summary.get('error')}")
     return load_run(folder, trusted_modules=modules + named_modules(args))
 
 
-def _run_command(command, args: list[str]):
-    """``dasuite train ARGS`` in this process: its exit status and its :class:`~dasuite.commands.train.Command`.
-    Hydra's own errors (a malformed override, a bad interpolation in its config) raise ConfigError with
-    Hydra's message instead of printing it and exiting the process."""
-    import os
+@contextmanager
+def _job_log(path: Path):
+    """The ``dasuite`` logger's records at INFO into ``path`` (a run's train.log) while the run trains, as
+    Hydra's job logging does for the command; the logger's level and handlers are put back afterwards."""
+    import logging
 
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    from dasuite.safe_files import open_append
 
-    argv, full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its error instead of printing it and calling sys.exit
-    try:
-        code = command.run_train(args)
-    except (HydraException, OmegaConfBaseException) as error:
-        raise ConfigError(f"dasuite train {' '.join(args)}: {' '.join(str(error).split())}") from None
-    except SystemExit as exit:  # Hydra's argument parser: its usage message is on stderr
-        raise ConfigError(f"dasuite train {' '.join(args)}: Hydra rejected the command line (exit status "
-                          f"{exit.code}; its message is above).") from None
-    finally:
-        sys.argv = argv
-        if full_error is None:
-            os.environ.pop("HYDRA_FULL_ERROR", None)
-        else:
-            os.environ["HYDRA_FULL_ERROR"] = full_error
-    return code, command.CURRENT
+    logger = logging.getLogger("dasuite")
+    with open_append(path, within=path.parent) as stream:
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+        level = logger.level
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def load_run(folder: str | Path, checkpoint: str = "last", device: str = "cpu", trust: bool = False,

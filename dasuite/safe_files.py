@@ -179,6 +179,27 @@ def append(path: Path, data: bytes, within: Path | None = None) -> None:
         os.close(fd)
 
 
+def open_append(path: Path, within: Path | None = None) -> IO:
+    """``path`` opened to append UTF-8 text (created if absent), refusing a link, pipe or device there."""
+    path = Path(path)
+    check_writable(path, within)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as error:
+        raise _open_error(path, error, refuse_write) from None
+    try:
+        what = _kind(os.fstat(fd).st_mode)
+        if what is not None:
+            raise refuse_write(path, what)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 def open_read(path: Path, text: bool = False) -> IO:
     """``path`` opened for reading (binary, or UTF-8 text); a named pipe, socket, device or folder there (or
     behind a link) is an :class:`UnsafeFile` at once. A missing file raises FileNotFoundError as open() does."""

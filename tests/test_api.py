@@ -1,5 +1,6 @@
 """The Python API: docs/api.md's example runs as written, and ``import dasuite`` stays light."""
 
+import json
 import re
 import subprocess
 import sys
@@ -14,9 +15,11 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
 def test_the_docs_examples_run(tmp_cwd):
     examples = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.DOTALL)
-    assert "from dasuite import evaluate, load_run, train" in examples[0]
-    for example in examples:  # the API tour, the metrics, then the losses in a loop of your own
+    assert "from dasuite import fit, seed_everything" in examples[0]
+    assert "from dasuite import evaluate, load_run, train" in examples[1]
+    for example in examples:  # fit on your own objects, the API tour, the metrics, the losses in your own loop
         exec(compile(example, str(DOCS), "exec"), {})  # noqa: S102 - the repository's own documentation
+    assert json.loads((tmp_cwd / "runs" / "mine" / "summary.json").read_text())["status"] == "completed"
     assert (tmp_cwd / "runs" / "notebook" / "summary.json").is_file()
     assert (tmp_cwd / "runs" / "notebook" / "eval").is_dir()
 

@@ -52,11 +52,12 @@ NO_RUN = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shel
 class Command:
     """What one ``dasuite train`` command has done so far. Hydra calls the app once per job, so the command's
     state lives here (a multirun carries on past a failed job and reports them all at the end), and so does its
-    outcome (``code``, ``jobs``, the first ``error``), which :func:`dasuite.api.train` reads."""
+    outcome (``code``, ``jobs``, the first ``error``). :func:`dasuite.api.train` makes its own for its one job."""
 
     resuming: bool = False  # ``resume=DIR``: jobs continue from their checkpoints
     trusting: bool = False  # ``resume=DIR trust_checkpoint=true``
     trusted_modules: tuple[str, ...] = ()  # ``resume=DIR trusted_modules=[...]``
+    prepared: tuple[str, ...] = ()  # entries written for the job before it runs, besides Hydra's (dasuite.train)
     jobs: list[str] = field(default_factory=list)  # run folders of the jobs run
     failed: list[str] = field(default_factory=list)  # ... of those that failed after starting
     config_errors: list[str] = field(default_factory=list)  # ... of those that never started for a config error
@@ -182,7 +183,7 @@ def _hydra_app(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     summary = run_experiment(cfg, run_dir, hydra_cfg.runtime.choices, hydra_cfg.overrides.task,
                              resume=CURRENT.resuming, trust_checkpoint=CURRENT.trusting,
-                             trusted_modules=CURRENT.trusted_modules)
+                             trusted_modules=CURRENT.trusted_modules, command=CURRENT)
     if str(run_dir) in CURRENT.unstarted:  # a sweep's job folder was made for the job (its sweep folder is recorded)
         remove_created(run_dir, CURRENT.before.get(run_dir) or Before(None, run_dir.parent))
     value = summary.get("best_value")
@@ -190,7 +191,8 @@ def _hydra_app(cfg: DictConfig) -> float:
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool = False,
-                   trust_checkpoint: bool = False, trusted_modules: tuple[str, ...] = ()) -> dict:
+                   trust_checkpoint: bool = False, trusted_modules: tuple[str, ...] = (),
+                   command: Command | None = None) -> dict:
     """Build the pair, model, method and trainer from ``cfg``, train, and write summary.json.
 
     Any error once training started ends in a summary.json with status "failed" (or "interrupted" on
@@ -203,42 +205,47 @@ def run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: b
     folder until its checkpoint has loaded and fits the run (a ConfigError before that is reported as a config
     error, without a summary). A run folder that another live process writes is not touched: the returned summary
     says "busy" and is not written; one with a link, pipe or device where the run writes says "refused".
+    ``command`` collects what happened (jobs, failures, the first error) for the caller.
     """
     from dasuite.engine.distributed import is_main
     from dasuite.engine.run_folder import RunFolderBusy, check_folder, exclusive, writer
 
+    command = Command() if command is None else command
     # a folder another process writes: exclusive() below names it
-    foreign = foreign_entries(run_dir) if is_main() and not resume and writer(run_dir) is None else []
+    new = is_main() and not resume and writer(run_dir) is None
+    foreign = foreign_entries(run_dir, command.prepared) if new else []
     if foreign:
         problem = (f"{run_dir} already holds {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}: a new run "
                    "writes only into a folder of its own, so that nothing there is overwritten or mixed into its "
                    f"records. Continue a run there with `dasuite train resume={run_dir}`, or give another folder. "
                    "Nothing was changed in it.")
-        CURRENT.fail(problem)
-        CURRENT.config_errors.append(str(run_dir))
+        command.fail(problem)
+        command.config_errors.append(str(run_dir))
         return {"status": "refused", "error": problem}
     try:
         if is_main():
             check_folder(run_dir)  # a link, pipe or device planted where the run writes or reads
         with exclusive(run_dir) if is_main() else contextlib.nullcontext():
-            return _run_experiment(cfg, run_dir, choices, overrides, resume, trust_checkpoint, trusted_modules)
+            return _run_experiment(cfg, run_dir, choices, overrides, command, resume, trust_checkpoint,
+                                   trusted_modules)
     except RunFolderBusy as busy:
-        CURRENT.fail(str(busy))
-        CURRENT.failed.append(str(run_dir))
+        command.fail(str(busy))
+        command.failed.append(str(run_dir))
         return {"status": "busy", "error": str(busy)}
     except UnsafeFile as unsafe:  # nothing was written: a config error of the folder, not a failed run
-        CURRENT.fail(str(unsafe))
-        CURRENT.config_errors.append(str(run_dir))
+        command.fail(str(unsafe))
+        command.config_errors.append(str(run_dir))
         return {"status": "refused", "error_type": "ConfigError", "error": str(unsafe)}
 
 
-def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: bool, trust_checkpoint: bool,
-                    trusted_modules: tuple[str, ...]) -> dict:
+def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, command: Command, resume: bool,
+                    trust_checkpoint: bool, trusted_modules: tuple[str, ...]) -> dict:
     from dasuite.engine.callbacks.progress import write_line
     from dasuite.engine.distributed import is_main, run_folder
+    from dasuite.experiment import print_result
 
     run = run_folder(run_dir)  # rank 0's under torchrun; the other ranks only read it
-    CURRENT.jobs.append(str(run_dir))
+    command.jobs.append(str(run_dir))
     previous = _read_summary(run) if resume else None
     written, committed = _written(run), []
     saved = copy.deepcopy(cfg) if resume else None  # as Hydra composed it: what .hydra/config.yaml holds
@@ -301,28 +308,24 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, resume: 
                    "started_at": started.isoformat(), "duration_s": time.perf_counter() - wall}
         if isinstance(cause, ConfigError) and (not committed if resume else _written(run) == written):  # not started
             log.error("error: %s", cause)
-            CURRENT.fail(str(cause), printed=False)
+            command.fail(str(cause), printed=False)
             _close_logger(run)
-            CURRENT.config_errors.append(str(run_dir))
+            command.config_errors.append(str(run_dir))
             if not resume and is_main():
-                CURRENT.unstarted.append(str(run_dir))
+                command.unstarted.append(str(run_dir))
             return summary
         if not (previous and previous.get("status") == "completed"):  # a finished run keeps its summary
             _write_failure(run, summary)
         if isinstance(cause, ConfigError):
             log.error("error: %s", cause)
-            CURRENT.fail(str(cause), printed=False)
+            command.fail(str(cause), printed=False)
         else:
             log.info("traceback of the failure:", exc_info=error)
             log.error("run failed: %s: %s (full traceback in %s)", type(cause).__name__, cause,
                       run_dir / "train.log")
-        CURRENT.failed.append(str(run_dir))
+        command.failed.append(str(run_dir))
         return summary
-    if is_main():
-        write_line(f"Run folder: {run_dir}\n"
-                   f"source accuracy {_percent(summary['source_acc'])} | "
-                   f"target accuracy {_percent(summary['target_acc'])}"
-                   f" (last epoch of {summary['epochs']}, {summary['train_seconds']:.1f} s training)")
+    print_result(summary)
     return summary
 
 
@@ -454,32 +457,24 @@ def _flatten(tree, prefix: str = "") -> dict:
 
 def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict | None = None,
            ready=None) -> dict:
-    """Build and fit the run; ``ready`` (a resume's commit) is called once the checkpoint has loaded and fits."""
-    import random
-
-    import numpy as np
-    import torch
-    from hydra.utils import instantiate
-
-    from dasuite.config.schema import validate
-    from dasuite.engine.checkpoint import load_model
-    from dasuite.engine.distributed import is_main
-    from dasuite.engine.evaluate import summary_fields
-    from dasuite.engine.model_size import size_warning
+    """Build the run's objects from ``cfg`` (:mod:`dasuite.assembly`) and fit them (:func:`dasuite.experiment.train_run`);
+    ``ready`` (a resume's commit) is called once the checkpoint has loaded and fits."""
+    from dasuite.assembly.init_from import init_weights
     from dasuite.assembly.logger import build_logger
     from dasuite.assembly.method import backbone_builder, build_method
     from dasuite.assembly.pair import build_pair
+    from dasuite.assembly.trainer import build_trainer
+    from dasuite.config.schema import validate
+    from dasuite.engine.checkpoint import load_model
+    from dasuite.engine.distributed import is_main
+    from dasuite.engine.model_size import size_warning
+    from dasuite.experiment import check_seed, seed_everything, train_run
 
-    seed = cfg.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
-        raise ConfigError(f"seed={seed!r} is not a valid seed: give an integer from 0 to {2 ** 32 - 1} (it seeds "
-                          "torch, numpy and Python's random, and numpy takes only those).")
+    seed = check_seed(cfg.get("seed", 0))
     cfg = validate(cfg, presets)
-    trainer = instantiate(cfg.trainer)
+    trainer = build_trainer(cfg.trainer)
     pair = build_pair(cfg.dataset)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    random.seed(seed)
+    seed_everything(seed)
     method = build_method(cfg, pair.input_shape, pair.num_classes)
     oversized = size_warning(backbone_builder(cfg.backbone), method.backbone, tuple(pair.input_shape))
     if oversized is not None:
@@ -489,42 +484,11 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
         meta["resumed_from_epoch"] = checkpoint["epoch"]
         log.info("resuming from %s: epoch %d, step %d", run.checkpoints / "last.pt", checkpoint["epoch"],
                  checkpoint["step"])
-    labels_file = run.path / "target_labels.json"  # a resumed run's is there already, the same
-    if pair.target_labeled_index is not None and is_main() and not is_present(labels_file):
-        write_atomic(labels_file, json.dumps(pair.labeled_target_record(), indent=1) + "\n", within=run.path)
+    elif cfg.get("init_from") is not None:
+        meta["init_from"] = init_weights(method, cfg.init_from, cfg.get("init_checkpoint", "last"), pair.class_names)
     run.logger = build_logger(cfg, run.path) if is_main() else None  # last: a bad config starts no logger run
-    log.info("%s on %s with %s: %d source train, %d source val, %d target train, %d target test, device %s",
-             meta["method"], meta["dataset"], meta["backbone"], len(pair.source_train), len(pair.source_val),
-             len(pair.target_train), len(pair.target_test), trainer.device)
-    config = OmegaConf.to_container(cfg, resolve=True)
-    result = trainer.fit(method, pair, run, seed, resume=checkpoint, ready=ready,
-                         checkpoint_extra={"config": config, "meta": meta, "model_input": pair.model_input()})
-    return {
-        "status": "completed", **meta,
-        **summary_fields(result.final),
-        "epochs": result.epochs, "steps": result.steps, "train_seconds": result.train_seconds,
-        "samples_per_second": result.samples_per_second, "device": str(trainer.device), **trainer.in_effect,
-        **result.selection,
-        **result.fields,
-        **_peak_memory(trainer.device),
-    }
-
-
-def _peak_memory(device) -> dict[str, float]:
-    """Peak resident memory of this process (and of the CUDA device), in MiB."""
-    import torch
-
-    peak = {}
-    try:
-        import resource
-    except ImportError:  # Windows has no getrusage
-        pass
-    else:
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-        peak["peak_memory_mb"] = rss / (2 ** 20 if sys.platform == "darwin" else 1024)
-    if device.type == "cuda":
-        peak["peak_cuda_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2 ** 20
-    return peak
+    return train_run(method, pair, trainer, run, seed, meta, checkpoint, ready,
+                     config=OmegaConf.to_container(cfg, resolve=True))
 
 
 def _root_cause(error: BaseException) -> BaseException:
@@ -534,7 +498,3 @@ def _root_cause(error: BaseException) -> BaseException:
     while isinstance(error, InstantiationException) and error.__cause__ is not None:
         error = error.__cause__
     return error
-
-
-def _percent(fraction: float | None) -> str:
-    return "n/a" if fraction is None else f"{100 * fraction:.2f}%"

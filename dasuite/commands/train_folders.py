@@ -91,14 +91,15 @@ def refusal(key: str, folder: Path, before: Before, optuna_sweep: bool = False) 
             f"or leave {key} out for a new dated one). Nothing was written.")
 
 
-def foreign_entries(folder: Path) -> list[str]:
-    """What ``folder`` holds besides the lock and the files Hydra wrote for the job now starting (``.hydra/`` with
-    its three files and the job's log): the entries a new run would mix its own into."""
+def foreign_entries(folder: Path, prepared: tuple[str, ...] = ()) -> list[str]:
+    """What ``folder`` holds besides the lock and the files Hydra (or ``prepared``: :func:`dasuite.train`) wrote for
+    the job now starting (``.hydra/`` with its three files and the job's log): the entries a new run would mix its
+    own into."""
     from hydra.core.hydra_config import HydraConfig
 
     if not folder.is_dir():
         return []
-    ours = {LOCK_FILE}
+    ours = {LOCK_FILE, *prepared}
     if HydraConfig.initialized():
         hydra = HydraConfig.get()
         ours.add(f"{hydra.job.name}.log")

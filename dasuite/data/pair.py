@@ -174,3 +174,21 @@ def _draw_per_class(target: Labeled, num_classes: int, k: int, generator: torch.
     picked = [torch.nonzero(target.y == c).flatten() for c in range(num_classes)]
     picked = [idx[torch.randperm(len(idx), generator=generator)[:k]] for idx in picked]
     return torch.cat(picked)
+
+
+def pair_from_tensors(source, target, target_test, class_names: list[str] | None = None, val_fraction: float = 0.1,
+                      labels_per_class: int = 0, seed: int = 0, preprocess: Preprocess | None = None) -> DomainPair:
+    """A pair from tensors you hold (:func:`dasuite.fit`): ``source`` as ``(x, y)``, ``target`` as ``x`` (unlabeled)
+    or ``(x, y)`` (its labels only draw ``labels_per_class`` labeled samples per class), ``target_test`` as
+    ``(x, y)``; ``x`` is (N, D) vectors or (N, C, H, W) images, ``y`` integer classes. ``class_names`` defaults to
+    0 .. C-1, C one more than the largest label; the rest is :func:`split`'s."""
+    xs, ys = source
+    target_x, target_y = target if isinstance(target, (tuple, list)) else (target, None)
+    test_x, test_y = target_test
+    num_classes = len(class_names) if class_names else int(max(ys.max(), test_y.max())) + 1
+    unlabeled = torch.full((len(target_x),), -1, dtype=torch.long)
+    domains = Domains(source=Labeled(xs, ys.long()),
+                      target=Labeled(target_x, unlabeled if target_y is None else target_y.long()),
+                      target_test=Labeled(test_x, test_y.long()), num_classes=num_classes,
+                      input_shape=tuple(xs.shape[1:]), class_names=class_names, preprocess=preprocess)
+    return split(domains, val_fraction, labels_per_class, seed)
