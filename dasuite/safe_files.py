@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -40,6 +41,10 @@ _BINARY = getattr(os, "O_BINARY", 0)
 _NOCTTY = getattr(os, "O_NOCTTY", 0)
 _READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+#: The name of a temporary file of :func:`write_atomic` (``.<name>.<8 hex digits>.tmp``).
+TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp\Z")
 
 
 class UnsafeFile(ConfigError):
@@ -134,7 +139,7 @@ def write_atomic(path: Path, data: bytes | str | Callable[[IO[bytes]], None], wi
     path = Path(path)
     check_writable(path, within)
     make_dirs(path.parent, within)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")  # TEMPORARY_NAME
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC | _BINARY, 0o666)
     except OSError as error:

@@ -113,3 +113,18 @@ def test_a_second_signal_stops_at_once_naming_it_and_the_handlers_come_back():
         os.kill(os.getpid(), signal.SIGTERM)
     assert caught.value.exit_code == 128 + signal.SIGTERM and caught.value.signal_name == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_resume_removes_only_the_temporary_files_of_atomic_writes(tmp_path):
+    """In the folder, checkpoints/ and .hydra/; a user's own .tmp file and a folder of that name stay."""
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / ".hydra").mkdir()
+    ours = [tmp_path / ".summary.json.0a1b2c3d.tmp", tmp_path / "checkpoints" / ".last.pt.deadbeef.tmp",
+            tmp_path / ".hydra" / ".overrides.yaml.01234567.tmp"]
+    theirs = [tmp_path / ".notes.tmp", tmp_path / "checkpoints" / ".draft.tmp"]
+    for path in ours + theirs:
+        path.write_text("x")
+    (tmp_path / ".cache.12345678.tmp").mkdir()
+    RunFolder(tmp_path).remove_temporary_files()
+    assert not any(path.exists() for path in ours)
+    assert all(path.exists() for path in theirs) and (tmp_path / ".cache.12345678.tmp").is_dir()

@@ -241,3 +241,36 @@ def test_the_refusal_is_one_paragraph():
     assert message.startswith("run/.hydra/config.yaml sets trainer.callbacks[0]._target_='mylab.cb.Notify', which "
                               "dasuite does not build from a file: its module mylab.cb is neither dasuite's")
     assert "trusted_modules=[mylab.cb]" in message and "trust_checkpoint=true" in message
+
+
+@pytest.mark.parametrize("value", ["${oc.decode:'[{_target_: payload.Net}]'}", "x ${oc.create:{_target_: payload.Net}}",
+                                   "${oc.select:missing,{_target_: payload.Net}}", "${${name}:'{_target_: x.Y}'}",
+                                   "${oc.env:HOME,${oc.decode:'{_target_: payload.Net}'}}"])
+def test_a_resolver_that_can_build_a_target_is_refused_in_a_file(value):
+    """The check reads the file as written: a resolver could make a _target_ out of text after it."""
+    with pytest.raises(ConfigError) as refused:
+        check_targets({"trainer": {"callbacks": [value]}}, "run/.hydra/config.yaml")
+    message = str(refused.value)
+    assert message.startswith(f"run/.hydra/config.yaml sets trainer.callbacks[0]={value!r}, an interpolation")
+    assert "trust_checkpoint=true" in message and "\n" not in message
+    check_targets({"trainer": {"callbacks": [value]}}, "run/.hydra/config.yaml", everything=True)
+
+
+@pytest.mark.parametrize("value", ["${data_root}", "${.sibling}/x", "${oc.env:XDG_CACHE_HOME,'~/.cache'}/dasuite",
+                                   "${now:%Y-%m-%d}", "${ data_root }", "plain text with $ and {braces}"])
+def test_key_references_and_text_resolvers_are_admitted(value):
+    check_targets({"cache_dir": value, "method": {"_target_": "dasuite.methods.dann.DANN"}}, "a file")
+
+
+def test_resume_refuses_saved_overrides_that_build_a_target_by_resolving(work, tmp_path):
+    """A run that never started starts on resume, instantiating its saved overrides' callbacks."""
+    run_dir = work / "shared_run"
+    for entry in ("checkpoints", "summary.json", "metrics.jsonl"):
+        shutil.rmtree(run_dir / entry) if (run_dir / entry).is_dir() else (run_dir / entry).unlink(missing_ok=True)
+    built = "trainer.callbacks='${oc.decode:\"[{_target_: payload.Net}]\"}'"
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*FAST, *GENERIC, *RUN, built]))
+    before = _files(run_dir)
+    result = run_cli("train", "resume=shared_run", cwd=work, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "shared_run/.hydra/overrides.yaml sets trainer.callbacks=" in result.stderr
+    assert not (tmp_path / "marker").exists() and _files(run_dir) == before

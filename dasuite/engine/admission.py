@@ -13,6 +13,11 @@ imported the module a file names to find out what it is. So a run folder's confi
   line, ``trusted_modules=`` in :mod:`dasuite.api`) and their submodules;
 - anything, with ``trust_checkpoint=true``.
 
+A file's config is checked as it was read, before OmegaConf resolves its ``${...}``, and a resolver can
+build a config node out of text (``${oc.decode:"{_target_: payload.Net}"}``, ``oc.create``, the default of
+``oc.select``): so a value read from a file may hold only references to other keys (``${data_root}``) and the
+resolvers that return text (:data:`TEXT_RESOLVERS`).
+
 Only then is the module imported, and a class of dasuite's or of a trusted module must be a
 ``torch.nn.Module`` or :class:`~dasuite.engine.callbacks.base.Callback` defined there. The trust
 comes from the caller's arguments, never from a file. Imports no torch until a ``torch.nn`` or class
@@ -33,6 +38,11 @@ from dasuite.errors import ConfigError
 
 #: ``_target_``s of the components dasuite builds that are not in configs/ (a pair's preprocessing).
 PREPROCESSING = ("dasuite.data.images.Preprocess", "dasuite.data.arrays.Standardize")
+#: The resolvers a value read from a file may call: each returns text, never a config node.
+TEXT_RESOLVERS = ("now", "oc.env", "dasuite.study")
+#: What may follow each ``${`` of such a value: a key's name (``${data_root}``, ``${.x}``) or a text resolver.
+_ADMITTED_INTERPOLATION = re.compile(r"\$\{\s*(?:[\w.\-\[\]]+\s*\}|(?:%s)\s*:)"
+                                     % "|".join(re.escape(r) for r in TEXT_RESOLVERS))
 
 
 def check_targets(tree, source: str, modules: Iterable[str] = (), everything: bool = False, key: str = "") -> None:
@@ -40,6 +50,17 @@ def check_targets(tree, source: str, modules: Iterable[str] = (), everything: bo
     (the module docstring); ``modules``: the caller's trusted modules; ``everything``: trust_checkpoint=true."""
     if everything:
         return
+    for path, value in _strings(tree, key):
+        start = value.find("${")
+        while start >= 0:
+            if not _ADMITTED_INTERPOLATION.match(value, start):
+                raise ConfigError(
+                    f"{source} sets {path}={value!r}, an interpolation dasuite does not resolve from a file: "
+                    "a resolver can build a config node, a _target_ among them, out of text after the "
+                    "_target_s were checked, so a value read from a file may hold only references to other keys "
+                    f"(${{data_root}}) and the resolvers {', '.join(TEXT_RESOLVERS)}. If you trust where this run "
+                    "folder comes from, add trust_checkpoint=true.")
+            start = value.find("${", start + 2)
     modules = tuple(modules)
     for path, target in _targets(tree, key):
         reason = _refusal(target, modules)
@@ -97,6 +118,18 @@ def _targets(tree, key: str) -> Iterator[tuple[str, object]]:
     elif isinstance(tree, (list, tuple)):
         for i, value in enumerate(tree):
             yield from _targets(value, f"{key}[{i}]")
+
+
+def _strings(tree, key: str) -> Iterator[tuple[str, str]]:
+    """(dotted path, value) of each string value in a nested dict/list."""
+    if isinstance(tree, str):
+        yield key, tree
+    elif isinstance(tree, dict):
+        for name, value in tree.items():
+            yield from _strings(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(tree, (list, tuple)):
+        for i, value in enumerate(tree):
+            yield from _strings(value, f"{key}[{i}]")
 
 
 def _refusal(target, modules: tuple[str, ...]) -> str | None:

@@ -34,8 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dasuite.errors import ConfigError
-from dasuite.safe_files import (LOCK_FILE, append, check_folder_writable, is_present, make_dirs, open_read, refuse_write,
-                                what_is, write_atomic, write_error)
+from dasuite.safe_files import (LOCK_FILE, TEMPORARY_NAME, append, check_folder_writable, is_present, make_dirs,
+                                open_read, refuse_write, what_is, write_atomic, write_error)
 
 try:
     import fcntl
@@ -257,10 +257,15 @@ class RunFolder:
         return restored
 
     def remove_temporary_files(self) -> None:
-        """Temporary files of atomic writes cut short by a crash (the target files are intact)."""
-        folders = [self.path, *([self.checkpoints] if what_is(self.checkpoints) == "a folder" else [])]
-        for tmp in [p for folder in folders for p in folder.glob(".*.tmp")]:
-            tmp.unlink(missing_ok=True)
+        """The temporary files of atomic writes a crash cut short (the target files are intact), in the folder,
+        ``checkpoints/`` and ``.hydra/``: only entries named as :func:`~dasuite.safe_files.write_atomic` names
+        them (:data:`~dasuite.safe_files.TEMPORARY_NAME`), and never a folder."""
+        folders = [self.path, *(self.path / name for name in ("checkpoints", ".hydra")
+                                if what_is(self.path / name) == "a folder")]
+        for folder in folders:
+            for name in os.listdir(folder):
+                if TEMPORARY_NAME.match(name) and what_is(folder / name) != "a folder":
+                    (folder / name).unlink(missing_ok=True)
 
     def write_summary(self, summary: dict) -> None:
         text = json.dumps({k: _json_safe(v) for k, v in summary.items()}, indent=2) + "\n"
