@@ -89,7 +89,7 @@ def _one_line_naming(err: str, path: Path) -> str:
     (".dasuite.lock", "resume"), (".hydra/config.yaml", "resume"), (".hydra/hydra.yaml", "resume"),
     ("summary.json", "resume"), ("metrics.jsonl", "resume"), ("checkpoints/last.pt", "resume"),
     ("checkpoints", "resume"), ("export/model.pt2", "export"), ("export", "export"), ("eval", "eval"),
-    ("report.md", "report"), ("report.csv", "report"),
+    ("report.md", "report"), ("report.csv", "report"), ("tensorboard", "resume"), ("mlruns", "resume"),
 ])
 def test_a_link_where_a_command_writes_leaves_its_target_alone(run, entry, command, capsys):
     planted, outside = run / entry, run.parent / "outside" / Path(entry).name

@@ -268,7 +268,8 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, command:
         if resume:
             from dasuite.engine.admission import check_targets
 
-            check_targets(OmegaConf.to_container(cfg), f"the saved config of {run_dir} (.hydra/overrides.yaml)",
+            check_targets(OmegaConf.to_container(cfg, resolve=True),  # what a resolver makes is checked too
+                          f"the saved config of {run_dir} (.hydra/overrides.yaml)",
                           trusted_modules, trust_checkpoint)
         checkpoint = _load_checkpoint(run, meta, trust_checkpoint) if resume else None
         if checkpoint is not None:  # its config is compared with the run's (and its method's signature read)

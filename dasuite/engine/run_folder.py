@@ -46,7 +46,7 @@ except ImportError:  # Windows: run folders are not locked
 #: and the folders it writes into: :func:`check_folder` refuses a link, pipe or device at any of them.
 FILES = (LOCK_FILE, "summary.json", "metrics.jsonl", "target_labels.json", ".hydra/config.yaml",
          ".hydra/hydra.yaml", ".hydra/overrides.yaml", "checkpoints/last.pt", "checkpoints/best.pt")
-FOLDERS = (".hydra", "checkpoints", "plots", "predictions", "eval", "export")
+FOLDERS = (".hydra", "checkpoints", "plots", "predictions", "eval", "export", "tensorboard", "mlruns")
 #: The run folders this process holds: resolved path -> [lock file descriptor, nesting depth].
 _HELD: dict[Path, list[int]] = {}
 
