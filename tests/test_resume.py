@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import dasuite
 from dasuite.commands.train import run_train
 from dasuite.engine.run_folder import RunFolder
 from tests.conftest import GENERIC, read_summary, train_in_process
@@ -278,6 +279,7 @@ def test_weights_that_do_not_fit_the_model_are_named(interrupted_run):
     assert f"cannot resume from {path}: its weights do not fit" in summary["error"]
     assert "missing in the checkpoint: head.bias" in summary["error"]
     assert "head.weight (5, 64) (model: (2, 64))" in summary["error"]
+    assert f"or dasuite {dasuite.__version__} wrote it with defaults" in summary["error"]  # the version that wrote it
 
 
 def test_a_checkpoint_of_another_method_is_refused(interrupted_run, tmp_path):

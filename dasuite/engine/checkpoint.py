@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dasuite import __version__
 from dasuite.errors import ConfigError
 from dasuite.safe_files import UnsafeFile, open_read
 
@@ -127,6 +128,9 @@ def load_model(method: torch.nn.Module, state: dict, path: Path, action: str = "
         parts = [f"{label}: {', '.join(map(str, keys[:5]))}{' ...' if len(keys) > 5 else ''}"
                  for label, keys in (("missing in the checkpoint", missing), ("not in the model", unexpected),
                                      ("other shapes", wrong)) if keys]
+        meta = state.get("meta") if isinstance(state.get("meta"), dict) else {}
+        writer = f"dasuite {meta['dasuite_version']}" if meta.get("dasuite_version") else "an older dasuite"
         raise ConfigError(f"cannot {action} {path}: its weights do not fit the model built from the run's "
-                          f"config ({'; '.join(parts)}). The checkpoint belongs to another model or architecture.")
+                          f"config ({'; '.join(parts)}). The checkpoint belongs to another model or architecture, "
+                          f"or {writer} wrote it with defaults this one ({__version__}) builds differently.")
     method.load_state_dict(saved)
