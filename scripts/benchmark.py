@@ -195,7 +195,7 @@ def render(results: dict, plain: dict, args, command: str, started: str) -> str:
     budget = (f"the Transfer-Learning-Library protocol cut to {args.epochs or 20} epochs × "
               f"{args.steps_per_epoch or 2500} iterations of batch 128 per domain"
               if args.epochs or args.steps_per_epoch else "each recipe whole")
-    lines = [begin, f"## {args.title}", "",
+    lines = [begin, f"### {args.title}", "",
              f"Measured {started} on: {machine()}; device `{device}`.", "",
              *([args.note, ""] if args.note else []),
              "```", command, "```", "",

@@ -82,7 +82,7 @@ def main() -> None:
                         f"< {goal:g} | {'yes' if met else '**no**'} |")
             print(rows[-1], flush=True)
     section = "\n".join([
-        "<!-- cli_speed:begin -->", "## How fast the CLI answers", "",
+        "<!-- cli_speed:begin -->", "### How fast the CLI answers", "",
         f"Measured {started} on: {machine()}.", "",
         "```", "python scripts/cli_speed.py " + " ".join(sys.argv[1:]), "```", "",
         "Wall time of the whole command in a fresh process, as typed by a user. `dasuite train` is the "

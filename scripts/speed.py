@@ -288,7 +288,7 @@ def render(rows: list[Row], scaling: dict, args, command: str, started: str, mac
     peak_text = "; ".join(f"{device} {'bf16' if dtype == torch.bfloat16 else 'fp32'} {value / 1e9:.3g} GFLOP/s"
                           for (device, dtype), value in peaks.items())
     gpu = f" GPU: {torch.cuda.get_device_name()}." if torch.cuda.is_available() else " No GPU on this machine."
-    lines = [begin, f"## {args.title}", "", f"Measured {started} on: {machine}.{gpu}", "",
+    lines = [begin, f"### {args.title}", "", f"Measured {started} on: {machine}.{gpu}", "",
              *([args.note, ""] if args.note else []), "```", command, "```", "",
              f"Steps per second of training (data in memory on the device, after warm-up; dasuite's from its "
              f"trainer's own training-step clock), the same loop in plain PyTorch in the same process, "
