@@ -14,12 +14,21 @@ import dataclasses
 import inspect
 import typing
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dasuite.errors import ConfigError
 
 #: Keys every method has through the base class, never constructor arguments of a nested method.
 COMMON = ("_target_", "target_label_weight", "head_hidden")
+
+
+def expand_config(cfg: DictConfig) -> DictConfig:
+    """``cfg`` (a run's config) with its method's method-valued keys as ``_target_`` nodes (``method.base=NAME`` ->
+    that method's config), before the config's types are checked."""
+    if isinstance(cfg.get("method"), DictConfig):
+        with open_dict(cfg):
+            cfg.method = expand(OmegaConf.to_container(cfg.method, resolve=True))
+    return cfg
 
 
 def expand(settings: dict, key: str = "method") -> dict:

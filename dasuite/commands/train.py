@@ -406,12 +406,12 @@ def _load_checkpoint(run, meta: dict, trust: bool) -> dict | None:
 def _prepare_resume(cfg: DictConfig, run, checkpoint: dict | None, presets: set[str]) -> None:
     """Check the checkpoint's config against the run's (a ConfigError naming the keys that differ)."""
     from dasuite.commands.resume import ALLOWED
-    from dasuite.assembly.nested_methods import expand
+    from dasuite.assembly.nested_methods import expand, expand_config
     from dasuite.config.schema import validate
 
     path = run.checkpoints / "last.pt"
     if checkpoint is not None and checkpoint.get("config") is not None:
-        now = _flatten(OmegaConf.to_container(validate(copy.deepcopy(cfg), presets), resolve=True))
+        now = _flatten(OmegaConf.to_container(validate(expand_config(copy.deepcopy(cfg)), presets), resolve=True))
         then = dict(checkpoint["config"])
         if isinstance(then.get("method"), dict):  # saved before a named base method (method.base=dann) was nested
             then["method"] = expand(then["method"])
@@ -463,6 +463,7 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     from dasuite.assembly.init_from import init_weights
     from dasuite.assembly.logger import build_logger
     from dasuite.assembly.method import backbone_builder, build_method
+    from dasuite.assembly.nested_methods import expand_config
     from dasuite.assembly.pair import build_pair
     from dasuite.assembly.trainer import build_trainer
     from dasuite.config.schema import validate
@@ -472,7 +473,7 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     from dasuite.experiment import check_seed, seed_everything, train_run
 
     seed = check_seed(cfg.get("seed", 0))
-    cfg = validate(cfg, presets)
+    cfg = validate(expand_config(cfg), presets)
     trainer = build_trainer(cfg.trainer)
     pair = build_pair(cfg.dataset)
     seed_everything(seed)

@@ -113,13 +113,9 @@ def validate(cfg: DictConfig, presets: Collection[str] = ()) -> DictConfig:
 
     ``presets`` (:func:`dasuite.config.catalog.preset_keys`) are keys a pair family or a recipe sets for its usual
     component: where the chosen one has no such parameter (``backbone=mlp`` on a family that sets
-    ``backbone.pretrained``) the key is dropped, with a line in the log, instead of failing the run.
+    ``backbone.pretrained``) the key is dropped, with a line in the log, instead of failing the run. A method built
+    on another is expanded first (:func:`dasuite.assembly.nested_methods.expand_config`).
     """
-    from dasuite.assembly.nested_methods import expand
-
-    if isinstance(cfg.get("method"), DictConfig):  # method.base=NAME -> that method's _target_ config
-        with open_dict(cfg):
-            cfg.method = expand(OmegaConf.to_container(cfg.method, resolve=True))
     for group in GROUPS:
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "_target_" not in node:
