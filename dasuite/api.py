@@ -21,44 +21,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from dasuite.errors import ConfigError
+from dasuite.run import Run
 from dasuite.safe_files import is_present, read_text
 
 __all__ = ["Run", "evaluate", "fit", "load_run", "seed_everything", "train"]
-
-
-@dataclass
-class Run:
-    """A run folder of ``dasuite train``: its summary, metrics and model (in eval mode)."""
-
-    folder: Path
-    summary: dict
-    model: object = field(repr=False)  # dasuite.models.trained.TrainedModel: method, input shape, classes, ...
-    trust: bool = False  # what load_run was given: evaluate(run) reads the folder again with the same trust
-    trusted_modules: tuple[str, ...] = ()
-
-    @property
-    def method(self):
-        """The trained :class:`~dasuite.methods.base.Method` (an ``nn.Module``, in eval mode)."""
-        return self.model.method
-
-    @property
-    def metrics(self) -> list[dict]:
-        """metrics.jsonl's records, one per evaluated epoch."""
-        from dasuite.engine.run_folder import read_metrics
-
-        return read_metrics(self.folder / "metrics.jsonl")
-
-    def predict(self, x):
-        """Class probabilities (N, classes) of raw inputs ``x`` (a tensor shaped as the training inputs),
-        preprocessed as in training."""
-        import torch
-
-        device = next(self.method.parameters()).device
-        return self.model.probabilities(torch.as_tensor(x, dtype=torch.float32).to(device)).cpu()
 
 
 def fit(method, data, trainer=None, *, run_dir: str | Path | None = None, seed: int = 0, init_from=None,
@@ -88,7 +57,7 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | Non
     no folder behind); a run that fails raises RuntimeError naming its folder. Reads no ``sys.argv``, sets no
     environment variable, and leaves the process's logging as it found it."""
     from dasuite.commands.train import Command, run_experiment
-    from dasuite.commands.train_folders import remove_created, snapshot
+    from dasuite.folder_admission import remove_created, snapshot
     from dasuite.config.catalog import check_choices
     from dasuite.config.compose import compose_run, write_job_files
     from dasuite.config.options import parse_trusted_modules

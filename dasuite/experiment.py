@@ -31,9 +31,9 @@ def fit(method, data, trainer=None, *, run_dir=None, seed: int = 0, init_from=No
     ``seed`` seeds the samplers (seed the model's initialisation yourself, before building it:
     :func:`seed_everything`). ``init_from``: a run folder whose ``init_checkpoint`` (last or best) gives the
     backbone and head their starting weights (:func:`dasuite.assembly.init_from.init_weights`). ``logger``: a
-    :class:`~dasuite.loggers.base.Logger` (default: metrics.jsonl only). Returns the :class:`~dasuite.api.Run`;
+    :class:`~dasuite.loggers.base.Logger` (default: metrics.jsonl only). Returns the :class:`~dasuite.run.Run`;
     a failed run raises its error after writing its summary.json."""
-    from dasuite.api import Run
+    from dasuite.run import Run
     from dasuite.engine.run_folder import RunFolder, exclusive
     from dasuite.engine.trainer import Trainer
     from dasuite.loggers.base import Logger
@@ -86,7 +86,7 @@ def check_seed(seed) -> int:
 def new_folder(run_dir) -> Path:
     """The folder a new run from Python writes: ``run_dir`` (default runs/<date>/<time>), which must not exist,
     be empty or hold only a lock file; checked for planted links, pipes and devices."""
-    from dasuite.commands.train_folders import refusal, snapshot
+    from dasuite.folder_admission import refusal, snapshot
     from dasuite.engine.run_folder import check_folder
 
     now = dt.datetime.now()
