@@ -46,6 +46,20 @@ def test_a_failing_method_leaves_a_failed_summary_and_raises(tmp_path):
     assert summary["method"] == "Broken"
 
 
+def test_a_fit_run_read_back_by_load_run_says_how_to_load_its_weights(tmp_path):
+    from dasuite import load_run
+
+    seed_everything(0)
+    method = SourceOnly(MLP((2,), hidden=[8]), 2)
+    fit(method, _pair(), _trainer(), run_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"trained by dasuite.fit on a model built in Python.*load_state_dict"):
+        load_run(tmp_path / "run")
+    weights = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    again = SourceOnly(MLP((2,), hidden=[8]), 2)
+    again.load_state_dict(weights)
+    assert torch.equal(again.head.weight, method.head.weight)
+
+
 def test_fit_takes_only_a_new_or_empty_folder(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine\n")

@@ -61,6 +61,10 @@ def _config(run_dir: Path, state: dict, path: Path) -> DictConfig:
     """The run's config: the checkpoint's, or (older checkpoints) .hydra/config.yaml's."""
     stored, saved = state.get("config"), run_dir / ".hydra" / "config.yaml"
     if stored is None and not is_present(saved):
+        if isinstance(state.get("meta"), dict) and not state["meta"].get("overrides") and "model" in state:
+            raise ConfigError(f"run_dir={run_dir} was trained by dasuite.fit on a model built in Python, so it has no "
+                              "config to rebuild the model from: build the same method again and load the weights, "
+                              f"method.load_state_dict(torch.load('{path}', weights_only=True)['model']).")
         raise ConfigError(f"run_dir={run_dir}: the checkpoint stores no config and .hydra/config.yaml is missing; "
                           "the model cannot be rebuilt.")
     source = saved if stored is None else path
