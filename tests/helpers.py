@@ -90,3 +90,17 @@ class FailsInEpoch(SourceOnly):
         if ctx.epoch == self.fail_epoch and not self.unless.is_file():
             raise RuntimeError(f"boom in epoch {ctx.epoch + 1}")
         return super().training_step(batch, ctx)
+
+
+class LogsItsInputs(DANN):
+    """DANN that logs its source batch's mean input and its head's weight norm (``train/source_mean``,
+    ``train/head_norm``) beside its loss terms."""
+
+    def training_step(self, batch, ctx):
+        ctx.log("source_mean", batch.xs.mean())
+        ctx.log("head_norm", self.head.weight.norm())
+        return super().training_step(batch, ctx)
+
+
+class LogsItsInputsSignalsItself(SignalsItself, LogsItsInputs):
+    """A method that logs a value, stopped mid-epoch: the epoch's logged sums must resume exactly."""

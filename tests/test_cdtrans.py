@@ -4,7 +4,6 @@ branch at test time, pairs completed with items fetched from outside the batch, 
 training run and an exact mid-epoch resume on a tiny fake MNIST -> USPS pair, the non-ViT error, and the
 experiments' official settings."""
 
-import dataclasses
 import json
 
 import pytest
@@ -12,7 +11,7 @@ import torch
 from omegaconf import OmegaConf
 
 from dasuite.errors import ConfigError
-from dasuite.methods.base import Batch, Stage, StepContext
+from dasuite.methods.base import Batch, Draw, Stage, StepContext
 from dasuite.methods.cdtrans import CDTrans, soft_cross_entropy, two_way_partners
 from dasuite.models.backbones import MLP
 from dasuite.models.feature_extractor import FeatureExtractor
@@ -125,7 +124,9 @@ def _inputs(draw, labels=False):
 
 
 def _fetch(draw, index):
-    return [SOURCE_SET[index], SOURCE_LABELS[index]] if draw == "source" else [TARGET_SET[index]]
+    if draw == "source":
+        return Draw(SOURCE_SET[index], SOURCE_LABELS[index], index)
+    return Draw(TARGET_SET[index], index=index)
 
 
 def _method(**kwargs):
@@ -145,38 +146,52 @@ def test_the_pairs_are_built_over_the_whole_sets_from_the_current_model():
     assert torch.equal(SOURCE_LABELS[method.partner_of_target[kept]], method.pseudo_labels[kept])
 
 
-def _planted(method) -> Batch:
+def _planted(method, fetch=_fetch) -> Batch:
     """Planted partners: targets 0, 5 -> sources 7, 19; sources 2, 11 -> targets 10, 3; the rest have none. The
-    batch: sources 11, 4, 2, 0 and targets 5, 1, 0."""
+    batch: sources 11, 4, 2, 0 and targets 5, 1, 0, fetching with ``fetch``."""
     method.partner_of_target = torch.full((12,), -1)
     method.partner_of_target[[0, 5]] = torch.tensor([7, 19])
     method.partner_of_source = torch.full((20,), -1)
     method.partner_of_source[[2, 11]] = torch.tensor([10, 3])
     index_s, index_t = torch.tensor([11, 4, 2, 0]), torch.tensor([5, 1, 0])
-    return Batch(xs=SOURCE_SET[index_s], ys=SOURCE_LABELS[index_s], xt=TARGET_SET[index_t], index_s=index_s,
-                 index_t=index_t)
+    return Batch({"source": Draw(SOURCE_SET[index_s], SOURCE_LABELS[index_s], index_s),
+                  "target": Draw(TARGET_SET[index_t], index=index_t)}, fetch)
 
 
 def test_a_step_pairs_batch_items_with_their_partners_fetched_from_the_whole_sets():
     method = _method()
-    batch = _planted(method)
     fetched = []
 
     def fetch(draw, index):
         fetched.append((draw, index.tolist()))
         return _fetch(draw, index)
 
-    images, pair_source, pair_target, labels = method.pairs(batch, StepContext(0.5, "adapt", "main", 1, 0, fetch))
+    batch = _planted(method, fetch)
+    images, pair_source, pair_target, labels = method.pairs(batch)
     assert fetched == [("source", [19, 7]), ("target", [3, 10])]  # partners of the batch's targets, then sources
     pairs = [(images[s], images[t]) for s, t in zip(pair_source, pair_target)]
     expected = [(19, 5), (7, 0), (11, 3), (2, 10)]  # (source, target) positions in the sets
     assert len(pairs) == len(expected) and all(torch.equal(a, SOURCE_SET[s]) and torch.equal(b, TARGET_SET[t])
                                                for (a, b), (s, t) in zip(pairs, expected))
     assert labels.tolist() == SOURCE_LABELS[[s for s, _ in expected]].tolist()
-    terms = method.training_step(batch, StepContext(0.5, "adapt", "main", 1, 0, _fetch))
+    ctx = StepContext(0.5, "adapt", "main", 1, 0)
+    terms = method.training_step(batch, ctx)
     assert set(terms) == {"cls", "pseudo", "distill"} and all(torch.isfinite(v) and v > 0 for v in terms.values())
-    with pytest.raises(RuntimeError, match="needs batch.index_s, batch.index_t and ctx.fetch"):
-        method.training_step(dataclasses.replace(batch, index_t=None), StepContext(0.5, "adapt", "main", 1, 0, _fetch))
+    assert {k: v.item() for k, v in ctx.logged.items()} == {"pairs": 4}  # logged beside the terms, not one of them
+    no_positions = Batch({**batch, "target": Draw(batch.xt)}, _fetch)
+    with pytest.raises(RuntimeError, match=r"positions of the batch's items \(batch\['source'\].index"):
+        method.training_step(no_positions, StepContext(0.5, "adapt", "main", 1, 0))
+
+
+def test_a_step_with_fewer_than_two_pairs_has_no_cross_branch_terms_and_logs_its_pairs():
+    method = _method()
+    batch = _planted(method)
+    method.partner_of_target[:] = -1
+    method.partner_of_source[:] = -1
+    method.partner_of_source[2] = 10  # one pair: (source 2, target 10)
+    ctx = StepContext(0.5, "adapt", "main", 1, 0)
+    assert set(method.training_step(batch, ctx)) == {"cls"}
+    assert {k: v.item() for k, v in ctx.logged.items()} == {"pairs": 1}
 
 
 def _branch_gradients(loss_version: str) -> tuple[dict, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -186,8 +201,8 @@ def _branch_gradients(loss_version: str) -> tuple[dict, torch.Tensor, torch.Tens
     cross-entropy on the pseudo-labels alone puts on the logits of the branch that learns them."""
     method = _method(loss_version=loss_version)
     batch = _planted(method)
-    ctx = StepContext(0.5, "adapt", "main", 1, 0, _fetch)
-    _, _, pair_target, labels = method.pairs(batch, ctx)
+    ctx = StepContext(0.5, "adapt", "main", 1, 0)
+    _, _, pair_target, labels = method.pairs(batch)
     branches, out = method.branches, {}
 
     def recording(*args):
@@ -306,17 +321,18 @@ def _recording_fetches(monkeypatch) -> list:
 
     def step(self, batch, ctx):
         if ctx.stage == "adapt":
-            record = {"index_s": batch.index_s.tolist(), "index_t": batch.index_t.tolist(), "fetched": {}}
+            record = {"index_s": batch["source"].index.tolist(), "index_t": batch["target"].index.tolist(),
+                      "fetched": {}}
             steps.append(record)
 
-            def fetch(draw, index, engine_fetch=ctx.fetch):
+            def fetch(draw, index, engine_fetch=batch.fetch):
                 record["fetched"][draw] = index.tolist()
                 return engine_fetch(draw, index)
 
-            ctx = dataclasses.replace(ctx, fetch=fetch)
+            batch = Batch(batch, fetch)
         terms = training_step(self, batch, ctx)
         if ctx.stage == "adapt":
-            record["pseudo"] = terms["pseudo"].item()
+            record["pseudo"] = terms["pseudo"].item() if "pseudo" in terms else 0.0
         return terms
 
     monkeypatch.setattr(CDTrans, "training_step", step)
@@ -330,8 +346,11 @@ def test_a_short_training_run_pairs_the_batch_with_items_from_outside_it(tmp_pat
     assert summary["status"] == "completed", summary.get("error")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["stage"] for r in rows] == ["source", "adapt", "adapt"]
-    assert {"train/cls", "train/pseudo", "train/distill"} <= set(rows[1])
-    assert all(torch.isfinite(torch.tensor(rows[1][k])) for k in ("train/cls", "train/pseudo", "train/distill"))
+    terms = ("train/cls", "train/pseudo", "train/distill")
+    assert {*terms, "train/pairs"} <= set(rows[1]) and rows[1]["train/pairs"] > 0
+    assert all(torch.isfinite(torch.tensor(rows[1][k])) for k in terms)
+    # the logged number of pairs is no loss term: the loss is the terms' sum alone
+    assert rows[1]["train/loss"] == pytest.approx(sum(rows[1][k] for k in terms), rel=1e-5)
     assert len(steps) == 6
     outside = [i for s in steps for i in s["fetched"].get("source", []) if i not in s["index_s"]] + \
         [i for s in steps for i in s["fetched"].get("target", []) if i not in s["index_t"]]

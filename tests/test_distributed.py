@@ -91,6 +91,31 @@ def test_ranks_draw_disjoint_shards_that_make_up_the_single_process_batch():
     assert not torch.equal(torch.cat(epochs[:2]).sort().values, torch.cat(epochs[2:]).sort().values)
 
 
+def _average_on_rank(rank: int, port: int, results) -> None:
+    """One of two gloo ranks: the epoch means of sums in which only rank 1 has ``pairs`` (a value its steps logged)."""
+    from dasuite.engine.distributed import shutdown
+
+    os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    sums = {"loss": torch.tensor(2.0 + rank), "cls": torch.tensor(1.0)}
+    if rank == 1:
+        sums["pairs"] = torch.tensor(6.0)
+    results.put((rank, {k: v.item() for k, v in Distributed("auto", sync_batchnorm=False).average(sums).items()}))
+    shutdown()
+
+
+def test_the_ranks_average_every_name_any_of_them_logged_counting_it_0_where_absent():
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    results = torch.multiprocessing.get_context("spawn").SimpleQueue()
+    torch.multiprocessing.spawn(_average_on_rank, args=(port, results), nprocs=2)
+    means = dict(results.get() for _ in range(2))
+    assert means[0] == means[1] == {"cls": 1.0, "loss": 2.5, "pairs": 3.0}
+
+
 def test_distributed_settings_that_cannot_hold_are_errors(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with pytest.raises(ConfigError, match="not started by torchrun"):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from dasuite.errors import ConfigError
 from dasuite.losses import DomainAdversarialLoss
-from dasuite.methods.base import MAIN, Batch, StepContext
+from dasuite.methods.base import MAIN, Batch, Draw, StepContext
 from dasuite.methods.dann import DANN
 from dasuite.models.backbones import MLP
 
@@ -49,8 +49,8 @@ def _grads(trade_off_on_discriminator: bool):
     method = DANN(MLP((2,), [4]), 2, trade_off=3.0, gamma=None, discriminator_hidden=[], domain_reduction="sum",
                   discriminator_trade_off=trade_off_on_discriminator)
     g = torch.Generator().manual_seed(1)
-    batch = Batch(xs=torch.randn(8, 2, generator=g), ys=torch.randint(0, 2, (8,), generator=g),
-                  xt=torch.randn(8, 2, generator=g) + 1)
+    batch = Batch({"source": Draw(torch.randn(8, 2, generator=g), torch.randint(0, 2, (8,), generator=g)),
+                   "target": Draw(torch.randn(8, 2, generator=g) + 1)})
     domain = method.training_step(batch, StepContext(progress=0.5, stage="adapt", optimizer=MAIN, epoch=0, step=3))
     domain["domain"].backward()
     features = torch.cat([p.grad.flatten() for p in method.backbone.parameters()])

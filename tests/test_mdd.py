@@ -7,7 +7,7 @@ import torch
 
 from dasuite.errors import ConfigError
 from dasuite.losses import MarginDisparityDiscrepancy
-from dasuite.methods.base import MAIN, Batch, StepContext
+from dasuite.methods.base import MAIN, Batch, Draw, StepContext
 from dasuite.methods.mdd import MDD
 from dasuite.models.backbones import MLP
 from tests.conftest import train_in_process
@@ -44,8 +44,8 @@ def _ctx(step: int) -> StepContext:
 
 def _batch():
     g = torch.Generator().manual_seed(0)
-    return Batch(xs=torch.randn(8, 2, generator=g), ys=torch.randint(0, 3, (8,), generator=g),
-                 xt=torch.randn(8, 2, generator=g) + 1)
+    return Batch({"source": Draw(torch.randn(8, 2, generator=g), torch.randint(0, 3, (8,), generator=g)),
+                  "target": Draw(torch.randn(8, 2, generator=g) + 1)})
 
 
 def test_reversal_reaches_the_features_with_the_opposite_sign_and_not_the_main_head():

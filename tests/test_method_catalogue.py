@@ -13,7 +13,7 @@ import torch
 from dasuite.assembly.nested_methods import expand
 from dasuite.errors import ConfigError
 from dasuite.methods.adda import ADDA
-from dasuite.methods.base import MAIN, Batch, StepContext
+from dasuite.methods.base import MAIN, Batch, Draw, StepContext
 from dasuite.methods.cdan import CDAN
 from dasuite.methods.coral import CORAL
 from dasuite.methods.dann import DANN
@@ -31,8 +31,9 @@ from dasuite.models.lenet import lenet
 
 def _batch(shape=(2,), n=8, num_classes=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return Batch(xs=torch.randn(n, *shape, generator=g), ys=torch.randint(0, num_classes, (n,), generator=g),
-                 xt=torch.randn(n, *shape, generator=g) + 1, index_s=torch.arange(n), index_t=torch.arange(n))
+    return Batch({"source": Draw(torch.randn(n, *shape, generator=g), torch.randint(0, num_classes, (n,), generator=g),
+                             torch.arange(n)),
+                  "target": Draw(torch.randn(n, *shape, generator=g) + 1, index=torch.arange(n))})
 
 
 def _ctx(stage="adapt", optimizer=MAIN, progress=0.5, epoch=0):
@@ -174,7 +175,7 @@ def test_shot_is_source_free_and_freezes_the_head():
     params = [p for g in method.param_groups(adapt)[MAIN] for p in g["params"]]
     assert {id(p) for p in params} == {id(p) for p in method.backbone.parameters()}
     assert method.label_smoothing == 0.1  # the paper's source training
-    batch = Batch(xt=torch.randn(8, 2), index_t=torch.arange(8))  # the adaptation stage sees target inputs only
+    batch = Batch({"target": Draw(torch.randn(8, 2), index=torch.arange(8))})  # the adaptation stage: targets only
     method.begin_epoch(adapt, 1, lambda draw: iter([batch.xt]))
     out = method.training_step(batch, _ctx("adapt"))
     assert set(out) == {"im", "pseudo"}
@@ -210,7 +211,8 @@ def test_self_training_adds_its_term_only_to_the_main_step_of_stages_with_target
     method = SelfTraining(MLP((2,), hidden=[8]), 2, base=partial(ADDA, discriminator_hidden=[8]), threshold=0.0)
     source, adapt = method.stages()
     assert source.draws == ("source",)  # ADDA's pretraining is left as it is
-    assert set(method.training_step(Batch(xs=torch.randn(4, 2), ys=torch.tensor([0, 1, 0, 1])), _ctx("source"))) == {"cls"}
+    sources = Batch({"source": Draw(torch.randn(4, 2), torch.tensor([0, 1, 0, 1]))})
+    assert set(method.training_step(sources, _ctx("source"))) == {"cls"}
     assert set(method.training_step(_batch(), _ctx("adapt", "disc"))) == {"disc"}
     assert set(method.training_step(_batch(), _ctx("adapt", MAIN))) == {"confusion", "pseudo"}
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from dasuite.errors import ConfigError
 from dasuite.losses import ConditionalDomainAdversarialLoss, MultiKernelMMD, MultilinearMap, entropy, shot_pseudo_labels
-from dasuite.methods.base import MAIN, Batch, StepContext
+from dasuite.methods.base import MAIN, Batch, Draw, StepContext
 from dasuite.methods.cdan import CDAN
 from dasuite.methods.mdd import MDD
 from dasuite.methods.mmd import MMD
@@ -89,8 +89,8 @@ def test_mmd_passes_source_and_target_separately_so_batchnorm_sees_each_domain_a
     torch.manual_seed(0)
     method = MMD(MLP((2,), hidden=[8], bottleneck_dim=4), 2, bottleneck="bn", estimator="quadratic")
     g = torch.Generator().manual_seed(1)
-    batch = Batch(xs=torch.randn(6, 2, generator=g), ys=torch.randint(0, 2, (6,), generator=g),
-                  xt=torch.randn(6, 2, generator=g) * 3 + 2)
+    batch = Batch({"source": Draw(torch.randn(6, 2, generator=g), torch.randint(0, 2, (6,), generator=g)),
+                   "target": Draw(torch.randn(6, 2, generator=g) * 3 + 2)})
     method.train()
     separate = method.features_of_both(batch, joint=False)
     joint = method.features_of_both(batch, joint=True)
@@ -198,7 +198,7 @@ def test_shot_pseudo_labels_are_fixed_per_epoch_from_the_whole_unaugmented_targe
     augmented = -data[index]
     optimizer = torch.optim.SGD(method.param_groups(adapt)[MAIN][0]["params"], lr=1.0)
     for _ in range(3):
-        out = method.training_step(Batch(xt=augmented, index_t=index), _ctx())
+        out = method.training_step(Batch({"target": Draw(augmented, index=index)}), _ctx())
         logits = method.frozen_head(method.features(augmented))
         assert out["pseudo"].item() == pytest.approx(
             method.beta * nn.functional.cross_entropy(logits, expected[index]).item(), rel=1e-5)
@@ -206,8 +206,8 @@ def test_shot_pseudo_labels_are_fixed_per_epoch_from_the_whole_unaugmented_targe
         sum(out.values()).backward()
         optimizer.step()
     assert torch.equal(method.pseudo_labels, expected)
-    with pytest.raises(RuntimeError, match="batch.index_t"):
-        method.training_step(Batch(xt=augmented), _ctx())
+    with pytest.raises(RuntimeError, match=r"batch\['target'\].index"):
+        method.training_step(Batch({"target": Draw(augmented)}), _ctx())
 
 
 # ----- CDAN+E ---------------------------------------------------------------------------------------------

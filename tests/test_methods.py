@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dasuite.errors import ConfigError
-from dasuite.methods.base import Batch, Stage, StepContext
+from dasuite.methods.base import Batch, Draw, Stage, StepContext
 from dasuite.methods.dann import DANN
 from dasuite.methods.finetune import FineTune
 from dasuite.methods.mmd import MMD
@@ -14,9 +14,9 @@ from dasuite.models.backbones import MLP, Linear
 
 def _batch(n=8):
     g = torch.Generator().manual_seed(0)
-    return Batch(xs=torch.randn(n, 2, generator=g), ys=torch.randint(0, 2, (n,), generator=g),
-                 xt=torch.randn(n, 2, generator=g) + 1, xl=torch.randn(4, 2, generator=g),
-                 yl=torch.tensor([0, 1, 0, 1]))
+    return Batch({"source": Draw(torch.randn(n, 2, generator=g), torch.randint(0, 2, (n,), generator=g)),
+                  "target": Draw(torch.randn(n, 2, generator=g) + 1),
+                  "target_labeled": Draw(torch.randn(4, 2, generator=g), torch.tensor([0, 1, 0, 1]))})
 
 
 def _ctx(stage="adapt", progress=0.5):
@@ -136,9 +136,10 @@ def test_frozen_finetune_trains_only_the_head_on_target():
     assert method.head.weight.grad is not None
 
 
-def test_stage_rejects_unknown_sets():
-    with pytest.raises(ValueError, match="must be one of"):
-        Stage("x", draws=("sauce",))
+@pytest.mark.parametrize("draws", [(), ("source", "source"), ("source", ""), "source", ("source", 3)])
+def test_stage_rejects_draws_that_are_no_tuple_of_distinct_names(draws):
+    with pytest.raises(ValueError, match=r"must be a non-empty tuple of distinct set names"):
+        Stage("x", draws=draws)
 
 
 def test_non_numeric_trade_off_is_rejected_by_name():

@@ -147,6 +147,17 @@ def test_mmd_stopped_mid_epoch_resumes_exactly(tmp_path):
     _resume_and_compare(tmp_path, args)
 
 
+def test_values_a_method_logs_resume_exactly_mid_epoch(tmp_path):
+    """The epoch's sums of ``ctx.log`` values are checkpointed with the loss sums: a run stopped mid-epoch ends
+    with the logged means of one never stopped."""
+    args = ["method=dann", "method._target_=tests.helpers.LogsItsInputsSignalsItself", "+method.signal_at_step=9",
+            "trainer.epochs=4", "trainer.deterministic=true"]  # 4 steps per epoch: stopped in epoch 3
+    state = _stopped_by_its_method(tmp_path, args)
+    assert state["partial"]["epoch_step"] == 2 and {"source_mean", "head_norm"} <= set(state["partial"]["sums"])
+    _resume_and_compare(tmp_path, args)
+    assert {"train/source_mean", "train/head_norm"} <= set(_values(tmp_path / "run")[-1])
+
+
 def _stopped_by_its_method(tmp_path, args) -> dict:
     """Train a reference run whole, then the same run stopped by its method's signal; the stopped run's last.pt."""
     (tmp_path / "marker").touch()

@@ -1,5 +1,5 @@
-"""The engine's item positions and fetch hook: each batch says which items of its set it holds
-(``Batch.index_s`` / ``index_t``), ``ctx.fetch`` reads any other items as a batch is read, and fetching leaves
+"""The engine's item positions and fetch: each draw of a batch says which items of its set it holds
+(``batch["source"].index``), ``batch.fetch`` reads any other items as a batch is read, and fetching leaves
 the samplers, so every other method's batches, exactly as they were."""
 
 import json
@@ -95,17 +95,21 @@ def _checks_the_hook(checks: list, fetches: bool = True):
         return begin_epoch(self, stage, epoch, inputs)
 
     def step(self, batch, ctx):
-        assert torch.equal(batch.xs, sets["source"][batch.index_s])
-        assert torch.equal(batch.ys, sets["labels"][batch.index_s])
-        assert torch.equal(batch.xt, sets["target"][batch.index_t])
+        source, target = batch["source"], batch["target"]
+        assert torch.equal(source.x, sets["source"][source.index]) and torch.equal(batch.xs, source.x)
+        assert torch.equal(source.y, sets["labels"][source.index]) and torch.equal(batch.ys, source.y)
+        assert torch.equal(target.x, sets["target"][target.index]) and target.y is None
         if fetches:
-            xs, ys = ctx.fetch("source", batch.index_s)
-            (xt,) = ctx.fetch("target", batch.index_t)
-            assert torch.equal(xs, batch.xs) and torch.equal(ys, batch.ys) and torch.equal(xt, batch.xt)
+            for name, draw in batch.items():  # the batch's own items again, as the batch has them
+                again = batch.fetch(name, draw.index)
+                assert torch.equal(again.x, draw.x) and torch.equal(again.index, draw.index)
+                assert again.y is None if draw.y is None else torch.equal(again.y, draw.y)
             others = torch.tensor([0, len(sets["target"]) - 1])
-            assert torch.equal(ctx.fetch("target", others)[0], sets["target"][others])
+            assert torch.equal(batch.fetch("target", others).x, sets["target"][others])
             with pytest.raises(ValueError, match=r"positions 0\.\.\d+ outside the target set's 0\.\."):
-                ctx.fetch("target", torch.tensor([0, len(sets["target"])]))
+                batch.fetch("target", torch.tensor([0, len(sets["target"])]))
+            with pytest.raises(ValueError, match=r"this run draws only from \['source', 'target'\], not 'target_test'"):
+                batch.fetch("target_test", others)
         checks.append(ctx.step)
         return training_step(self, batch, ctx)
 

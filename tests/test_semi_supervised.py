@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from dasuite.data import Labeled
 from dasuite.data.pair import Domains, split
 from dasuite.methods.adda import ADDA
-from dasuite.methods.base import LABELED, Batch, StepContext
+from dasuite.methods.base import LABELED, Batch, Draw, StepContext
 from dasuite.methods.dann import DANN
 from dasuite.methods.finetune import FineTune
 from dasuite.methods.shot import SHOT
@@ -20,8 +20,9 @@ from tests.conftest import train_in_process
 
 def _batch():
     g = torch.Generator().manual_seed(0)
-    return Batch(xs=torch.randn(8, 2, generator=g), ys=torch.randint(0, 2, (8,), generator=g),
-                 xt=torch.randn(8, 2, generator=g), xl=torch.randn(4, 2, generator=g), yl=torch.tensor([0, 1, 0, 1]))
+    return Batch({"source": Draw(torch.randn(8, 2, generator=g), torch.randint(0, 2, (8,), generator=g)),
+                  "target": Draw(torch.randn(8, 2, generator=g)),
+                  LABELED: Draw(torch.randn(4, 2, generator=g), torch.tensor([0, 1, 0, 1]))})
 
 
 @pytest.mark.parametrize("cls", [DANN, ADDA, SHOT])

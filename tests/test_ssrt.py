@@ -8,7 +8,7 @@ import torch
 from omegaconf import OmegaConf
 
 from dasuite.errors import ConfigError
-from dasuite.methods.base import Batch, StepContext
+from dasuite.methods.base import Batch, Draw, StepContext
 from dasuite.methods.ssrt import SSRT, DiversityWatch, refinement_loss
 from dasuite.models.lenet import lenet
 from dasuite.models.torchvision_nets import vit_tiny
@@ -24,8 +24,8 @@ def _method(**kwargs):
 
 def _batch(n=6):
     g = torch.Generator().manual_seed(1)
-    return Batch(xs=torch.randn(n, 1, 14, 14, generator=g), ys=torch.randint(0, 3, (n,), generator=g),
-                 xt=torch.randn(n, 1, 14, 14, generator=g))
+    return Batch({"source": Draw(torch.randn(n, 1, 14, 14, generator=g), torch.randint(0, 3, (n,), generator=g)),
+                  "target": Draw(torch.randn(n, 1, 14, 14, generator=g))})
 
 
 @pytest.mark.parametrize("layer", [-1, 0, 1])

@@ -73,6 +73,15 @@ class DomainPair:
         """A raw batch (as stored in the splits) as the model's input."""
         return x if self.preprocess is None else self.preprocess(x, train)
 
+    def training_sets(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        """The sets a method's stages can draw, by name: their inputs, then their labels where they have any.
+        ``source`` (inputs, labels), ``target`` (inputs) and, with k labeled target samples per class,
+        ``target_labeled`` (inputs, labels)."""
+        sets = {"source": (self.source_train.x, self.source_train.y), "target": (self.target_train,)}
+        if self.target_labeled is not None:
+            sets["target_labeled"] = (self.target_labeled.x, self.target_labeled.y)
+        return sets
+
     def model_input(self) -> dict:
         """What a model trained on this pair takes: stored in checkpoints for ``predict`` and ``export``."""
         return {"input_shape": list(self.input_shape), "num_classes": self.num_classes,

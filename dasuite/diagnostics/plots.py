@@ -37,7 +37,7 @@ def plot_curves(metrics: list[dict], path: Path) -> None:
     acc_ax.legend()
     for key in sorted({k for m in metrics for k in m if k.startswith("train/")}):
         loss_ax.plot(epochs, [float("nan") if m.get(key) is None else m[key] for m in metrics], label=key)
-    loss_ax.set(xlabel="epoch", title="training loss terms")
+    loss_ax.set(xlabel="epoch", title="training loss terms and logged values")
     loss_ax.legend()
     if validator_keys:  # scales differ by orders of magnitude (iwcv vs. accuracies): each is min-max scaled
         for key in validator_keys:

@@ -25,7 +25,8 @@ one GPU per process: ``cuda:LOCAL_RANK``). What each rank does:
 * **Random numbers.** All ranks are seeded alike (as Lightning's ``seed_everything`` does), so the
   model starts identical and checkpoints' random states hold for every rank.
 * **Evaluation and files.** Rank 0 evaluates on the whole sets (the numbers of a single process)
-  while the others wait for its result; the epoch's ``train/*`` loss means are averaged over ranks.
+  while the others wait for its result; the epoch's ``train/*`` means (loss terms and logged values) are
+  averaged over ranks.
   Only rank 0 writes the run folder (:class:`FollowerRunFolder` for the others), into the one folder
   that rank 0 names for all of them before Hydra starts (:func:`launch_arguments`).
 """
@@ -203,11 +204,16 @@ class Distributed:
         return nn.parallel.DistributedDataParallel(_StepLosses(method), find_unused_parameters=True)
 
     def average(self, sums: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Each value's mean over the ranks (one collective for all of them)."""
-        if not self.active or not sums:
+        """Each value's mean over the ranks (one collective for all of them, after one for their names). A name
+        that some rank lacks (a term or logged value its steps never produced this epoch) counts 0 there; every
+        rank has some (the loss)."""
+        if not self.active:
             return sums
-        keys = sorted(sums)
-        stacked = torch.stack([sums[k].float() for k in keys])
+        names = [None] * self.world_size
+        dist.all_gather_object(names, sorted(sums))
+        keys = sorted(set().union(*names))
+        zero = torch.zeros_like(next(iter(sums.values())), dtype=torch.float)
+        stacked = torch.stack([sums[k].float() if k in sums else zero for k in keys])
         dist.all_reduce(stacked)
         return dict(zip(keys, stacked / self.world_size))
 

@@ -78,7 +78,7 @@ class FitState:
     stage_epoch: int = 0
     epoch_step: int = 0
     lr: float = math.nan  # the learning rate at the epoch's first step
-    sums: dict = field(default_factory=dict)  # the epoch's loss sums (tensors on the device)
+    sums: dict = field(default_factory=dict)  # the epoch's sums of loss terms and logged values (tensors on the device)
     losses: dict = field(default_factory=dict)  # this step's optimizer name -> (terms, loss)
     tick: float = 0.0  # perf_counter when the epoch's timed steps began
     record: dict | None = None  # this epoch's metrics record, when it is evaluated

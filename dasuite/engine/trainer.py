@@ -4,7 +4,8 @@ For each stage the method declares, the trainer builds the optimizers from the m
 groups, then runs ``epochs`` epochs of steps. Each epoch starts with ``method.begin_epoch``; a step
 draws one batch from each set the stage names, calls ``method.step_losses`` (the method's
 ``training_step`` plus the shared target-label term) once per optimizer, sums the returned terms,
-back-propagates and steps. Every ``trainer.eval_every``-th epoch of a stage and its last is evaluated.
+back-propagates and steps; the epoch's means of the terms and of what the method passed to ``ctx.log`` go
+to the metrics. Every ``trainer.eval_every``-th epoch of a stage and its last is evaluated.
 
 Everything else lives in callbacks around this loop (:mod:`dasuite.engine.callbacks`): checkpoints
 and exact resume, evaluation, the label-free pick, metrics and logs, the progress bar, the
@@ -46,7 +47,7 @@ from dasuite.engine.settings import check_trainer
 from dasuite.engine.signals import TrainingInterrupted
 from dasuite.engine.state import FitState, Position
 from dasuite.errors import ConfigError
-from dasuite.methods.base import Batch, Method, StepContext
+from dasuite.methods.base import LABELED, Batch, Draw, Method, StepContext
 
 __all__ = ["Trainer", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "resolve_device"]
 
@@ -225,16 +226,16 @@ class Trainer:
                                                                                      state.steps_per_epoch)
         prefix = len(state.optimizers) > 1
         for name, optimizer in state.optimizers.items():
-            ctx = StepContext(progress, state.stage.name, name, state.at.epoch, state.at.step,
-                              fetch=lambda draw, index: self._fetch(state, draw, index))
+            ctx = StepContext(progress, state.stage.name, name, state.at.epoch, state.at.step)
             with state.precision.autocast():
                 terms = state.step_losses(batch, ctx)
                 loss = sum(terms.values())
+            logged = _logged(ctx, terms)
             optimizer.zero_grad(set_to_none=True)
             state.precision.backward_and_step(loss, optimizer, self.grad_clip_norm)
             state.schedules[name].step()
             state.losses[name] = terms, loss
-            for key, value in [*terms.items(), ("loss", loss)]:
+            for key, value in [*terms.items(), ("loss", loss), *logged.items()]:
                 state.sums[f"{name}/{key}" if prefix else key] += value.detach()
         state.at.samples += n * self.dist.world_size
         state.at.step += 1
@@ -254,21 +255,14 @@ class Trainer:
                                           **{f"train/{k}": v.item() / state.steps_per_epoch for k, v in sums.items()}}
 
     def _draw(self, state: FitState) -> tuple[Batch, int]:
-        """One step's batch (images channels-last where the model is), the positions of its source and target
-        items in their sets, and its number of samples."""
-        fields, n = {}, 0
-        names = {"source": ("xs", "ys"), "target": ("xt",), "target_labeled": ("xl", "yl")}
-        index_names = {"source": "index_s", "target": "index_t"}
-        for draw in state.stage.draws:
-            parts, index = state.streams[draw].next_with_index()
-            x, *y = self._for_training(state, parts)
-            x_field, *y_field = names[draw]
-            fields[x_field] = x
-            fields.update(zip(y_field, y))
-            if draw in index_names:
-                fields[index_names[draw]] = index
-            n += len(x)
-        return Batch(**fields), n
+        """One step's batch, a :class:`Draw` of each set the stage draws (images channels-last where the model is,
+        with the items' positions in the set), and its number of samples."""
+        draws = {}
+        for name in state.stage.draws:
+            parts, index = state.streams[name].next_with_index()
+            draws[name] = Draw(*self._for_training(state, parts), index=index)
+        return (Batch(draws, fetch=lambda draw, index: self._fetch(state, draw, index)),
+                sum(len(d) for d in draws.values()))
 
     def _for_training(self, state: FitState, parts: list[torch.Tensor]) -> list[torch.Tensor]:
         """A set's raw parts as a training step sees them: inputs preprocessed for training, channels-last
@@ -277,26 +271,27 @@ class Trainer:
         x = state.pair.prepare(x, train=True)
         return [channels_last(x) if state.layout else x, *y]
 
-    def _fetch(self, state: FitState, draw: str, index: torch.Tensor) -> list[torch.Tensor]:
-        """:attr:`StepContext.fetch`: the items ``index`` of the stage's set ``draw`` as :meth:`_draw` gives a
-        batch (outside autocast, as there), read without drawing from the set's sampler."""
-        if draw not in state.streams:
-            raise ValueError(f"ctx.fetch({draw!r}, ...): this run draws only from {sorted(state.streams)}")
+    def _fetch(self, state: FitState, draw: str, index: torch.Tensor) -> Draw:
+        """:meth:`Batch.fetch`: the items ``index`` of the run's set ``draw`` as :meth:`_draw` gives a batch
+        (outside autocast, as there), read without drawing from the set's sampler."""
+        _check_drawn(state, draw, f"batch.fetch({draw!r}, ...)")
         index = torch.as_tensor(index, dtype=torch.long)
         size = len(state.sets[draw][0])
         if len(index) and (int(index.min()) < 0 or int(index.max()) >= size):
-            raise ValueError(f"ctx.fetch({draw!r}, ...): positions {int(index.min())}..{int(index.max())} outside "
+            raise ValueError(f"batch.fetch({draw!r}, ...): positions {int(index.min())}..{int(index.max())} outside "
                              f"the {draw} set's 0..{size - 1}")
         if len(index) == 0:  # empty parts of the right shapes: from one item, whose augmentation draws its
             # random numbers from a fork of the generators, not from the run's
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                return [part[:0] for part in self._fetch(state, draw, index.new_zeros(1))]
+                one = self._fetch(state, draw, index.new_zeros(1))
+            return Draw(one.x[:0], None if one.y is None else one.y[:0], index.to(one.x.device))
         with torch.autocast(self.device.type, enabled=False), torch.no_grad():
-            return self._for_training(state, state.streams[draw].fetch(index))
+            return Draw(*self._for_training(state, state.streams[draw].fetch(index)), index=index.to(self.device))
 
     def _inputs(self, state: FitState, draw: str, labels: bool = False) -> Iterator[torch.Tensor]:
         """A training set's inputs in order, preprocessed as for evaluation, or with ``labels`` its labels (for
         :meth:`Method.begin_epoch`)."""
+        _check_drawn(state, draw, f"inputs({draw!r})")
         if labels:
             if len(state.sets[draw]) < 2:
                 raise ValueError(f"inputs({draw!r}, labels=True): the {draw} set has no labels")
@@ -307,19 +302,35 @@ class Trainer:
 
 
 def _training_sets(method: Method, stages: list, pair) -> dict:
-    """The data each drawn set samples from, checked against what the method needs."""
+    """The data each drawn set samples from (the pair's training sets of those names), checked against what the
+    method needs."""
     if method.requires_target_labels and pair.target_labeled is None:
         raise ConfigError(f"method {type(method).__name__} needs labeled target samples: set "
                           "dataset.target_labels_per_class=k with k >= 1.")
-    available = {"source": (pair.source_train.x, pair.source_train.y), "target": (pair.target_train,)}
-    if pair.target_labeled is not None:
-        available["target_labeled"] = (pair.target_labeled.x, pair.target_labeled.y)
+    available = pair.training_sets()
     needed = dict.fromkeys(d for stage in stages for d in stage.draws)
     missing = [d for d in needed if d not in available]
     if missing:
-        raise ConfigError(f"method {type(method).__name__} draws {missing} but the pair has none: "
-                          "set dataset.target_labels_per_class=k with k >= 1.")
+        hint = f" ({LABELED!r} needs dataset.target_labels_per_class=k with k >= 1)" if LABELED in missing else ""
+        raise ConfigError(f"method {type(method).__name__} draws {missing}, which this dataset pair does not have: "
+                          f"a stage can draw only the pair's training sets, here {sorted(available)}{hint}.")
     return {d: available[d] for d in needed}
+
+
+def _check_drawn(state: FitState, draw: str, call: str) -> None:
+    """A clear error for a set the run does not draw (which has no stream to read it)."""
+    if draw not in state.sets:
+        raise ValueError(f"{call}: this run draws only from {sorted(state.sets)}, not {draw!r}")
+
+
+def _logged(ctx: StepContext, terms: dict) -> dict[str, torch.Tensor]:
+    """The values the step logged with ``ctx.log`` (an error where one is named as a loss term or ``loss``)."""
+    clash = sorted(ctx.logged.keys() & {*terms, "loss"})
+    if clash:
+        raise ValueError(f"ctx.log({clash[0]!r}, ...) in the {ctx.stage!r} stage's {ctx.optimizer!r} step: that name "
+                         f"is {'the loss' if clash[0] == 'loss' else 'a loss term'} of the step "
+                         f"(terms {sorted(terms)}); log it under another name.")
+    return ctx.logged
 
 
 def _user_callbacks(callbacks: Sequence) -> list[Callback]:

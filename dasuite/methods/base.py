@@ -8,7 +8,8 @@ steps that optimizer. It never asks which method it is running.
 What a method can rely on:
 
 * ``stages()``: several phases (e.g. source pretraining, then adaptation), each drawing its own
-  sets and, optionally, its own number of epochs; the trainer builds fresh optimizers and LR
+  sets (any the pair has: ``source``, ``target``, ``target_labeled`` with target labels) and,
+  optionally, its own number of epochs; the trainer builds fresh optimizers and LR
   schedules at the start of each stage.
 * ``param_groups(stage)``: one optimizer per key, stepped in the listed order; ``main``
   (:data:`MAIN`) names the optimizer of the model that :meth:`Method.predict` uses, other keys
@@ -18,13 +19,17 @@ What a method can rely on:
   the optimizer being stepped, the global epoch and step. A method that needs per-epoch state
   (SHOT's per-epoch pseudo-labels, ADDA's target-encoder initialisation) updates it lazily when
   ``ctx.epoch`` or ``ctx.stage`` changes; persistent state lives in buffers so checkpoints keep it.
-* Which items a batch holds, and any other item: ``batch.index_s`` / ``batch.index_t`` are the
-  positions of the source / target batch in their whole training set (the order in which
-  ``begin_epoch``'s ``inputs(draw)`` yields it; global positions under data-parallel training), and
-  ``ctx.fetch(draw, index)`` returns the parts of the set ``draw`` (inputs, then labels if it has any)
-  for the items ``index``, on the device and preprocessed for training exactly as the step's batch.
-  Fetching draws nothing from the samplers, so the batches of later steps do not change. CDTrans
-  completes each batch item with its nearest neighbour in the other whole set this way.
+* ``batch``: a mapping of named draws, one per set the stage draws (:class:`Batch`): ``batch["source"]``
+  is a :class:`Draw` with the inputs ``x`` preprocessed for training, the labels ``y`` (None for an
+  unlabeled set) and ``index``, the positions of its items in the whole set (the order in which
+  ``begin_epoch``'s ``inputs(draw)`` yields it; global positions under data-parallel training).
+  ``batch.xs``, ``ys``, ``xt``, ``xl``, ``yl`` are shorthands for the default draws. Any other item:
+  ``batch.fetch(draw, index)`` returns the items ``index`` of the set ``draw`` as a :class:`Draw`, on the
+  device and preprocessed for training exactly as the step's batch. Fetching draws nothing from the
+  samplers, so the batches of later steps do not change. CDTrans completes each batch item with its
+  nearest neighbour in the other whole set this way.
+* ``ctx.log(name, value)``: a number logged beside the loss terms (averaged over the epoch into
+  ``train/<name>`` of metrics.jsonl), never added to the loss nor back-propagated.
 * Inputs are whatever the pair gives, (N, D) vectors or (N, C, H, W) images: methods pass them to
   the backbone and make no other assumption (rotation SSL documents its own).
 * A few target labels, any method (semi-supervised DA): when the pair has k labeled target samples
@@ -36,8 +41,8 @@ What a method can rely on:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -46,8 +51,8 @@ from torch import nn
 from dasuite.errors import ConfigError, check_number
 from dasuite.models.heads import mlp_head
 
-#: The sets a stage can draw from each step (see :class:`Stage`).
-DRAWS = ("source", "target", "target_labeled")
+#: The draws of every pair: labeled source and unlabeled target training sets.
+SOURCE, TARGET = "source", "target"
 
 #: The name of the optimizer that trains the predicting model (see :meth:`Method.param_groups`).
 MAIN = "main"
@@ -60,52 +65,111 @@ LABELED = "target_labeled"
 class Stage:
     """One phase of training.
 
-    ``draws`` names the sets each step samples a batch from: ``source`` (labeled), ``target``
-    (unlabeled), ``target_labeled`` (the k labeled target samples per class). One pass over the
-    first of them is an epoch; the others are cycled. ``epochs=None`` means ``trainer.epochs``.
+    ``draws`` names the sets each step samples a batch from: any training set the pair has, e.g. ``source``
+    (labeled), ``target`` (unlabeled), ``target_labeled`` (the k labeled target samples per class); the trainer
+    checks them against the pair when training starts. One pass over the first of them is an epoch; the others
+    are cycled. ``epochs=None`` means ``trainer.epochs``.
     """
 
     name: str
-    draws: tuple[str, ...] = ("source", "target")
+    draws: tuple[str, ...] = (SOURCE, TARGET)
     epochs: int | None = None
 
     def __post_init__(self):
-        unknown = set(self.draws) - set(DRAWS)
-        if not self.draws or unknown:
-            raise ValueError(f"Stage {self.name!r} draws {self.draws}; each must be one of {DRAWS}.")
+        names = self.draws if isinstance(self.draws, tuple) else ()
+        if not names or any(not isinstance(d, str) or not d for d in names) or len(set(names)) < len(names):
+            raise ValueError(f"Stage {self.name!r} draws {self.draws!r}; it must be a non-empty tuple of distinct "
+                             f"set names, e.g. {(SOURCE, TARGET)}.")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"Stage {self.name!r} has epochs={self.epochs}; it must be >= 1 (or None).")
 
 
-@dataclass
-class Batch:
-    """One step's data; a field is None when the stage does not draw that set.
+@dataclass(frozen=True)
+class Draw:
+    """One named set's items in a step: inputs ``x``, labels ``y`` (None for an unlabeled set) and ``index``,
+    the items' positions in the whole set (int64, on the device: the order of :meth:`Method.begin_epoch`'s
+    ``inputs(draw)`` and of :meth:`Batch.fetch`; None where a test builds a batch without them)."""
 
-    ``index_s`` and ``index_t`` (int64, on the device) are the positions of the ``xs`` and ``xt`` items in the
-    whole source and target training sets: the order in which :meth:`Method.begin_epoch`'s ``inputs(draw)``
-    yields them and in which :attr:`StepContext.fetch` takes positions.
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+    index: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+#: ``fetch(draw, index)``: the items at positions ``index`` of the training set ``draw``, as a :class:`Draw` on the
+#: device, preprocessed for training as a batch is.
+Fetch = Callable[[str, torch.Tensor], Draw]
+
+
+class Batch(Mapping[str, Draw]):
+    """One step's data: draw name -> :class:`Draw`, one per set the stage draws (``batch["source"].x``).
+
+    ``xs``, ``ys``, ``xt``, ``xl``, ``yl`` are shorthands for the inputs and labels of the ``source``,
+    ``target`` and ``target_labeled`` draws, None when the stage does not draw that set. :meth:`fetch` reads any
+    other items of the run's training sets.
     """
 
-    xs: torch.Tensor | None = None
-    ys: torch.Tensor | None = None
-    xt: torch.Tensor | None = None
-    xl: torch.Tensor | None = None
-    yl: torch.Tensor | None = None
-    index_s: torch.Tensor | None = None
-    index_t: torch.Tensor | None = None
+    def __init__(self, draws: Mapping[str, Draw], fetch: Fetch | None = None):
+        self._draws, self._fetch = dict(draws), fetch
 
+    def __getitem__(self, name: str) -> Draw:
+        if name not in self._draws:
+            raise KeyError(f"this step draws no {name!r} set; it draws {sorted(self._draws)}")
+        return self._draws[name]
 
-#: ``fetch(draw, index)``: the parts of the training set ``draw`` (``[x, y]`` for ``source``, ``[x]`` for
-#: ``target``) for the items at positions ``index``, on the device, preprocessed for training as a batch is.
-Fetch = Callable[[str, torch.Tensor], list[torch.Tensor]]
+    def __contains__(self, name) -> bool:
+        return name in self._draws
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._draws)
+
+    def __len__(self) -> int:
+        return len(self._draws)
+
+    def __repr__(self) -> str:
+        return f"Batch({', '.join(f'{name}: {len(draw)}' for name, draw in self._draws.items())})"
+
+    def fetch(self, draw: str, index: torch.Tensor) -> Draw:
+        """The items at positions ``index`` of the run's training set ``draw`` (this step's or any other), as
+        :class:`Draw` on the device, preprocessed for training exactly as the step's; reading them draws
+        nothing from the samplers, so later batches do not change."""
+        if self._fetch is None:
+            raise RuntimeError(f"batch.fetch({draw!r}, ...): this batch was built without a fetch; the trainer "
+                               "provides one (build Batch(draws, fetch=...) to fetch outside it).")
+        return self._fetch(draw, index)
+
+    def _part(self, name: str, part: str) -> torch.Tensor | None:
+        draw = self._draws.get(name)
+        return None if draw is None else getattr(draw, part)
+
+    @property
+    def xs(self) -> torch.Tensor | None:
+        return self._part(SOURCE, "x")
+
+    @property
+    def ys(self) -> torch.Tensor | None:
+        return self._part(SOURCE, "y")
+
+    @property
+    def xt(self) -> torch.Tensor | None:
+        return self._part(TARGET, "x")
+
+    @property
+    def xl(self) -> torch.Tensor | None:
+        return self._part(LABELED, "x")
+
+    @property
+    def yl(self) -> torch.Tensor | None:
+        return self._part(LABELED, "y")
 
 
 @dataclass(frozen=True)
 class StepContext:
     """Where training stands: ``progress`` runs from 0 to 1 over the current stage.
 
-    ``fetch`` (see :data:`Fetch`) reads any items of the run's training sets, the batch's or others, without
-    drawing from the samplers; the trainer always sets it (None only where a test builds a context alone).
+    :meth:`log` collects the step's logged values in ``logged``, which the trainer reads after the step.
     """
 
     progress: float
@@ -113,7 +177,20 @@ class StepContext:
     optimizer: str
     epoch: int
     step: int
-    fetch: Fetch | None = None
+    logged: dict[str, torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
+
+    def log(self, name: str, value: torch.Tensor | float) -> None:
+        """Log one number beside the loss terms: averaged over the epoch like them into ``train/<name>`` of
+        metrics.jsonl (``train/<optimizer>/<name>`` with several optimizers), never added to the loss and never
+        back-propagated (it is detached). A name appears at most once per step and is no loss term's."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"ctx.log({name!r}, ...): the name must be a non-empty string.")
+        if name in self.logged:
+            raise ValueError(f"ctx.log({name!r}, ...) was called twice in one step; log each name once per step.")
+        value = torch.as_tensor(value).detach()
+        if value.numel() != 1:
+            raise ValueError(f"ctx.log({name!r}, ...) got a tensor of shape {tuple(value.shape)}; log one number.")
+        self.logged[name] = value.float().reshape(())
 
 
 class Method(nn.Module):
@@ -155,11 +232,12 @@ class Method(nn.Module):
         evaluation batches preprocessed as for evaluation, e.g. for SHOT's per-epoch pseudo-labels;
         ``inputs(draw, labels=True)`` yields its labels instead, in the same order and batches (a set
         with labels: ``source``, ``target_labeled``). Position i of that order is the item that
-        ``Batch.index_s`` / ``index_t`` and ``StepContext.fetch`` call i. The default does nothing.
+        :attr:`Draw.index` and :meth:`Batch.fetch` call i. The default does nothing.
         """
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        """Loss terms for the optimizer ``ctx.optimizer``; the trainer sums and logs them."""
+        """Loss terms for the optimizer ``ctx.optimizer``; the trainer sums and logs them (a value to log only,
+        never to train on, goes to :meth:`StepContext.log`)."""
         raise NotImplementedError
 
     def training_stages(self, has_target_labels: bool) -> list[Stage]:

@@ -22,11 +22,13 @@ similar source and each source with its most similar target (cosine similarity o
 over every image of both sets), kept when the source's label equals the target's pseudo-label, the nearest of
 SHOT-style class centres of the whole target set (``obtain_label``). They are rebuilt from the current model
 every ``pair_interval`` adaptation epochs (``update_epoch = 10`` there) and kept in checkpoints. A step
-completes its batch with the partners (:attr:`StepContext.fetch`, by the positions ``Batch.index_s`` /
-``index_t``): (partner source, batch target) for each target of the batch with a partner and (batch source,
-partner target) for each source with one; the pair's label is its source's label, which is the target's
-pseudo-label by construction. The source CE is on the batch's sources. Where the official code iterates a
-dataset of the pairs, this iterates source and target batches and completes each item with its partner.
+completes its batch with the partners (:meth:`Batch.fetch`, by the positions ``batch["source"].index`` and
+``batch["target"].index``): (partner source, batch target) for each target of the batch with a partner and
+(batch source, partner target) for each source with one; the pair's label is its source's label, which is the
+target's pseudo-label by construction. The source CE is on the batch's sources. Each step logs its number of
+pairs (``train/pairs``); one with fewer than two has no cross branch and trains on its sources alone. Where the
+official code iterates a dataset of the pairs, this iterates source and target batches and completes each item
+with its partner.
 
 Stages: ``source``, the ViT on labeled source with label smoothing (configs/pretrain.yml); ``adapt``, the
 three branches on source + target (configs/uda.yml, no label smoothing).
@@ -39,7 +41,7 @@ import torch.nn.functional as F
 
 from dasuite.errors import ConfigError, check_number
 from dasuite.losses import class_centroids, nearest_centroid
-from dasuite.methods.base import MAIN, Batch, Method, Stage, StepContext, check_epochs
+from dasuite.methods.base import MAIN, Batch, Draw, Method, Stage, StepContext, check_epochs
 from dasuite.models.tokens import transformer_parts
 
 
@@ -171,36 +173,38 @@ class CDTrans(Method):
             self.partner_of_target = self.partner_of_target.to(device)
         return self.partner_of_source, self.partner_of_target
 
-    def pairs(self, batch: Batch, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The step's images (the batch's sources, its targets that have a partner, then the fetched partner
-        sources and targets), the pairs as rows of them (source rows, target rows) and each pair's label (its
-        source's). A target of the batch without a partner has no term: it is left out."""
-        if batch.index_s is None or batch.index_t is None or ctx.fetch is None:
-            raise RuntimeError("CDTrans completes each batch item with its partner in the other set: it needs "
-                               "batch.index_s, batch.index_t and ctx.fetch, which the trainer provides.")
-        partner_of_source, partner_of_target = self._partners(batch.index_t.device)
-        partner_t, partner_s = partner_of_target[batch.index_t], partner_of_source[batch.index_s]
+    def pairs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The step's images (the batch's sources, its targets that have a partner, then the partner sources and
+        targets fetched from the whole sets), the pairs as rows of them (source rows, target rows) and each pair's
+        label (its source's). A target of the batch without a partner has no term: it is left out."""
+        source, target = batch["source"], batch["target"]
+        if source.index is None or target.index is None:
+            raise RuntimeError("CDTrans completes each batch item with its partner in the other set: it needs the "
+                               "positions of the batch's items (batch['source'].index, batch['target'].index), "
+                               "which the trainer provides.")
+        partner_of_source, partner_of_target = self._partners(target.index.device)
+        partner_t, partner_s = partner_of_target[target.index], partner_of_source[source.index]
         t_rows, s_rows = (partner_t >= 0).nonzero().flatten(), (partner_s >= 0).nonzero().flatten()
         # nothing to fetch (no partner of that side in the batch): empty parts as the batch's, no read
-        xs_fetched, ys_fetched = ctx.fetch("source", partner_t[t_rows]) if len(t_rows) else (batch.xs[:0], batch.ys[:0])
-        (xt_fetched,) = ctx.fetch("target", partner_s[s_rows]) if len(s_rows) else (batch.xt[:0],)
-        n_s, n_t, n_fs = len(batch.xs), len(t_rows), len(xs_fetched)
-        images = torch.cat([batch.xs, batch.xt[t_rows], xs_fetched, xt_fetched])
+        sources = batch.fetch("source", partner_t[t_rows]) if len(t_rows) else Draw(source.x[:0], source.y[:0])
+        xt_fetched = batch.fetch("target", partner_s[s_rows]).x if len(s_rows) else target.x[:0]
+        n_s, n_t, n_fs = len(source), len(t_rows), len(sources)
+        images = torch.cat([source.x, target.x[t_rows], sources.x, xt_fetched])
         rows = torch.arange(len(images), device=images.device)
         pair_source = torch.cat([rows[n_s + n_t: n_s + n_t + n_fs], s_rows])
         pair_target = torch.cat([rows[n_s: n_s + n_t], rows[n_s + n_t + n_fs:]])
-        labels = torch.cat([ys_fetched, batch.ys[s_rows]])
+        labels = torch.cat([sources.y, source.y[s_rows]])
         return images, pair_source, pair_target, labels
 
     def training_step(self, batch: Batch, ctx: StepContext):
         if ctx.stage == "source":
             return {"cls": self.classification_loss(self.predict(batch.xs), batch.ys)}
-        images, pair_source, pair_target, labels = self.pairs(batch, ctx)
+        images, pair_source, pair_target, labels = self.pairs(batch)
+        ctx.log("pairs", len(labels))
         logits, fusion = self.branches(images, pair_source, pair_target)
         terms = {"cls": F.cross_entropy(logits[: len(batch.xs)], batch.ys)}
-        if fusion is None:
-            zero = logits.new_zeros(())
-            return {**terms, "pseudo": zero, "distill": zero}
+        if fusion is None:  # fewer than two pairs: the step trains on its sources alone
+            return terms
         target = logits[pair_target]
         # the branch that learns the pseudo-labels is the distillation's student, the other its teacher
         student, teacher = (target, fusion) if self.loss_version == "fixed" else (fusion, target)

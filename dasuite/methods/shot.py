@@ -16,7 +16,7 @@ Pseudo-labels, per epoch as in the official code (tim-learn/SHOT at f7d555a0, ``
 ``object/image_target.py``: ``obtain_label`` at the start of every epoch, ``mem_label[tar_idx]`` at each step):
 before each adaptation epoch (:meth:`Method.begin_epoch`) the model, in evaluation mode, embeds the whole
 target set preprocessed for evaluation (no augmentation), and every target item gets its label; a step
-reads its batch's labels by position (``Batch.index_t``), so they stay fixed through the epoch. The first
+reads its batch's labels by position (``batch["target"].index``), so they stay fixed through the epoch. The first
 labels therefore come from the source model; checkpoints keep the epoch's labels, so a run resumed
 mid-epoch uses the same ones.
 
@@ -91,10 +91,11 @@ class SHOT(Method):
         logits = self.frozen_head(features)
         terms = {"im": self.trade_off * self.information_maximization(logits)}
         if self.beta > 0:
-            if self.pseudo_labels is None or batch.index_t is None:
+            index = batch["target"].index
+            if self.pseudo_labels is None or index is None:
                 raise RuntimeError("SHOT's pseudo-label term needs the epoch's labels (begin_epoch) and the batch's "
-                                   "positions batch.index_t, which the trainer provides.")
-            labels = self.pseudo_labels.to(batch.index_t.device)[batch.index_t].to(logits.device)
+                                   "positions batch['target'].index, which the trainer provides.")
+            labels = self.pseudo_labels.to(index.device)[index].to(logits.device)
             terms["pseudo"] = self.beta * torch.nn.functional.cross_entropy(logits, labels)
         return terms
 
