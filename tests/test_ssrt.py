@@ -2,6 +2,7 @@
 training run on vit_tiny, the non-ViT error, and the experiments' official settings."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -65,19 +66,30 @@ def test_a_diversity_drop_asks_for_a_restore_and_restarts_a_longer_ramp():
     assert watch.phase == 23 and watch.period == 16
 
 
+def _loop_state(method):
+    """What SafeTraining reads of the loop's state: the step, the method, one process."""
+    return SimpleNamespace(at=SimpleNamespace(step=0), method=method, device=torch.device("cpu"),
+                           trainer=SimpleNamespace(dist=SimpleNamespace(world_size=1)))
+
+
 def test_safe_training_restores_the_weights_saved_at_the_interval_start(monkeypatch):
     method = _method(safe_interval=2, refine_layers=[0, 1])
+    (safe,) = method.callbacks()
+    state = _loop_state(method)
     optimizer = torch.optim.SGD(method.parameters(), lr=0.5)
     batch = _batch()
     monkeypatch.setattr(method.watch, "end_interval", lambda step, r: True)
     weights = {}
     for step in range(3):
         before = {k: v.detach().clone() for k, v in method.named_parameters()}
+        safe.before_step(state)
         terms = method.training_step(batch, StepContext(step / 3, "adapt", "main", 0, step))
         weights[step] = ({k: v.detach().clone() for k, v in method.named_parameters()}, before)
         optimizer.zero_grad()
         sum(terms.values()).backward()
         optimizer.step()
+        state.at.step += 1
+        safe.after_step(state)
     (at_0, _), (at_2, before_2) = weights[0], weights[2]
     # step 2 (after the interval's end at step 1) ran from the weights saved at step 0, not those it was given
     assert all(torch.equal(at_0[k], at_2[k]) for k in at_0)

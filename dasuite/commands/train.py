@@ -459,7 +459,6 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
 
     import numpy as np
     import torch
-    from hydra.utils import instantiate
 
     from dasuite.config.schema import validate
     from dasuite.engine.checkpoint import load_model
@@ -469,13 +468,14 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     from dasuite.assembly.logger import build_logger
     from dasuite.assembly.method import backbone_builder, build_method
     from dasuite.assembly.pair import build_pair
+    from dasuite.assembly.trainer import build_trainer
 
     seed = cfg.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
         raise ConfigError(f"seed={seed!r} is not a valid seed: give an integer from 0 to {2 ** 32 - 1} (it seeds "
                           "torch, numpy and Python's random, and numpy takes only those).")
     cfg = validate(cfg, presets)
-    trainer = instantiate(cfg.trainer)
+    trainer = build_trainer(cfg.trainer)
     pair = build_pair(cfg.dataset)
     torch.manual_seed(seed)
     np.random.seed(seed)
