@@ -15,7 +15,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 def test_the_docs_examples_run(tmp_cwd):
     examples = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.DOTALL)
     assert "from dasuite import evaluate, load_run, train" in examples[0]
-    for example in examples:  # the API tour, the metrics, then the losses in a loop of your own
+    for example in examples:  # the API tour, a callback list, the metrics, then the losses in a loop of your own
         exec(compile(example, str(DOCS), "exec"), {})  # noqa: S102 - the repository's own documentation
     assert (tmp_cwd / "runs" / "notebook" / "summary.json").is_file()
     assert (tmp_cwd / "runs" / "notebook" / "eval").is_dir()

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from dasuite.errors import ConfigError
 from dasuite.methods.base import Batch, StepContext
+from dasuite.methods.safe_training import SafeTraining
 from dasuite.methods.ssrt import SSRT, DiversityWatch, refinement_loss
 from dasuite.models.lenet import lenet
 from dasuite.models.torchvision_nets import vit_tiny
@@ -133,3 +134,38 @@ def test_the_experiments_compose_into_the_official_settings(name):
     for key, value in keys.items():
         found = OmegaConf.select(cfg, key)
         assert (list(found) if isinstance(value, list) else found) == value, key
+
+
+def test_safe_training_is_the_methods_callback_and_its_state_rides_in_the_checkpoint():
+    method = _method(safe_interval=2, refine_layers=[0, 1])
+    (safe,) = method.callbacks()
+    assert isinstance(safe, SafeTraining) and safe.method is method
+    assert _method(safe_training=False).callbacks() == [] and _method(refine_weight=0.0).callbacks() == []
+    state = _loop_state(method)
+    safe.before_step(state)  # step 0: saves the weights
+    safe.restore = True
+    checkpoint = {"model": method.state_dict()}
+    safe.on_save_checkpoint(state, checkpoint)
+    assert set(checkpoint["model"]["_extra_state"]) == {"watch"}  # the saved weights are not the model's state
+    again = SafeTraining(method)
+    again.on_load_checkpoint(state, checkpoint)
+    assert again.restore and again.snapshot.keys() == safe.snapshot.keys()
+    assert all(torch.equal(again.snapshot[k], safe.snapshot[k]) for k in safe.snapshot)
+    # a checkpoint written while the method kept them in its own state
+    older = {"model": {"_extra_state": {"watch": method.watch.state_dict(), "restore": True,
+                                        "snapshot": safe.snapshot}}}
+    legacy = SafeTraining(method)
+    legacy.on_load_checkpoint(state, older)
+    assert legacy.restore and legacy.snapshot is safe.snapshot
+
+
+def test_a_method_built_on_ssrt_brings_its_safe_training():
+    from functools import partial
+
+    from dasuite.methods.self_training import SelfTraining
+
+    torch.manual_seed(0)
+    backbone = vit_tiny((1, 14, 14), bottleneck_dim=8, **SMALL_VIT)
+    method = SelfTraining(backbone, 3, base=partial(SSRT, discriminator_hidden=[16], refine_layers=[0, 1]))
+    (safe,) = method.callbacks()
+    assert isinstance(safe, SafeTraining) and safe.method is method.base

@@ -3,9 +3,10 @@
 Each component's settings are a dataclass made from the signature of its ``_target_`` (one source
 of truth: the constructor's parameters, types and defaults), plus the keys dasuite itself reads
 (the dataset split keys, ``method.target_label_weight`` and ``head_hidden``, and the trainer's
-callback settings: the keyword parameters of :func:`~dasuite.engine.callbacks.defaults.default_callbacks`). :func:`validate` merges the composed
-config into them with OmegaConf, so a misspelled key or a value of the wrong type fails before any
-data is loaded, with one paragraph naming the key, the value and the valid keys.
+callback settings: the keyword parameters of :func:`~dasuite.engine.callbacks.defaults.default_callbacks`).
+:func:`validate` merges the composed config into them with OmegaConf, so a misspelled key or a value of
+the wrong type fails before any data is loaded, with one paragraph naming the key, the value and the
+valid keys.
 """
 
 from __future__ import annotations

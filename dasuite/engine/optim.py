@@ -39,8 +39,8 @@ def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float, w
 
 def scale_lr(groups: list[dict], chosen: set[int], mult: float) -> list[dict]:
     """Param groups with the parameters whose ``id`` is in ``chosen`` split off at ``lr_mult`` × ``mult``: the
-    backbone's own layers (:func:`body_ids`) at ``trainer.backbone_lr_mult`` (0.1 for a pretrained backbone under new layers, as TLL
-    and SHOT train), the biases at ``trainer.bias_lr_mult`` (CDTrans: 2)."""
+    backbone's own layers (:func:`body_ids`) at ``trainer.backbone_lr_mult`` (0.1 for a pretrained backbone under
+    new layers, as TLL and SHOT train), the biases at ``trainer.bias_lr_mult`` (CDTrans: 2)."""
     if mult == 1:
         return groups
     split = []
