@@ -169,3 +169,24 @@ def test_a_method_built_on_ssrt_brings_its_safe_training():
     method = SelfTraining(backbone, 3, base=partial(SSRT, discriminator_hidden=[16], refine_layers=[0, 1]))
     (safe,) = method.callbacks()
     assert isinstance(safe, SafeTraining) and safe.method is method.base
+
+
+def test_under_torchrun_the_decision_reads_the_ranks_mean_diversity():
+    method = _method(safe_interval=2, safe_levels=1)
+    (safe,) = method.callbacks()
+    other_rank = torch.tensor([10.0, 10.0])  # the other rank's diversity: no drop there
+
+    def average(sums):
+        return {key: (value + other_rank) / 2 for key, value in sums.items()}
+
+    state = _loop_state(method)
+    state.trainer.dist = SimpleNamespace(world_size=2, average=average)
+    method.watch.last_period = [10.0, 10.0]
+    method.watch.diversity = [10.0, 6.0]  # alone, a drop of 4 classes (r > 0.1 at step 3) asks for a restore
+    state.at.step = 4  # after step 3, an interval's last
+    safe.after_step(state)
+    assert method.watch.diversity == [10.0, 8.0] and safe.restore  # mean: 8 < 10 - 1
+    method.watch.diversity, safe.restore = [10.0, 8.5], False
+    state.at.step = 6
+    safe.after_step(state)
+    assert method.watch.diversity == [10.0, 9.25] and not safe.restore  # 9.25: within a class of 10
