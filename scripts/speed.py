@@ -178,6 +178,7 @@ def paired_seconds_per_step(model: str, method: str, device: str, precision: str
     from hydra import compose, initialize_config_dir
 
     from dasuite.config.catalog import config_dir
+    from dasuite.engine.callbacks.defaults import default_callbacks
     from dasuite.engine.trainer import Trainer
     from dasuite.assembly.method import build_method
 
@@ -194,9 +195,9 @@ def paired_seconds_per_step(model: str, method: str, device: str, precision: str
 
     run = _Timing(plain_block)
     torch.manual_seed(0)
-    trainer = Trainer(epochs=repeats + 1, batch_size=batch, device=device, progress=False, plots=False,
-                      precision=precision, compile=compiled, channels_last=layout, validation_samples=8,
-                      eval_batch_size=64)
+    trainer = Trainer(epochs=repeats + 1, batch_size=batch, device=device, precision=precision, compile=compiled,
+                      channels_last=layout, eval_batch_size=64,
+                      callbacks=default_callbacks(progress=False, plots=False, validation_samples=8))
     trainer.fit(build_method(cfg, pair.input_shape, 10), pair, run, seed=0)
     ours = [(b - a) / steps for a, b in zip(run.seconds, run.seconds[1:])]
     compile_s = max(0.0, run.seconds[0] - steps * statistics.median(ours)) if compiled else 0.0
@@ -211,6 +212,7 @@ def _ddp_worker(rank: int, port: int, steps: int, batch: int, data_root, results
 
     from dasuite.config.catalog import config_dir
     from dasuite.engine.distributed import shutdown
+    from dasuite.engine.callbacks.defaults import default_callbacks
     from dasuite.engine.trainer import Trainer
     from dasuite.assembly.method import build_method
 
@@ -218,7 +220,8 @@ def _ddp_worker(rank: int, port: int, steps: int, batch: int, data_root, results
         cfg = compose("config", overrides=["backbone=lenet", "method=dann", "family=none", "recipe=none"])
     torch.manual_seed(0)
     pair = data_pair("lenet", steps, batch, data_root, ranks=2)
-    trainer = Trainer(epochs=2, batch_size=batch, device="cpu", progress=False, plots=False, validation_samples=8)
+    trainer = Trainer(epochs=2, batch_size=batch, device="cpu",
+                      callbacks=default_callbacks(progress=False, plots=False, validation_samples=8))
     run = _Timing()
     trainer.fit(build_method(cfg, pair.input_shape, 10), pair, run, seed=0)
     if rank == 0:

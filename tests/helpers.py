@@ -9,6 +9,7 @@ from dasuite.methods.dann import DANN
 from dasuite.methods.mmd import MMD
 from dasuite.methods.shot import SHOT
 from dasuite.methods.source_only import SourceOnly
+from dasuite.methods.ssrt import SSRT
 
 
 class FailsInSecondEpoch(SourceOnly):
@@ -75,6 +76,15 @@ class SHOTSignalsItself(SignalsItself, SHOT):
 
 class MMDSignalsItself(SignalsItself, MMD):
     """MMD stopped mid-epoch: dropout in its bottleneck and two forward passes per step must resume exactly."""
+
+
+class SSRTSignalsItself(SignalsItself, SSRT):
+    """SSRT whose diversity rule asks for a restore at every interval's end (while r > 0.1): stopped right after
+    one, its saved weights and pending restore must come back with the checkpoint."""
+
+    def __init__(self, backbone, num_classes: int, **kwargs):
+        super().__init__(backbone, num_classes, **kwargs)
+        self.watch.drops = lambda: True
 
 
 class FailsInEpoch(SourceOnly):

@@ -17,7 +17,7 @@ def test_the_docs_examples_run(tmp_cwd):
     examples = re.findall(r"```python\n(.*?)```", DOCS.read_text(), re.DOTALL)
     assert "from dasuite import fit, seed_everything" in examples[0]
     assert "from dasuite import evaluate, load_run, train" in examples[1]
-    for example in examples:  # fit on your own objects, the API tour, the metrics, the losses in your own loop
+    for example in examples:  # fit on your objects, the API tour, a callback list, the metrics, the losses
         exec(compile(example, str(DOCS), "exec"), {})  # noqa: S102 - the repository's own documentation
     assert json.loads((tmp_cwd / "runs" / "mine" / "summary.json").read_text())["status"] == "completed"
     assert (tmp_cwd / "runs" / "notebook" / "summary.json").is_file()

@@ -13,10 +13,13 @@ import torch
 
 from dasuite.engine.callbacks.base import Callback, Callbacks
 from dasuite.engine.callbacks.checkpointing import Checkpointing
+from dasuite.engine.callbacks.defaults import default_callbacks
 from dasuite.engine.callbacks.divergence_check import DivergenceCheck
 from dasuite.engine.callbacks.early_stopping import EarlyStopping
+from dasuite.engine.callbacks.evaluation import Evaluation
 from dasuite.engine.callbacks.metrics_log import MetricsLog
 from dasuite.engine.callbacks.model_selection import ModelSelection
+from dasuite.engine.callbacks.ordering import arrange
 from dasuite.engine.callbacks.progress import Progress
 from dasuite.engine.callbacks.signal_stop import SignalStop
 from dasuite.engine.admission import check_targets
@@ -257,3 +260,91 @@ def test_a_stored_config_may_name_a_callback_class_of_a_trusted_module_but_nothi
 def test_a_callbacks_entry_that_is_no_callback_is_named(tmp_path):
     summary = train_in_process(tmp_path, "trainer.callbacks=[{_target_:collections.OrderedDict}]")
     assert summary["status"] == "failed" and "trainer.callbacks[0] is OrderedDict()" in summary["error"]
+
+
+def _names(callbacks) -> list[str]:
+    return [type(c).__name__ for c in callbacks]
+
+
+BUILT_IN = ["Checkpointing", "DivergenceCheck", "Evaluation", "ModelSelection", "MetricsLog", "Progress", "SignalStop",
+            "DiagnosticPlots"]
+
+
+def test_a_callback_of_a_built_ins_class_replaces_it_in_place_and_others_are_added():
+    mine, stopping = ModelSelection("im"), EarlyStopping("im")
+    callbacks = default_callbacks(stopping, mine, plots=False)
+    assert _names(callbacks) == [*BUILT_IN[:-1], "EarlyStopping"]
+    assert callbacks[3] is mine and callbacks[-1] is stopping
+    assert _names(default_callbacks(select=None, progress=False)) == ["Checkpointing", "DivergenceCheck", "Evaluation",
+                                                                       "MetricsLog", "SignalStop", "DiagnosticPlots"]
+    with pytest.raises(ConfigError, match="trainer.plots='no' must be true or false"):
+        default_callbacks(plots="no")
+
+
+def test_declared_dependencies_order_the_list_and_keep_its_order_otherwise():
+    class AfterPick(Callback):  # reads the pick in after_epoch, so after ModelSelection has copied best.pt
+        after = (ModelSelection,)
+
+    class Plain(Callback):
+        pass
+
+    given = [AfterPick(), Plain(), *reversed(default_callbacks())]
+    # of those free to run, the earliest given first; SignalStop after all but DiagnosticPlots, which runs after it
+    assert _names(arrange(given)) == ["Plain", "Progress", "MetricsLog", "Evaluation", "Checkpointing",
+                                      "ModelSelection", "AfterPick", "DivergenceCheck", "SignalStop",
+                                      "DiagnosticPlots"]
+    assert _names(arrange(default_callbacks(AfterPick(), Plain()))) == [*BUILT_IN[:6], "AfterPick", "Plain",
+                                                                        *BUILT_IN[6:]]
+
+
+def test_a_cycle_or_a_missing_requirement_is_one_paragraph_naming_the_callbacks():
+    class First(Callback):
+        pass
+
+    class Second(Callback):
+        after = (First,)
+
+    First.after = (Second,)
+    with pytest.raises(ConfigError, match=r"the callbacks First, Second declare a cycle: First runs after Second, "
+                                          r"Second runs after First, so no order"):
+        arrange([Checkpointing(), First(), Second()])
+    with pytest.raises(ConfigError, match=r"ModelSelection needs a Checkpointing callback to run after, but the "
+                                          r"callback list \(Evaluation, ModelSelection\) has none"):
+        arrange([Evaluation(), ModelSelection()])
+
+    class Broken(Callback):
+        after = ("ModelSelection",)
+
+    with pytest.raises(ConfigError, match="Broken declares it runs after 'ModelSelection', which is no callback class"):
+        arrange([Broken()])
+
+
+def test_two_callbacks_that_both_run_last_are_a_cycle():
+    class AlsoLast(Callback):
+        after = (Callback,)
+
+    with pytest.raises(ConfigError, match="declare a cycle: SignalStop runs after AlsoLast, AlsoLast runs after "
+                                          "SignalStop"):
+        arrange([SignalStop(), AlsoLast()])
+
+
+def test_select_null_trains_without_a_pick(tmp_path):
+    summary = train_in_process(tmp_path, "trainer.epochs=2", "trainer.select=null")
+    assert summary["status"] == "completed", summary.get("error")
+    assert "select" not in summary and "best_epoch" not in summary
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.pt"]
+    assert "selection" not in torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+
+
+def test_a_methods_callbacks_join_the_list(tmp_path, monkeypatch):
+    from dasuite.methods.source_only import SourceOnly
+
+    seen = []
+
+    class CountsSteps(Callback):
+        def after_step(self, state):
+            seen.append(state.at.step)
+
+    monkeypatch.setattr(SourceOnly, "callbacks", lambda self: [CountsSteps()])
+    summary = train_in_process(tmp_path, "method=source_only", "trainer.epochs=2", "trainer.steps_per_epoch=3")
+    assert summary["status"] == "completed" and seen == [1, 2, 3, 4, 5, 6]

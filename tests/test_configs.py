@@ -9,6 +9,7 @@ from dasuite.commands.list import format_catalog
 from dasuite.config.catalog import GROUPS, choices, config_dir
 from dasuite.assembly.method import build_method
 from dasuite.assembly.pair import build_pair
+from dasuite.assembly.trainer import build_trainer
 from tests import fake_data
 from tests.conftest import compose_config
 
@@ -68,7 +69,7 @@ def test_config_file_composes_and_builds(group, name, tmp_path):
         return
     backbone = instantiate(cfg.backbone, input_shape=input_shape)
     method = build_method(cfg, input_shape, num_classes)
-    trainer = instantiate(cfg.trainer)
+    trainer = build_trainer(cfg.trainer)
     assert backbone.out_features >= 1 and method.stages() and trainer.epochs >= 1
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dasuite.data.pair import Domains, DomainPair, Labeled, split
+from dasuite.engine.callbacks.defaults import default_callbacks
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.trainer import Trainer
 from dasuite.errors import ConfigError
@@ -33,8 +34,8 @@ class WithTestStream(DomainPair):
 
 
 def _fit(method, pair, run_dir, **settings):
-    trainer = Trainer(**{"epochs": 2, "batch_size": 8, "device": "cpu", "progress": False, "plots": False,
-                         "deterministic": True, **settings})
+    trainer = Trainer(**{"epochs": 2, "batch_size": 8, "device": "cpu", "deterministic": True,
+                         "callbacks": default_callbacks(progress=False, plots=False), **settings})
     return trainer.fit(method, pair, RunFolder(run_dir), seed=0)
 
 

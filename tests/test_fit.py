@@ -12,6 +12,7 @@ import torch
 from dasuite import fit, seed_everything
 from dasuite.assembly.init_from import init_weights
 from dasuite.data.pair import pair_from_tensors
+from dasuite.engine.callbacks.defaults import default_callbacks
 from dasuite.engine.trainer import Trainer
 from dasuite.errors import ConfigError
 from dasuite.methods.base import Method
@@ -29,7 +30,7 @@ def _pair(classes: int = 2, dims: int = 2):
 
 
 def _trainer():
-    return Trainer(epochs=2, batch_size=16, plots=False, progress=False)
+    return Trainer(epochs=2, batch_size=16, callbacks=default_callbacks(plots=False, progress=False))
 
 
 class Broken(Method):

@@ -5,7 +5,8 @@ trainer.grad_clip_norm), and stochastic depth in the ViT backbones (backbone.dro
 import pytest
 import torch
 
-from dasuite.engine.optim import bias_ids, build_optimizer, scale_lr
+from dasuite.engine.callbacks.base import Callback
+from dasuite.engine.optim import bias_ids, body_ids, build_optimizer, scale_lr
 from dasuite.engine.precision import Precision
 from dasuite.engine.trainer import Trainer
 from dasuite.errors import ConfigError
@@ -48,6 +49,39 @@ def test_bias_lr_mult_composes_with_the_backbone_multiplier():
                       {id(bias), id(head_bias)}, 2.0)
     lr = {id(p): g.get("lr_mult", 1.0) for g in groups for p in g["params"]}
     assert lr == {id(weight): pytest.approx(0.1), id(bias): pytest.approx(0.2), id(head_bias): pytest.approx(2.0)}
+
+
+def test_each_backbone_declares_its_body_apart_from_the_bottleneck_on_top():
+    from dasuite.models.backbones import MLP
+    from dasuite.models.lenet import lenet
+
+    for backbone in (lenet((1, 28, 28), bottleneck_dim=8), MLP((2,), hidden=[8], bottleneck_dim=4)):
+        body = body_ids(backbone)
+        assert body and body == {id(p) for name, p in backbone.named_parameters() if not name.startswith("bottleneck")}
+    plain = torch.nn.Linear(2, 3)  # a backbone that declares nothing: all of it is its own
+    assert body_ids(plain) == {id(p) for p in plain.parameters()}
+
+
+class RecordsLearningRates(Callback):
+    """The learning rate of each parameter (by name) in the stage's optimizer, at the stage's start."""
+
+    seen: dict = {}
+
+    def before_stage(self, state) -> None:
+        names = {id(p): name for name, p in state.method.named_parameters()}
+        for group in state.optimizers["main"].param_groups:
+            RecordsLearningRates.seen.update({names[id(p)]: group["lr"] for p in group["params"]})
+
+
+def test_backbone_lr_mult_scales_the_body_but_not_the_bottleneck_or_the_head(tmp_path):
+    summary = train_in_process(tmp_path, "method=source_only", "backbone=mlp", "backbone.bottleneck_dim=4",
+                               "trainer.epochs=1", "trainer.lr=0.01", "trainer.backbone_lr_mult=0.1",
+                               "trainer.callbacks=[{_target_:tests.test_optimiser_options.RecordsLearningRates}]")
+    assert summary["status"] == "completed", summary.get("error")
+    lr = RecordsLearningRates.seen
+    assert lr["backbone.net.1.weight"] == pytest.approx(0.001) and lr["backbone.bottleneck.0.weight"] == 0.01
+    assert lr["head.weight"] == 0.01
+    assert {v for k, v in lr.items() if k.startswith("backbone.net")} == {lr["backbone.net.1.weight"]}
 
 
 def test_grad_clip_norm_bounds_the_total_gradient_norm_of_the_step():

@@ -15,6 +15,7 @@ import torch
 import dasuite
 from dasuite.commands.train import run_train
 from dasuite.engine.run_folder import RunFolder
+from tests import fake_data
 from tests.conftest import GENERIC, read_summary, train_in_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,6 +157,24 @@ def test_values_a_method_logs_resume_exactly_mid_epoch(tmp_path):
     assert state["partial"]["epoch_step"] == 2 and {"source_mean", "head_norm"} <= set(state["partial"]["sums"])
     _resume_and_compare(tmp_path, args)
     assert {"train/source_mean", "train/head_norm"} <= set(_values(tmp_path / "run")[-1])
+
+
+def test_ssrt_stopped_with_a_restore_pending_resumes_exactly(tmp_path):
+    """SSRT's safe training is a callback: the weights it saved and the restore it decided at the end of step 5
+    (intervals of 2 steps) ride in the mid-epoch checkpoint, and the resumed run restores them at step 6."""
+    from tests.test_cdtrans import _small_vit_overrides
+
+    for split in ("train", "test"):
+        fake_data.write_usps(tmp_path / "data", split)
+    fake_data.write_mnist(tmp_path / "data", "train")
+    args = [*_small_vit_overrides(tmp_path), "method=ssrt", "method._target_=tests.helpers.SSRTSignalsItself",
+            "+method.signal_at_step=5", "method.refine_layers=[0,1]", "method.safe_interval=2", "trainer.epochs=3",
+            "trainer.steps_per_epoch=4", "trainer.deterministic=true"]
+    state = _stopped_by_its_method(tmp_path, args)
+    saved = state["callbacks"]["ssrt_safe_training"]
+    assert state["partial"]["epoch_step"] == 2 and saved["restore"] and saved["snapshot"] is not None
+    assert state["model"]["_extra_state"]["watch"]["last_restore"] == 4  # restores at steps 2 and 4 before it
+    _resume_and_compare(tmp_path, args)
 
 
 def _stopped_by_its_method(tmp_path, args) -> dict:

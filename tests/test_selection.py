@@ -73,12 +73,14 @@ def test_ensv_keeps_best_pt_at_the_epoch_that_agrees_most_with_the_epochs_ensemb
     assert read_checkpoint(tmp_path / "checkpoints" / "best.pt", "read")["epoch"] == summary["best_epoch"]
 
 
-def test_the_default_selector_is_ensv_in_the_config_the_trainer_and_the_report():
+def test_the_default_selector_is_ensv_in_the_config_the_callbacks_and_the_report():
     from dasuite.commands.report.select import DEFAULT_SELECT
-    from dasuite.engine.trainer import Trainer
+    from dasuite.engine.callbacks.defaults import default_callbacks
+    from dasuite.engine.callbacks.model_selection import ModelSelection
 
     default = yaml.safe_load((config_dir() / "trainer" / "default.yaml").read_text())["select"]
-    assert default == DEFAULT_SELECT == inspect.signature(Trainer).parameters["select"].default == "ensv"
+    assert default == DEFAULT_SELECT == inspect.signature(default_callbacks).parameters["select"].default == "ensv"
+    assert inspect.signature(ModelSelection).parameters["select"].default == default
     assert default in SELECTORS
 
 
@@ -92,17 +94,17 @@ def test_an_unknown_validator_is_named_with_the_choices(tmp_path):
     summary = train_in_process(tmp_path, "trainer.select=accuracy")
     assert summary["status"] == "failed"
     assert summary["error"] == ("trainer.select='accuracy' is neither a validator nor a selector; valid choices: "
-                                "source_acc, iwcv, dev, entropy, im, bnm, class_ami, snd, mixval, ensv.")
+                                "source_acc, iwcv, dev, entropy, im, bnm, class_ami, snd, mixval, ensv (or null: no "
+                                "label-free pick).")
 
 
 def test_validators_guard_and_ensv_never_read_target_labels():
     """Shuffling the target labels changes target accuracy and mean per-class accuracy and nothing a validator
     (MixVal included) or the guard reports, nor the stored predictions, nor EnsV's pick (``trainer.select=ensv``)."""
-    from hydra.utils import instantiate
-
     from dasuite.engine.run_folder import RunFolder
     from dasuite.assembly.method import build_method
     from dasuite.assembly.pair import build_pair
+    from dasuite.assembly.trainer import build_trainer
 
     cfg = compose_config("dataset=blobs", "trainer.epochs=3", "trainer.progress=false", "trainer.plots=false",
                          "dataset.n_target_test=200", "trainer.select=ensv",  # blobs: three classes, none collapsed
@@ -117,7 +119,7 @@ def test_validators_guard_and_ensv_never_read_target_labels():
         torch.manual_seed(0)
         method = build_method(cfg, pair.input_shape, pair.num_classes)
         with tempfile.TemporaryDirectory() as run_dir:
-            result = instantiate(cfg.trainer).fit(method, pair, RunFolder(run_dir), seed=0)
+            result = build_trainer(cfg.trainer).fit(method, pair, RunFolder(run_dir), seed=0)
             results.append(RunFolder(run_dir).read_metrics())
             picks.append({k: v for k, v in result.selection.items() if not k.startswith("best_target_")})
             predictions.append([load_predictions(predictions_file(run_dir, e)) for e in (1, 2, 3)])
@@ -133,13 +135,13 @@ def test_validators_guard_and_ensv_never_read_target_labels():
         assert all(v is not None and not (isinstance(v, float) and math.isnan(v)) for v in unlabelled.values())
 
 
-def test_trainer_rejects_out_of_range_guard_thresholds():
-    from dasuite.engine.trainer import Trainer
+def test_evaluation_rejects_out_of_range_guard_thresholds():
+    from dasuite.engine.callbacks.evaluation import Evaluation
 
     with pytest.raises(ConfigError, match="collapse_min_entropy=1.5"):
-        Trainer(collapse_min_entropy=1.5)
+        Evaluation(collapse_min_entropy=1.5)
     with pytest.raises(ConfigError, match="validation_samples"):
-        Trainer(validation_samples=1)
+        Evaluation(validation_samples=1)
 
 
 def test_eval_every_evaluates_each_nth_epoch_and_always_the_last(tmp_path):

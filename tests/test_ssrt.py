@@ -2,6 +2,7 @@
 training run on vit_tiny, the non-ViT error, and the experiments' official settings."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from omegaconf import OmegaConf
 
 from dasuite.errors import ConfigError
 from dasuite.methods.base import Batch, Draw, StepContext
+from dasuite.methods.safe_training import SafeTraining
 from dasuite.methods.ssrt import SSRT, DiversityWatch, refinement_loss
 from dasuite.models.lenet import lenet
 from dasuite.models.torchvision_nets import vit_tiny
@@ -65,19 +67,30 @@ def test_a_diversity_drop_asks_for_a_restore_and_restarts_a_longer_ramp():
     assert watch.phase == 23 and watch.period == 16
 
 
+def _loop_state(method):
+    """What SafeTraining reads of the loop's state: the step, the method, one process."""
+    return SimpleNamespace(at=SimpleNamespace(step=0), method=method, device=torch.device("cpu"),
+                           trainer=SimpleNamespace(dist=SimpleNamespace(world_size=1)))
+
+
 def test_safe_training_restores_the_weights_saved_at_the_interval_start(monkeypatch):
     method = _method(safe_interval=2, refine_layers=[0, 1])
+    (safe,) = method.callbacks()
+    state = _loop_state(method)
     optimizer = torch.optim.SGD(method.parameters(), lr=0.5)
     batch = _batch()
     monkeypatch.setattr(method.watch, "end_interval", lambda step, r: True)
     weights = {}
     for step in range(3):
         before = {k: v.detach().clone() for k, v in method.named_parameters()}
+        safe.before_step(state)
         terms = method.training_step(batch, StepContext(step / 3, "adapt", "main", 0, step))
         weights[step] = ({k: v.detach().clone() for k, v in method.named_parameters()}, before)
         optimizer.zero_grad()
         sum(terms.values()).backward()
         optimizer.step()
+        state.at.step += 1
+        safe.after_step(state)
     (at_0, _), (at_2, before_2) = weights[0], weights[2]
     # step 2 (after the interval's end at step 1) ran from the weights saved at step 0, not those it was given
     assert all(torch.equal(at_0[k], at_2[k]) for k in at_0)
@@ -121,3 +134,59 @@ def test_the_experiments_compose_into_the_official_settings(name):
     for key, value in keys.items():
         found = OmegaConf.select(cfg, key)
         assert (list(found) if isinstance(value, list) else found) == value, key
+
+
+def test_safe_training_is_the_methods_callback_and_its_state_rides_in_the_checkpoint():
+    method = _method(safe_interval=2, refine_layers=[0, 1])
+    (safe,) = method.callbacks()
+    assert isinstance(safe, SafeTraining) and safe.method is method
+    assert _method(safe_training=False).callbacks() == [] and _method(refine_weight=0.0).callbacks() == []
+    state = _loop_state(method)
+    safe.before_step(state)  # step 0: saves the weights
+    safe.restore = True
+    checkpoint = {"model": method.state_dict()}
+    safe.on_save_checkpoint(state, checkpoint)
+    assert set(checkpoint["model"]["_extra_state"]) == {"watch"}  # the saved weights are not the model's state
+    again = SafeTraining(method)
+    again.on_load_checkpoint(state, checkpoint)
+    assert again.restore and again.snapshot.keys() == safe.snapshot.keys()
+    assert all(torch.equal(again.snapshot[k], safe.snapshot[k]) for k in safe.snapshot)
+    # a checkpoint written while the method kept them in its own state
+    older = {"model": {"_extra_state": {"watch": method.watch.state_dict(), "restore": True,
+                                        "snapshot": safe.snapshot}}}
+    legacy = SafeTraining(method)
+    legacy.on_load_checkpoint(state, older)
+    assert legacy.restore and legacy.snapshot is safe.snapshot
+
+
+def test_a_method_built_on_ssrt_brings_its_safe_training():
+    from functools import partial
+
+    from dasuite.methods.self_training import SelfTraining
+
+    torch.manual_seed(0)
+    backbone = vit_tiny((1, 14, 14), bottleneck_dim=8, **SMALL_VIT)
+    method = SelfTraining(backbone, 3, base=partial(SSRT, discriminator_hidden=[16], refine_layers=[0, 1]))
+    (safe,) = method.callbacks()
+    assert isinstance(safe, SafeTraining) and safe.method is method.base
+
+
+def test_under_torchrun_the_decision_reads_the_ranks_mean_diversity():
+    method = _method(safe_interval=2, safe_levels=1)
+    (safe,) = method.callbacks()
+    other_rank = torch.tensor([10.0, 10.0])  # the other rank's diversity: no drop there
+
+    def average(sums):
+        return {key: (value + other_rank) / 2 for key, value in sums.items()}
+
+    state = _loop_state(method)
+    state.trainer.dist = SimpleNamespace(world_size=2, average=average)
+    method.watch.last_period = [10.0, 10.0]
+    method.watch.diversity = [10.0, 6.0]  # alone, a drop of 4 classes (r > 0.1 at step 3) asks for a restore
+    state.at.step = 4  # after step 3, an interval's last
+    safe.after_step(state)
+    assert method.watch.diversity == [10.0, 8.0] and safe.restore  # mean: 8 < 10 - 1
+    method.watch.diversity, safe.restore = [10.0, 8.5], False
+    state.at.step = 6
+    safe.after_step(state)
+    assert method.watch.diversity == [10.0, 9.25] and not safe.restore  # 9.25: within a class of 10

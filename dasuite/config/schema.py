@@ -2,9 +2,11 @@
 
 Each component's settings are a dataclass made from the signature of its ``_target_`` (one source
 of truth: the constructor's parameters, types and defaults), plus the keys dasuite itself reads
-(the dataset split keys, ``method.target_label_weight`` and ``head_hidden``). :func:`validate` merges the composed
-config into them with OmegaConf, so a misspelled key or a value of the wrong type fails before any
-data is loaded, with one paragraph naming the key, the value and the valid keys.
+(the dataset split keys, ``method.target_label_weight`` and ``head_hidden``, and the trainer's
+callback settings: the keyword parameters of :func:`~dasuite.engine.callbacks.defaults.default_callbacks`).
+:func:`validate` merges the composed config into them with OmegaConf, so a misspelled key or a value of
+the wrong type fails before any data is loaded, with one paragraph naming the key, the value and the
+valid keys.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class MethodSettings:
 
 #: group -> the dataclass of the keys it has besides its ``_target_``'s parameters.
 COMMON = {"dataset": SplitSettings, "method": MethodSettings}
+#: group -> a function whose keyword-only parameters are further keys of the group (its callbacks' settings,
+#: which :func:`dasuite.assembly.trainer.build_trainer` hands to that function).
+BESIDE = {"trainer": "dasuite.engine.callbacks.defaults.default_callbacks"}
 GROUPS = ("trainer", "dataset", "backbone", "method")
 
 
@@ -81,9 +86,15 @@ def _hints(target) -> dict[str, Any]:
 def settings_class(group: str, target_path: str) -> tuple[type, bool]:
     """The dataclass of a component's settings, and whether it takes further keys (``**kwargs``)."""
     target = get_method(target_path)
-    hints = _hints(target)
     fields, open_ended = [("_target_", str, dataclasses.field(default=target_path))], False
-    for name, parameter in inspect.signature(target).parameters.items():
+    hints = _hints(target)
+    parameters = [(hints, p) for p in inspect.signature(target).parameters.values()]
+    if group in BESIDE:
+        beside = get_method(BESIDE[group])
+        parameters += [(_hints(beside), p) for p in inspect.signature(beside).parameters.values()
+                       if p.kind is p.KEYWORD_ONLY]
+    for hints, parameter in parameters:
+        name = parameter.name
         if parameter.kind is parameter.VAR_KEYWORD:
             open_ended = True
         if name in INJECTED.get(group, ()) or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):

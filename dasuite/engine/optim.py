@@ -39,8 +39,8 @@ def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float, w
 
 def scale_lr(groups: list[dict], chosen: set[int], mult: float) -> list[dict]:
     """Param groups with the parameters whose ``id`` is in ``chosen`` split off at ``lr_mult`` × ``mult``: the
-    backbone's own layers at ``trainer.backbone_lr_mult`` (0.1 for a pretrained backbone under new layers, as TLL
-    and SHOT train), the biases at ``trainer.bias_lr_mult`` (CDTrans: 2)."""
+    backbone's own layers (:func:`body_ids`) at ``trainer.backbone_lr_mult`` (0.1 for a pretrained backbone under
+    new layers, as TLL and SHOT train), the biases at ``trainer.bias_lr_mult`` (CDTrans: 2)."""
     if mult == 1:
         return groups
     split = []
@@ -51,6 +51,14 @@ def scale_lr(groups: list[dict], chosen: set[int], mult: float) -> list[dict]:
             if part:
                 split.append({**group, "params": part, "lr_mult": group.get("lr_mult", 1.0) * factor})
     return split
+
+
+def body_ids(backbone: torch.nn.Module) -> set[int]:
+    """The ``id``s of the backbone's own layers, which ``trainer.backbone_lr_mult`` scales: the parameters its
+    ``body_parameters()`` declares (dasuite's backbones: all but the bottleneck added on top), or all of them
+    for a backbone that declares nothing."""
+    declared = getattr(backbone, "body_parameters", backbone.parameters)
+    return {id(p) for p in declared()}
 
 
 def bias_ids(module: torch.nn.Module) -> set[int]:

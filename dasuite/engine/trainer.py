@@ -9,7 +9,10 @@ to the metrics. Every ``trainer.eval_every``-th epoch of a stage and its last is
 
 Everything else lives in callbacks around this loop (:mod:`dasuite.engine.callbacks`): checkpoints
 and exact resume, evaluation, the label-free pick, metrics and logs, the progress bar, the
-divergence guard, signals, plots, and the user's own (``trainer.callbacks``).
+divergence guard, signals, plots (:func:`~dasuite.engine.callbacks.defaults.default_callbacks`, each
+with its own settings), the user's own, and those the method brings (:meth:`Method.callbacks`), run in
+the order their classes declare (:mod:`~dasuite.engine.callbacks.ordering`). The Trainer itself keeps
+only the settings of the loop, the optimisation and the process.
 
 Scale (docs/scaling.md): steps run under ``trainer.precision``'s autocast (:mod:`~dasuite.engine.precision`),
 optionally compiled (:mod:`~dasuite.engine.compile`) and channels-last (:mod:`~dasuite.engine.placement`);
@@ -24,21 +27,15 @@ from dataclasses import dataclass
 
 import torch
 
-from dasuite.engine.callbacks.base import Callback, Callbacks
-from dasuite.engine.callbacks.checkpointing import Checkpointing
-from dasuite.engine.callbacks.diagnostic_plots import DiagnosticPlots
-from dasuite.engine.callbacks.divergence_check import DivergenceCheck
-from dasuite.engine.callbacks.evaluation import Evaluation
-from dasuite.engine.callbacks.metrics_log import MetricsLog
-from dasuite.engine.callbacks.model_selection import ModelSelection
-from dasuite.engine.callbacks.progress import Progress
-from dasuite.engine.callbacks.signal_stop import SignalStop
+from dasuite.engine.callbacks.base import Callback, Callbacks, check_callbacks
+from dasuite.engine.callbacks.defaults import default_callbacks
+from dasuite.engine.callbacks.ordering import arrange
 from dasuite.engine.compile import compile_networks
 from dasuite.engine.determinism import deterministic_algorithms
 from dasuite.engine.distributed import Distributed
 from dasuite.engine.divergence import TrainingDiverged
 from dasuite.engine.evaluate import inputs
-from dasuite.engine.optim import bias_ids, build_optimizer, build_schedule, check_betas, scale_lr
+from dasuite.engine.optim import bias_ids, body_ids, build_optimizer, build_schedule, check_betas, scale_lr
 from dasuite.engine.placement import channels_last, check_channels_last, use_channels_last
 from dasuite.engine.plan import check_plan
 from dasuite.engine.precision import Precision, check_precision
@@ -82,19 +79,22 @@ def resolve_device(device: str, key: str = "trainer.device") -> torch.device:
 
 
 class Trainer:
-    """Runs a method's stages on a dataset pair and writes the run folder's metrics and checkpoints."""
+    """Runs a method's stages on a dataset pair and writes the run folder's metrics and checkpoints.
+
+    ``callbacks``: the complete list around the loop (None: :func:`default_callbacks`, the built-ins with their
+    default settings, new for each fit); build one with ``default_callbacks(*yours, select=..., plots=...)`` to
+    change, add or leave out built-ins. Callbacks keep state (the pick, early stopping's count): give each fit
+    its own list. :meth:`fit` adds the method's own (:meth:`Method.callbacks`)."""
 
     def __init__(self, epochs: int = 300, batch_size: int = 32, optimizer: str = "sgd", lr: float = 0.01,
                  momentum: float = 0.9, weight_decay: float = 5e-4, betas: tuple = (0.9, 0.999),
                  lr_schedule: str = "dann",
                  lr_alpha: float | None = None, lr_beta: float = 0.75, device: str = "auto",
-                 eval_batch_size: int = 1024, progress: bool = True, plots: bool = True,
-                 deterministic: bool = False, select: str = "ensv", validation_samples: int = 2000,
-                 collapse_min_classes: float = 0.5, collapse_min_entropy: float = 0.5, precision: str | int = 32,
+                 eval_batch_size: int = 1024, deterministic: bool = False, precision: str | int = 32,
                  compile: bool = False, channels_last: str | bool = "auto", distributed: str | bool = "auto",
                  sync_batchnorm: bool = False, eval_every: int | str = "auto", steps_per_epoch: int | None = None,
                  backbone_lr_mult: float = 1.0, bias_lr_mult: float = 1.0, nesterov: bool = True,
-                 grad_clip_norm: float | None = None, metrics: Sequence[str] = ("accuracy",), callbacks: Sequence = ()):
+                 grad_clip_norm: float | None = None, callbacks: Sequence[Callback] | None = None):
         check_trainer(locals())
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
@@ -102,15 +102,13 @@ class Trainer:
         self.bias_lr_mult, self.nesterov, self.grad_clip_norm = bias_lr_mult, nesterov, grad_clip_norm
         self.lr_schedule, self.lr_alpha, self.lr_beta = lr_schedule, lr_alpha, lr_beta
         self.steps_per_epoch, self.eval_every = steps_per_epoch, eval_every
-        self.select, self.validation_samples, self.metrics = select, validation_samples, tuple(metrics)
-        self.collapse_min_classes, self.collapse_min_entropy = collapse_min_classes, collapse_min_entropy
         self.precision_setting, self.compile = check_precision(precision), compile
         self.channels_last_setting = check_channels_last(channels_last)
-        self.callbacks = _user_callbacks(callbacks)
+        self.callbacks = None if callbacks is None else check_callbacks(callbacks, "callbacks")
         self.dist = Distributed(distributed, sync_batchnorm)
         self.device = self.dist.device(resolve_device(device))
         self.in_effect: dict = {}  # what fit() runs with: precision, compiled, channels_last, world_size
-        self.progress, self.plots, self.deterministic = progress, plots and self.dist.rank == 0, deterministic
+        self.deterministic = deterministic
 
     def fit(self, method: Method, pair, run, seed: int, checkpoint_extra: dict | None = None,
             resume: dict | None = None, ready: Callable[[], None] | None = None) -> TrainResult:
@@ -161,13 +159,9 @@ class Trainer:
         at = Position.of(resume, plan)
         state = FitState(self, method, pair, run, seed, plan, sets, streams, Precision(self.precision_setting,
                          self.device), at, resume, dict(extra or {}), start=time.perf_counter() - at.time_s)
-        main = self.dist.rank == 0
-        state.callbacks = Callbacks([
-            Checkpointing(), DivergenceCheck(),
-            Evaluation(self.eval_batch_size, self.validation_samples, self.collapse_min_classes,
-                       self.collapse_min_entropy, self.metrics),
-            ModelSelection(self.select), MetricsLog(), *([Progress()] if self.progress and main else []),
-            *self.callbacks, SignalStop(), *([DiagnosticPlots(self.eval_batch_size)] if self.plots else [])])
+        given = default_callbacks() if self.callbacks is None else self.callbacks
+        ordered = arrange([*given, *check_callbacks(method.callbacks(), "method.callbacks()")])
+        state.callbacks = Callbacks(c for c in ordered if self.dist.rank == 0 or not c.rank_zero_only)
         return state
 
     def _place(self, state: FitState) -> None:
@@ -188,8 +182,7 @@ class Trainer:
             if state.stop_reason or state.stage_index == state.at.stage and state.at.stage_epoch >= state.epochs:
                 continue
             method, stage = state.method, state.stage
-            backbone = {id(p) for k, p in method.backbone.named_parameters() if not k.startswith("bottleneck")}
-            biases = bias_ids(method)
+            backbone, biases = body_ids(method.backbone), bias_ids(method)
             state.optimizers = {name: build_optimizer(self.optimizer, scale_lr(scale_lr(
                                     groups, backbone, self.backbone_lr_mult), biases, self.bias_lr_mult),
                                     self.lr, self.momentum, self.weight_decay, self.betas, self.nesterov)
@@ -331,13 +324,3 @@ def _logged(ctx: StepContext, terms: dict) -> dict[str, torch.Tensor]:
                          f"is {'the loss' if clash[0] == 'loss' else 'a loss term'} of the step "
                          f"(terms {sorted(terms)}); log it under another name.")
     return ctx.logged
-
-
-def _user_callbacks(callbacks: Sequence) -> list[Callback]:
-    """``trainer.callbacks``, each built from its ``_target_`` (a subclass of Callback)."""
-    for i, callback in enumerate(callbacks or ()):
-        if not isinstance(callback, Callback):
-            raise ConfigError(f"trainer.callbacks[{i}] is {callback!r}, not a callback: each entry needs a "
-                              "_target_ naming a subclass of dasuite.engine.callbacks.base.Callback, e.g. "
-                              "{_target_: dasuite.engine.callbacks.early_stopping.EarlyStopping, validator: im}.")
-    return list(callbacks or ())

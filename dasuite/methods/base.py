@@ -32,6 +32,8 @@ What a method can rely on:
   ``train/<name>`` of metrics.jsonl), never added to the loss nor back-propagated.
 * Inputs are whatever the pair gives, (N, D) vectors or (N, C, H, W) images: methods pass them to
   the backbone and make no other assumption (rotation SSL documents its own).
+* ``callbacks()``: what a method needs around the loop rather than inside a step (restoring weights
+  between steps, say) comes as callbacks of its own, which the trainer runs with the others.
 * A few target labels, any method (semi-supervised DA): when the pair has k labeled target samples
   per class and the method's stages never draw them itself, :meth:`Method.training_stages` adds
   ``target_labeled`` to every stage and :meth:`Method.step_losses` adds
@@ -269,6 +271,12 @@ class Method(nn.Module):
             probabilities = [self.head(f).softmax(1) for f in features]
         self.train(was_training)
         return torch.cat(features), torch.cat(probabilities)
+
+    def callbacks(self) -> list:
+        """Callbacks (:class:`~dasuite.engine.callbacks.base.Callback`) this method brings to the loop, e.g. SSRT's
+        safe training, which restores earlier weights between steps: the trainer adds them to its own. The
+        default: those of the methods it is built on (none for a method built on none)."""
+        return [callback for child in self.children() if isinstance(child, Method) for callback in child.callbacks()]
 
     def networks(self) -> list[nn.Module]:
         """The modules that do the heavy lifting, which ``trainer.compile=true`` compiles: the backbone and

@@ -15,24 +15,22 @@ x̃ = x + r · refine_alpha · (x_rev - x) with no gradient through the offset. 
 teaches (p above) is drawn per step (``refine_teacher_p`` for the unperturbed one); gradients reach both,
 as in ``model/SSRT.py``.
 
-Safe training (``safe_training``): r ramps up as sin(π/2 · (i - phase) / period) to 1, the period first
-``safe_interval`` steps. Every ``safe_interval`` steps the model's weights are saved, and the number of distinct
-classes predicted on each target batch is recorded; when at the interval's end the mean of that diversity over
-any of its 2^l sub-intervals (l = 0 … ``safe_levels``, the previous interval's last sub-interval included) drops
-by more than one class from the sub-interval before it, while r > 0.1, the saved weights are restored at the next
-step, the ramp restarts from 0, and its period doubles when the previous restore is at most a period ago.
-The optimizer's state is kept (the official default). The decision is taken per process: under torchrun each
-rank would decide alone, so run safe training single-process. The saved weights (a copy of every parameter and
-buffer) are part of the model's state (``get_extra_state``): with safe training, checkpoints and ``state_dict()``
-are about twice as large, and the copy takes as much device memory as the model.
+Safe training (``safe_training``, :mod:`dasuite.methods.safe_training`): r ramps up as
+sin(π/2 · (i - phase) / period) to 1, the period first ``safe_interval`` steps. Every ``safe_interval`` steps the
+model's weights are saved, and the number of distinct classes predicted on each target batch is recorded; when at
+the interval's end the mean of that diversity over any of its 2^l sub-intervals (l = 0 … ``safe_levels``, the
+previous interval's last sub-interval included) drops by more than one class from the sub-interval before it,
+while r > 0.1, the saved weights are restored at the next step, the ramp restarts from 0, and its period doubles
+when the previous restore is at most a period ago. The optimizer's state is kept (the official default). The
+saving and restoring is the method's callback (:meth:`callbacks`), between steps; under torchrun the ranks
+average their diversities and restore together. The saved weights (a copy of every parameter and buffer) ride in
+the checkpoints, not in the model's ``state_dict()``: with safe training, checkpoints are about twice as large,
+and the copy takes as much device memory as the model.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 from collections.abc import Sequence
-from itertools import chain
 
 import torch
 import torch.nn.functional as F
@@ -40,9 +38,8 @@ import torch.nn.functional as F
 from dasuite.errors import ConfigError, check_number
 from dasuite.methods.base import Batch, StepContext, check_flag, check_steps
 from dasuite.methods.dann import DANN
+from dasuite.methods.safe_training import DiversityWatch, SafeTraining
 from dasuite.models.tokens import transformer_parts
-
-log = logging.getLogger(__name__)
 
 
 def refinement_loss(logits: torch.Tensor, perturbed_logits: torch.Tensor, threshold: float,
@@ -53,68 +50,6 @@ def refinement_loss(logits: torch.Tensor, perturbed_logits: torch.Tensor, thresh
     mask = (p.max(1).values > threshold).to(p.dtype)
     kl = (p * (teacher.log_softmax(1) - student.log_softmax(1))).sum(1)
     return (kl * mask).sum() / (mask.sum() + 1e-6)
-
-
-class DiversityWatch:
-    """Safe training's schedule: the ramp r and the diversity-drop rule that asks for a restore. ``interval``
-    steps between two checks (and saves); the ramp lasts ``period`` steps, first ``interval``."""
-
-    def __init__(self, interval: int, levels: int):
-        self.interval, self.period, self.levels = interval, interval, levels
-        self.phase, self.last_restore = 0, 0
-        self.diversity: list[float] = []
-        self.last_period: list[float] | None = None
-
-    def ramp(self, step: int) -> float:
-        """r at ``step``: a quarter sine from 0 to 1 over ``period`` steps after the last restart."""
-        if step >= self.phase + self.period:
-            return 1.0
-        return math.sin((step - self.phase) / self.period * math.pi / 2)
-
-    def drops(self) -> bool:
-        """Whether the mean diversity of some sub-interval is more than one class below the one before it."""
-        for level in range(self.levels + 1):
-            means = [_mean(c) for c in _split(self.diversity, 2 ** level)]
-            if self.last_period is not None:
-                means.insert(0, _mean(_split(self.last_period, 2 ** level)[-1]))
-            if any(later < earlier - 1.0 for earlier, later in zip(means, means[1:])):
-                return True
-        return False
-
-    def end_interval(self, step: int, r: float) -> bool:
-        """At an interval's last step: True when the weights must be restored (the ramp then restarts)."""
-        if r > 0.1 and self.drops():
-            if step - self.last_restore <= self.period:
-                self.period *= 2
-            self.phase = step
-            return True
-        self.last_period = self.diversity
-        return False
-
-    def state_dict(self) -> dict:
-        return {"interval": self.interval, "period": self.period, "phase": self.phase,
-                "last_restore": self.last_restore, "diversity": list(self.diversity), "last_period": self.last_period}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.interval, self.period = state["interval"], state["period"]
-        self.phase, self.last_restore = state["phase"], state["last_restore"]
-        self.diversity, self.last_period = list(state["diversity"]), state["last_period"]
-
-
-def _split(values: list[float], chunks: int) -> list[list[float]]:
-    """``values`` in ``chunks`` consecutive parts as even as possible (as numpy.array_split)."""
-    size, extra = divmod(len(values), chunks)
-    parts, start = [], 0
-    for i in range(chunks):
-        end = start + size + (i < extra)
-        parts.append(values[start:end])
-        start = end
-    return parts
-
-
-def _mean(values: list[float]) -> float:
-    """The mean; NaN for no values (so it compares as no drop)."""
-    return sum(values) / len(values) if values else math.nan
 
 
 class SSRT(DANN):
@@ -149,13 +84,18 @@ class SSRT(DANN):
         if check_steps("safe_interval", safe_interval) is None:
             raise ConfigError("method.safe_interval=null: it must be an integer >= 1 (steps between two checks).")
         self.watch = DiversityWatch(safe_interval, safe_levels)
-        self.snapshot: dict[str, torch.Tensor] | None = None
-        self.restore = False
+
+    @property
+    def safe(self) -> bool:
+        """Whether safe training runs (it watches the refinement, so not without it)."""
+        return self.safe_training and self.refine_weight > 0
+
+    def callbacks(self) -> list:
+        """Safe training's saving and restoring of the weights between steps."""
+        return [SafeTraining(self)] if self.safe else []
 
     def training_step(self, batch: Batch, ctx: StepContext):
-        safe = self.safe_training and self.refine_weight > 0
-        if safe:
-            self._safe_step_start(ctx.step)
+        safe = self.safe
         r = self.watch.ramp(ctx.step) if safe else 1.0
         logits_s, f_s, f_t, logits_t, logits_p = self._forward(batch.xs, batch.xt, self.refine_alpha * r)
         terms = {"cls": self.classification_loss(logits_s, batch.ys),
@@ -164,10 +104,8 @@ class SSRT(DANN):
             unperturbed_teaches = bool(torch.rand(()) < self.refine_teacher_p)
             terms["refine"] = r * self.refine_weight * refinement_loss(logits_t, logits_p, self.refine_threshold,
                                                                         unperturbed_teaches)
-        if safe:
+        if safe:  # what SafeTraining's decision at the interval's end reads
             self.watch.diversity.append(float(logits_t.argmax(1).unique().numel()))
-            if (ctx.step + 1) % self.watch.interval == 0 and ctx.step > 0:
-                self.restore = self.watch.end_interval(ctx.step, r)
         return terms
 
     def _forward(self, xs: torch.Tensor, xt: torch.Tensor, alpha: float):
@@ -188,31 +126,12 @@ class SSRT(DANN):
         f_s, f_t = features[:n_s], features[n_s:n_s + n_t]
         return logits[:n_s], f_s, f_t, logits[n_s:n_s + n_t], logits[n_s + n_t:]
 
-    def _safe_step_start(self, step: int) -> None:
-        """Restore the saved weights when the last interval asked for it; save them at each interval's start."""
-        if self.restore and step > 0 and self.snapshot is not None:
-            with torch.no_grad():
-                for name, tensor in self._weights():
-                    tensor.copy_(self.snapshot[name])
-            self.watch.last_restore = step
-            log.info("SSRT safe training: target prediction diversity dropped; step %d restarts from the weights "
-                     "saved at step %d (ramp period now %d steps).", step, step - self.watch.interval,
-                     self.watch.period)
-        self.restore = False
-        if step % self.watch.interval == 0:
-            self.snapshot = {name: tensor.detach().clone() for name, tensor in self._weights()}
-            self.watch.diversity = []
-
-    def _weights(self):
-        return chain(self.named_parameters(), self.named_buffers())
-
     def get_extra_state(self) -> dict:
-        """Safe training's schedule, restore flag and saved weights go into checkpoints."""
-        return {"watch": self.watch.state_dict(), "restore": self.restore, "snapshot": self.snapshot}
+        """Safe training's schedule goes into checkpoints (the saved weights go with :class:`SafeTraining`)."""
+        return {"watch": self.watch.state_dict()}
 
     def set_extra_state(self, state: dict) -> None:
         self.watch.load_state_dict(state["watch"])
-        self.restore, self.snapshot = state["restore"], state["snapshot"]
 
 
 def _towards_reversed(x: torch.Tensor, alpha: float) -> torch.Tensor:

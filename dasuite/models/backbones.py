@@ -30,6 +30,10 @@ class Linear(nn.Module):
         x = self.net(x)
         return x if self.bottleneck is None else self.bottleneck(x)
 
+    def body_parameters(self):
+        """The layers' parameters, not those of the bottleneck on top (``trainer.backbone_lr_mult`` scales them)."""
+        return self.net.parameters()
+
 
 class MLP(nn.Module):
     """Fully connected layers of sizes ``hidden`` on the flattened input (ReLU, sigmoid or tanh units),
@@ -59,3 +63,7 @@ class MLP(nn.Module):
     def forward(self, x):
         x = self.net(x)
         return x if self.bottleneck is None else self.bottleneck(x)
+
+    def body_parameters(self):
+        """The layers' parameters, not those of the bottleneck on top (``trainer.backbone_lr_mult`` scales them)."""
+        return self.net.parameters()

@@ -58,6 +58,11 @@ class FeatureExtractor(nn.Module):
         self.bottleneck = bottleneck(width, bottleneck_dim)
         self.out_features = width if bottleneck_dim is None else bottleneck_dim
 
+    def body_parameters(self):
+        """The network body's parameters, not those of the bottleneck added on top (``trainer.backbone_lr_mult``
+        scales the body's learning rate)."""
+        return self.body.parameters()
+
     def _probe(self, input_shape: tuple[int, ...]) -> int:
         was_training = self.body.training
         self.body.eval()

@@ -20,13 +20,25 @@ loop calls them in this order::
     on_save_checkpoint(state, checkpoint)         # whenever a checkpoint is written: add your state
 
 A callback stops training after the current epoch with :meth:`FitState.request_stop`. Hooks are plain
-Python calls, run on every process under torchrun (``state.rank`` tells them apart): a hook that
-reads a tensor value every step synchronises the host with the device.
+Python calls, run on every process under torchrun (``state.rank`` tells them apart; a class with
+``rank_zero_only = True`` runs on rank 0 alone): a hook that reads a tensor value every step
+synchronises the host with the device.
+
+Within a hook, callbacks run in list order, except where a class declares what its hooks need to run
+after (:mod:`.ordering` sorts the list by these declarations, keeping the given order otherwise):
+
+* ``after``: classes whose instances in the list run first (``after = (Checkpointing,)``: this
+  callback's ``after_epoch`` sees the epoch's checkpoint written). ``Callback`` itself means every
+  other callback except those declared to run after this one (:class:`~.signal_stop.SignalStop`).
+* ``requires``: classes of which the list must hold an instance, which then runs first (a list
+  without one is an error naming both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+
+from dasuite.errors import ConfigError
 
 HOOKS = ("on_load_checkpoint", "before_fit", "before_stage", "before_epoch", "before_step", "after_step",
          "on_evaluation", "after_evaluation", "after_epoch", "after_stage", "after_fit", "teardown",
@@ -34,7 +46,14 @@ HOOKS = ("on_load_checkpoint", "before_fit", "before_stage", "before_epoch", "be
 
 
 class Callback:
-    """Override the hooks you need; see the module docstring for when each runs."""
+    """Override the hooks you need; see the module docstring for when each runs and in which order."""
+
+    #: callback classes whose instances in the list run their hooks before this one's
+    after: tuple[type[Callback], ...] = ()
+    #: callback classes the list must hold an instance of, run before this one
+    requires: tuple[type[Callback], ...] = ()
+    #: True: under torchrun, rank 0 alone runs it (the console, the plots)
+    rank_zero_only = False
 
     def on_load_checkpoint(self, state, checkpoint: dict) -> None: ...
 
@@ -61,6 +80,17 @@ class Callback:
     def teardown(self, state) -> None: ...
 
     def on_save_checkpoint(self, state, checkpoint: dict) -> None: ...
+
+
+def check_callbacks(callbacks, key: str) -> list[Callback]:
+    """``callbacks`` as a list, each entry checked to be a :class:`Callback` (``key`` names the list in the
+    error)."""
+    for i, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise ConfigError(f"{key}[{i}] is {callback!r}, not a callback: an instance of a subclass of "
+                              "dasuite.engine.callbacks.base.Callback (in a config, an entry whose _target_ names one, "
+                              "e.g. {_target_: dasuite.engine.callbacks.early_stopping.EarlyStopping, validator: im}).")
+    return list(callbacks)
 
 
 class Callbacks:

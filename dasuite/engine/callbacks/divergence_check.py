@@ -5,10 +5,13 @@ NaN/inf loss stops the run at its step without saving the diverged weights."""
 from __future__ import annotations
 
 from dasuite.engine.callbacks.base import Callback
+from dasuite.engine.callbacks.checkpointing import Checkpointing
 from dasuite.engine.divergence import DivergenceGuard
 
 
 class DivergenceCheck(Callback):
+    after = (Checkpointing,)  # after_epoch: the epoch last.pt now holds
+
     def before_fit(self, state) -> None:
         self.guard = DivergenceGuard(state.device, hint(state.trainer.lr, state.extra.get("config")))
         self.guard.saved_epoch = state.saved_epoch
@@ -20,7 +23,7 @@ class DivergenceCheck(Callback):
         if state.last_step:
             self.guard.check()
 
-    def after_epoch(self, state) -> None:  # after Checkpointing: the epoch last.pt now holds
+    def after_epoch(self, state) -> None:
         self.guard.saved_epoch = state.saved_epoch
 
     def on_save_checkpoint(self, state, checkpoint: dict) -> None:

@@ -1,15 +1,24 @@
 """The label-free pick (``trainer.select``) kept as ``checkpoints/best.pt``: each evaluation of the
 method's last stage is offered to the selector (:mod:`dasuite.engine.selection`), whose choice is
-copied from the epoch's checkpoint; its state rides in every checkpoint, so resume keeps the pick."""
+copied from the epoch's checkpoint; its state rides in every checkpoint, so resume keeps the pick.
+``trainer.select=null`` leaves it out (no best.pt, no ``best_*`` fields in summary.json)."""
 
 from __future__ import annotations
 
 from dasuite.engine.callbacks.base import Callback
-from dasuite.engine.selection import selection_for
+from dasuite.engine.callbacks.checkpointing import Checkpointing
+from dasuite.engine.callbacks.evaluation import Evaluation
+from dasuite.engine.selection import SELECTORS, selection_for
+from dasuite.errors import ConfigError
 
 
 class ModelSelection(Callback):
-    def __init__(self, select: str):
+    requires = (Checkpointing, Evaluation)  # the validators' scores; best.pt is a copy of the epoch's last.pt
+
+    def __init__(self, select: str = "ensv"):
+        if select not in SELECTORS:
+            raise ConfigError(f"trainer.select={select!r} is neither a validator nor a selector; valid choices: "
+                              f"{', '.join(SELECTORS)} (or null: no label-free pick).")
         self.selection = selection_for(select)
         self.picked: str | None = None
 
@@ -25,7 +34,7 @@ class ModelSelection(Callback):
     def after_evaluation(self, state, record: dict) -> None:
         self.picked = state.last_stage and self.selection.offer(record)
 
-    def after_epoch(self, state) -> None:  # after Checkpointing saved the epoch
+    def after_epoch(self, state) -> None:
         if self.picked:
             state.trainer.dist.on_main(self.selection.keep, state.run, self.picked)
         self.picked = None

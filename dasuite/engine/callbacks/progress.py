@@ -15,6 +15,8 @@ from dasuite.engine.callbacks.metrics_log import summary_line
 
 
 class Progress(Callback):
+    rank_zero_only = True
+
     def __init__(self, stream=None):
         self.stream = stream  # None: sys.stderr when training starts (as tqdm)
         self.bar = None

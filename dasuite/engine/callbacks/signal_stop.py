@@ -1,8 +1,9 @@
 """Ctrl-C and SIGTERM (e.g. Slurm pre-emption) during training (:mod:`dasuite.engine.signals`): the
 first stops the run after the current step with a checkpoint that resumes exactly (mid-epoch, or
 at the epoch's end) and raises :class:`~dasuite.engine.signals.TrainingInterrupted`. Runs after
-every other callback's step and epoch hooks, so the epoch's metrics and best.pt are written first.
-The handlers are installed at the first stage and restored when training ends: before and after that
+every other callback (``after = (Callback,)``), so their step and epoch hooks have run (the epoch's
+metrics and best.pt written, a method's callback state complete) before the checkpoint. The
+handlers are installed at the first stage and restored when training ends: before and after that
 (loading, the initial and final plots of ``trainer.plots``) Ctrl-C stops at once."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ log = logging.getLogger("dasuite.engine.trainer")
 
 
 class SignalStop(Callback):
+    after = (Callback,)
+
     def __init__(self):
         self.requests: StopRequests | None = None
 
