@@ -127,6 +127,8 @@ def train_run(method, pair, trainer, run, seed: int, meta: dict, checkpoint: dic
     from dasuite.engine.evaluate import summary_fields
     from dasuite.safe_files import is_present, write_atomic
 
+    weight = method.adaptation_weight
+    meta["trade_off"] = None if weight is None else getattr(method, weight)  # λ, as the method declares it
     labels_file = run.path / "target_labels.json"  # a resumed run's is there already, the same
     if pair.target_labeled_index is not None and is_main() and not is_present(labels_file):
         write_atomic(labels_file, json.dumps(pair.labeled_target_record(), indent=1) + "\n", within=run.path)

@@ -96,8 +96,8 @@ def test_checkpointing_saves_evaluated_epochs_only(tmp_path):
     assert state.saved == [(1, False)]
 
 
-def test_divergence_check_stops_at_the_nan_step_with_the_hint_of_the_config():
-    state = fake_state(extra={"config": {"method": {"trade_off": 0.3}}})
+def test_divergence_check_stops_at_the_nan_step_with_the_hint_of_the_method():
+    state = fake_state(method=SimpleNamespace(adaptation_weight="trade_off", trade_off=0.3))
     callback = DivergenceCheck()
     callback.before_fit(state)
     state.losses = {"main": ({"cls": torch.tensor(0.5)}, torch.tensor(0.5))}

@@ -69,6 +69,15 @@ def test_fit_takes_only_a_new_or_empty_folder(tmp_path):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["notes.txt"]
 
 
+def test_the_summary_records_the_adaptation_weight_the_method_declares(tmp_path):
+    from dasuite.methods.dann import DANN
+
+    run = fit(DANN(MLP((2,), hidden=[8]), 2, trade_off=0.3), _pair(), _trainer(), run_dir=tmp_path / "dann")
+    assert run.summary["trade_off"] == 0.3
+    run = fit(SourceOnly(MLP((2,), hidden=[8]), 2), _pair(), _trainer(), run_dir=tmp_path / "source_only")
+    assert run.summary["trade_off"] is None
+
+
 def test_fit_seeds_its_batches_so_two_fits_agree(tmp_path):
     results = []
     for name in ("a", "b"):

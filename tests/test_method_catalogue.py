@@ -298,3 +298,23 @@ def test_mmd_and_dann_keep_their_interface():
     for cls in (DANN, MMD, SourceOnly):
         method = cls(MLP((2,)), 2)
         assert all(list(method.param_groups(s)) == [MAIN] for s in method.stages())
+
+
+def test_every_method_with_a_trade_off_declares_it_as_its_adaptation_weight():
+    """What summary.json records as ``trade_off`` and the divergence hint names comes from the declaration, so a
+    method taking ``trade_off`` must declare it (and a declared name must be a setting the method keeps)."""
+    import inspect
+
+    from dasuite.config.catalog import choices, config_dir
+    from dasuite.methods.base import Method
+
+    for name in choices("method"):
+        target = next(line.split(":", 1)[1].strip() for line in (config_dir() / "method" / f"{name}.yaml").read_text()
+                      .splitlines() if line.strip().startswith("_target_:"))
+        module, cls_name = target.rsplit(".", 1)
+        cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
+        assert issubclass(cls, Method)
+        takes = "trade_off" in inspect.signature(cls).parameters
+        assert (cls.adaptation_weight == "trade_off") == takes, (name, cls.adaptation_weight)
+    method = DANN(MLP((2,), hidden=[8]), 2, trade_off=0.3)
+    assert getattr(method, method.adaptation_weight) == 0.3

@@ -263,8 +263,7 @@ def _run_experiment(cfg: DictConfig, run_dir: Path, choices, overrides, command:
         typed = {o.split("=", 1)[0].lstrip("+~") for o in meta["overrides"]}
         presets = preset_keys(choices) - typed  # a key the user typed is checked, never dropped
         _check_interpolations(cfg)
-        meta.update(seed=cfg.get("seed"), trade_off=cfg.method.get("trade_off"),
-                    target_labels_per_class=cfg.dataset.get("target_labels_per_class", 0))
+        meta.update(seed=cfg.get("seed"), target_labels_per_class=cfg.dataset.get("target_labels_per_class", 0))
         if resume:
             from dasuite.engine.admission import check_targets
 

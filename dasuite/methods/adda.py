@@ -34,6 +34,8 @@ from dasuite.models.heads import domain_discriminator
 class ADDA(Method):
     """Source pretraining, then a target encoder trained against a discriminator (alternating steps)."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0,
                  discriminator_hidden: Sequence[int] = (500, 500), source_epochs: int | None = None,
                  adapt_lr_mult: float = 0.1, label_smoothing: float = 0.0):

@@ -204,6 +204,10 @@ class Method(nn.Module):
 
     #: True when the method cannot run without ``dataset.target_labels_per_class > 0``.
     requires_target_labels = False
+    #: The constructor setting that weights the adaptation loss (λ, ``method.<name>``; None: the method has none):
+    #: what summary.json records as ``trade_off``, a λ sweep's axis in ``dasuite report``, and what the divergence
+    #: hint suggests lowering.
+    adaptation_weight: str | None = None
 
     def __init__(self, backbone: nn.Module, num_classes: int, label_smoothing: float = 0.0):
         super().__init__()

@@ -27,6 +27,8 @@ from dasuite.models.heads import domain_discriminator
 class CDAN(Method):
     """Source cross-entropy + conditional domain adversarial loss on features ⊗ predictions."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, gamma: float | None = 10.0,
                  entropy: bool = False, discriminator_hidden: Sequence[int] = (256, 256),
                  multilinear_max_dim: int | None = None, randomized_dim: int = 1024, label_smoothing: float = 0.0,

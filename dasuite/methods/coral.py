@@ -17,6 +17,8 @@ LAYERS = ("features", "logits")
 class CORAL(Method):
     """Source cross-entropy + trade_off · CORAL(source, target)."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, layer: str = "features",
                  label_smoothing: float = 0.0):
         super().__init__(backbone, num_classes, label_smoothing)

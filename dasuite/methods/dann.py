@@ -34,6 +34,8 @@ from dasuite.models.heads import domain_discriminator
 class DANN(Method):
     """Source cross-entropy + domain adversarial loss through gradient reversal."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, gamma: float | None = 10.0,
                  discriminator_hidden: Sequence[int] = (256, 256), label_smoothing: float = 0.0,
                  warmup_steps: int | None = None, discriminator_bn: bool = False,

@@ -22,6 +22,8 @@ from dasuite.methods.base import Batch, Method, StepContext, check_trade_off
 class JAN(Method):
     """Source cross-entropy + trade_off · JMMD² over (features, softmax outputs)."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0,
                  bandwidth_multipliers: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0),
                  output_bandwidth_multipliers: Sequence[float] = (1.0,), output_sigma: float | None = 0.92,

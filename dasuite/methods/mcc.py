@@ -15,6 +15,8 @@ from dasuite.methods.base import Batch, Method, StepContext, check_trade_off
 class MCC(Method):
     """Source cross-entropy + trade_off · minimum class confusion on the target batch."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, temperature: float = 2.5,
                  label_smoothing: float = 0.0):
         super().__init__(backbone, num_classes, label_smoothing)

@@ -52,6 +52,8 @@ def mdd_head(in_features: int, hidden: Sequence[int], out_features: int, dropout
 class MDD(Method):
     """Source cross-entropy + margin disparity discrepancy against an adversarial head."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, margin: float = 4.0,
                  reversal_weight: float = 0.1, warmup_steps: int | None = 1000, gamma: float | None = 10.0,
                  head_dropout: float = 0.5, bottleneck: str = "bn_dropout", label_smoothing: float = 0.0):

@@ -29,6 +29,8 @@ from dasuite.models.bottlenecks import use_bottleneck_form
 class MMD(Method):
     """Source cross-entropy + trade_off · MK-MMD²(source features, target features)."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0,
                  bandwidth_multipliers: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0), estimator: str = "linear",
                  joint_forward: bool = False, bottleneck: str = "dropout", label_smoothing: float = 0.0):

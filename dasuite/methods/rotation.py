@@ -55,6 +55,8 @@ def rotate(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 class RotationSSL(Method):
     """Source cross-entropy + trade_off · 4-way rotation prediction on both domains."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0,
                  rotation_head_hidden: Sequence[int] = (), label_smoothing: float = 0.0):
         super().__init__(backbone, num_classes, label_smoothing)

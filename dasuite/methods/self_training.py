@@ -27,6 +27,8 @@ from dasuite.methods.source_only import SourceOnly
 class SelfTraining(Method):
     """A base method's losses + trade_off · confident pseudo-label cross-entropy on target."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, base: MethodFactory | None = None, threshold: float = 0.9,
                  trade_off: float = 1.0):
         if base is not None and not callable(base):

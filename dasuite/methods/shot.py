@@ -40,6 +40,8 @@ from dasuite.methods.base import MAIN, Batch, Method, Stage, StepContext, check_
 class SHOT(Method):
     """Source training, then target-only adaptation of the backbone against the frozen head."""
 
+    adaptation_weight = "trade_off"
+
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, beta: float = 0.3,
                  diversity_weight: float = 1.0, source_epochs: int | None = None, adapt_lr_mult: float = 0.1,
                  label_smoothing: float = 0.1, bottleneck_dim: int | None = None, bottleneck_dropout: float = 0.0,

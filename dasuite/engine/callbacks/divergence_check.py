@@ -13,7 +13,7 @@ class DivergenceCheck(Callback):
     after = (Checkpointing,)  # after_epoch: the epoch last.pt now holds
 
     def before_fit(self, state) -> None:
-        self.guard = DivergenceGuard(state.device, hint(state.trainer.lr, state.extra.get("config")))
+        self.guard = DivergenceGuard(state.device, hint(state.trainer.lr, state.method))
         self.guard.saved_epoch = state.saved_epoch
 
     def after_step(self, state) -> None:
@@ -30,10 +30,11 @@ class DivergenceCheck(Callback):
         self.guard.check()
 
 
-def hint(lr: float, config: dict | None) -> str:
-    """What to lower: trainer.lr, and method.trade_off where the run's config has one (the weight of the
-    adaptation loss, or of DANN's reversed gradient)."""
-    trade_off = ((config or {}).get("method") or {}).get("trade_off")
-    if trade_off is None:
+def hint(lr: float, method) -> str:
+    """What to lower: trainer.lr, and the method's adaptation weight where it declares one
+    (:attr:`~dasuite.methods.base.Method.adaptation_weight`: the weight of the adaptation loss, or of DANN's reversed
+    gradient)."""
+    name = getattr(method, "adaptation_weight", None)
+    if name is None:
         return f"Lower trainer.lr (now {lr:g})."
-    return f"Lower trainer.lr or method.trade_off (now trainer.lr={lr:g}, method.trade_off={trade_off:g})."
+    return f"Lower trainer.lr or method.{name} (now trainer.lr={lr:g}, method.{name}={getattr(method, name):g})."
