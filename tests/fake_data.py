@@ -106,3 +106,29 @@ def write_arrays(path: Path, n: int = 60, features: int = 4, classes: int = 3, s
         rows = [[f"{v:.6f}" for v in row] + ([str(c)] if labels else []) for row, c in zip(x, y)]
         path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
     return path
+
+
+def write_cifar_c(root: Path, corruptions=("gaussian_noise",), n: int = 6, folder: str = "CIFAR-10-C") -> np.ndarray:
+    """The released CIFAR-10-C layout: ``<folder>/<corruption>.npy`` of 5 × n uint8 (32, 32, 3) images, severity
+    s filling its block with the value 10 s + its corruption's index, and ``labels.npy``; returns the labels."""
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    labels = np.tile(_labels(n), 5)
+    for i, name in enumerate(corruptions):
+        images = np.repeat(10 * np.arange(1, 6, dtype=np.uint8) + i, n)[:, None, None, None] * np.ones((1, 32, 32, 3),
+                                                                                                       np.uint8)
+        np.save(root / folder / f"{name}.npy", images)
+    np.save(root / folder / "labels.npy", labels)
+    return labels
+
+
+def write_imagenet_c(root: Path, corruption: str = "fog", severity: int = 3, wnids=("n01440764", "n01443537"),
+                     per_class: int = 2) -> Path:
+    """The released ImageNet-C layout: ``ImageNet-C/<corruption>/<severity>/<wnid>/<i>.JPEG`` RGB images."""
+    from PIL import Image
+
+    folder = root / "ImageNet-C" / corruption / str(severity)
+    for c, wnid in enumerate(wnids):
+        (folder / wnid).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(_images(1, (24, 20, 3), seed=10 * c + i)[0]).save(folder / wnid / f"{i}.JPEG")
+    return folder

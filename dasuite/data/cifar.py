@@ -1,4 +1,4 @@
-"""CIFAR-10 from its python pickle batches, and the CIFAR-10 → corrupted CIFAR-10 pair.
+"""CIFAR-10 from its python pickle batches (the ``cifar10_shifted`` pair: :mod:`dasuite.data.corrupted`).
 
 Files: ``<data_root>/cifar10/cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}``
 (torchvision's layout; ``download=true`` calls torchvision's CIFAR10 download). A batch is read with
@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import pickle
 import warnings
-from functools import partial
 
 import numpy as np
 import torch
 
 from dasuite.data.files import corrupted, download as fetch, expand_root, missing
-from dasuite.data.image_pair import image_pair
 from dasuite.data.images import RawImages
-from dasuite.data.pair import Domains
-from dasuite.data.shifts import CORRUPTIONS, corrupt
 
 #: The globals a CIFAR batch pickle needs: NumPy array reconstruction (numpy.core is numpy._core since
 #: NumPy 2; _frombuffer is pickle protocol 5's form) and _codecs.encode (bytes in a protocol-2 pickle).
@@ -63,16 +59,3 @@ def read_cifar10(data_root, split: str, download: bool = False) -> RawImages:
                 OverflowError) as error:
             raise corrupted(path, f"not a CIFAR-10 pickle batch ({type(error).__name__}: {error})") from error
     return RawImages(torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.int64), CLASSES)
-
-
-def cifar10_shifted(source: dict, target: dict, target_test: dict, corruption: str = "gaussian_noise",
-                    severity: int = 3, **settings) -> Domains:
-    """CIFAR-10 → CIFAR-10 with a CIFAR-10-C style ``corruption`` at ``severity`` 1-5 on the target."""
-    from dasuite.errors import ConfigError
-
-    if corruption not in CORRUPTIONS:
-        raise ConfigError(f"dataset.corruption={corruption!r} is not one of {', '.join(CORRUPTIONS)}.")
-    if severity not in (1, 2, 3, 4, 5):
-        raise ConfigError(f"dataset.severity={severity!r} must be an integer from 1 to 5.")
-    return image_pair(source, target, target_test,
-                      target_shift=partial(corrupt, name=corruption, severity=severity), **settings)

@@ -49,7 +49,7 @@ def image_pair(source: Mapping, target: Mapping, target_test: Mapping, image_siz
     """Read each role's domain, deal shared splits, fit sizes and channels, shift the target roles."""
     check_image_settings(image_size, channels)
     preprocess = Preprocess(mean, std, augment, channels)
-    specs = {role: _spec(role, spec) for role, spec in zip(ROLES, (source, target, target_test))}
+    specs = {role: role_spec(role, spec) for role, spec in zip(ROLES, (source, target, target_test))}
     generator = torch.Generator().manual_seed(int(seed))
     loaded: dict[tuple[str, str], RawImages] = {}
     for key in dict.fromkeys(specs.values()):
@@ -74,7 +74,7 @@ def image_pair(source: Mapping, target: Mapping, target_test: Mapping, image_siz
                    preprocess=preprocess)
 
 
-def _spec(role: str, spec: Mapping) -> tuple[str, str]:
+def role_spec(role: str, spec: Mapping) -> tuple[str, str]:
     name, split = spec.get("name"), spec.get("split")
     if name not in READERS:
         raise ConfigError(f"dataset.{role}.name={name!r} is not a known domain; choose one of "

@@ -15,17 +15,16 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
-import os
 from functools import partial
 from pathlib import Path
 
 import torch
 
+from dasuite.data.cache import cached_images
 from dasuite.data.files import expand_root
 from dasuite.errors import ConfigError
 
 log = logging.getLogger(__name__)
-_UNWRITABLE: set[Path] = set()  # cache folders already warned about (one line per folder, not per set)
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: (package, file inside it): colour photographs shipped with Python packages; those installed are used.
@@ -112,27 +111,8 @@ def mnistm_shift(x: torch.Tensor, generator: torch.Generator, photos_dir=None, c
     digest.update(str(seed).encode())
     key = digest.hexdigest()[:16]
     path = expand_root(cache_dir) / "mnistm_standin" / f"{key}.pt"
-    if path.is_file():
-        try:
-            cached = torch.load(path, weights_only=True)
-            if cached.shape == x.shape and cached.dtype == torch.uint8:
-                return cached
-        except (OSError, RuntimeError, EOFError):
-            pass  # a damaged cache file is simply made again
-    out = blend(x, photos, seed=int(key[:8], 16))
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(out, tmp)
-        os.replace(tmp, path)
-    except OSError as error:  # a read-only home on a cluster: go on without the cache
-        if tmp.exists():
-            tmp.unlink()
-        if path.parent not in _UNWRITABLE:
-            _UNWRITABLE.add(path.parent)
-            log.warning("cannot write the MNIST-M stand-in cache in %s (%s); blending it again in every run. Set "
-                        "cache_dir=<a writable folder> to keep it.", path.parent, error.strerror or error)
-    return out
+    return cached_images(path, tuple(x.shape), lambda: blend(x, photos, seed=int(key[:8], 16)), "MNIST-M stand-in",
+                         log)
 
 
 def mnist_mnistm(source, target, target_test, photos_dir=None, released: bool = False,
