@@ -59,4 +59,5 @@ def corrupted_pair(source, target, target_test, corruption="gaussian_noise", sev
     domains = image_pair(source, target, target_test, seed=seed, **settings)
     return dataclasses.replace(
         domains, target=corrupted_stream(domains.target, plan, seed, "target", cache_dir),
-        target_test=corrupted_stream(domains.target_test, plan, seed, "target_test", cache_dir))
+        target_test=corrupted_stream(domains.target_test, plan, seed, "target_test", cache_dir),
+        target_test_segments=[(f"{name}_{level}", len(domains.target_test)) for name, level in plan])

@@ -49,6 +49,7 @@ class Domains:
     stored_size: int | None = None  # image pairs storing images larger than the model's input (crop_size crops)
     squash: bool = False  # image files resized to stored_size×stored_size whatever their aspect (else shorter side)
     source_val: Labeled | None = None  # more source points for validation only, besides the split held out of the pool
+    target_test_segments: list[tuple[str, int]] | None = None  # consecutive parts of target_test: (name, size)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class DomainPair:
     feature_names: list[str] | None = None
     stored_size: int | None = None
     squash: bool = False
+    target_test_segments: list[tuple[str, int]] | None = None  # a continual stream's shifts, in order: (name, size)
 
     def prepare(self, x: torch.Tensor, train: bool = False) -> torch.Tensor:
         """A raw batch (as stored in the splits) as the model's input."""
@@ -75,12 +77,19 @@ class DomainPair:
 
     def training_sets(self) -> dict[str, tuple[torch.Tensor, ...]]:
         """The sets a method's stages can draw, by name: their inputs, then their labels where they have any.
-        ``source`` (inputs, labels), ``target`` (inputs) and, with k labeled target samples per class,
+        ``source`` (inputs, labels), ``target`` (inputs), ``target_test`` (its inputs only: the stream a test-time
+        method adapts on, or a transductive method's) and, with k labeled target samples per class,
         ``target_labeled`` (inputs, labels)."""
-        sets = {"source": (self.source_train.x, self.source_train.y), "target": (self.target_train,)}
+        sets = {"source": (self.source_train.x, self.source_train.y), "target": (self.target_train,),
+                "target_test": (self.target_test.x,)}
         if self.target_labeled is not None:
             sets["target_labeled"] = (self.target_labeled.x, self.target_labeled.y)
         return sets
+
+    def labels(self, draw: str) -> torch.Tensor | None:
+        """The labels the engine keeps for the training set ``draw`` where it has any but a method does not get them
+        (``target_test``: to order a label-shifted stream and score its online predictions), else None."""
+        return self.target_test.y if draw == "target_test" else None
 
     def model_input(self) -> dict:
         """What a model trained on this pair takes: stored in checkpoints for ``predict`` and ``export``."""
@@ -144,6 +153,7 @@ def split(domains: Domains, val_fraction: float, labels_per_class: int, seed: in
         feature_names=domains.feature_names,
         stored_size=domains.stored_size,
         squash=domains.squash,
+        target_test_segments=domains.target_test_segments if target_test is domains.target_test else None,
     )
 
 

@@ -11,8 +11,11 @@ import torch.nn.functional as F
 from dasuite.data import Labeled
 from dasuite.metrics import METRICS
 
-#: the metrics record's keys of every metric: ``target/acc``, ``source/acc``, ``target/mean_class_acc``, ...
-MEASURED = tuple(f"{split}/{m.key}" for m in METRICS.values() for split in ("target", "source"))
+#: The accuracy of a stream's online predictions (:mod:`~dasuite.engine.callbacks.online_accuracy`).
+ONLINE = "online/accuracy"
+#: the metrics record's keys of every metric: ``target/acc``, ``source/acc``, ``target/mean_class_acc``, ..., and
+#: the online accuracy of a stream stage
+MEASURED = (*(f"{split}/{m.key}" for m in METRICS.values() for split in ("target", "source")), ONLINE)
 #: the keys every record and summary has (None where a set is empty)
 ALWAYS = ("target/acc", "source/acc")
 

@@ -19,12 +19,26 @@ def check_betas(betas) -> tuple[float, float]:
     return float(values[0]), float(values[1])
 
 
+class Frozen(torch.optim.Optimizer):
+    """The optimizer of param groups that hold no parameter (a method that trains nothing in a stage, e.g. test-time
+    BatchNorm statistics): the loop then calls the method without gradients and never steps. It holds one empty
+    tensor so that schedules and checkpoints treat it as any optimizer."""
+
+    def __init__(self):
+        super().__init__([torch.zeros(0, requires_grad=True)], {"lr": 0.0})
+
+    def step(self, closure=None) -> None:
+        return None
+
+
 def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float, weight_decay: float,
                     betas: tuple[float, float] = (0.9, 0.999), nesterov: bool = True) -> torch.optim.Optimizer:
     """``lr_mult`` in a group scales ``lr`` for that group; ``betas`` are Adam's and AdamW's; ``nesterov``: SGD's
     Nesterov momentum (with ``momentum`` > 0; false: plain heavy-ball momentum). ``adamw`` decays the weights
     apart from the gradient step (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019),
-    with ``weight_decay`` as its decay rate."""
+    with ``weight_decay`` as its decay rate. Groups without a parameter: :class:`Frozen`."""
+    if not any(list(g["params"]) for g in groups):
+        return Frozen()
     groups = [{**{k: v for k, v in g.items() if k != "lr_mult"}, "lr": lr * g.get("lr_mult", 1.0)}
               for g in groups]
     if name == "sgd":

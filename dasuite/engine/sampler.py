@@ -80,6 +80,32 @@ class CyclicBatches:
         self.pending.clear()
 
 
+class StreamBatches(CyclicBatches):
+    """The items of ``order`` once, in that order, ``batch_size`` at a time, the last batch holding the rest; then
+    the same order again (a stream stage reads it once). One process only."""
+
+    def __init__(self, order: torch.Tensor, batch_size: int, generator: torch.Generator, rank: int = 0,
+                 world_size: int = 1):
+        if world_size > 1:
+            raise ValueError("a stream is read by one process: run test-time adaptation without torchrun")
+        self.fixed = order
+        super().__init__(len(order), batch_size, generator, rank, world_size)
+
+    def _shuffle(self) -> None:
+        self.order, self.shuffled_state, self.position = self.fixed, self.generator.get_state(), 0
+
+    @property
+    def batches_per_pass(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def next(self) -> torch.Tensor:
+        if self.position >= self.n:
+            self._shuffle()
+        index = self.order[self.position: self.position + self.batch_size]
+        self.position += self.batch_size
+        return index
+
+
 class Zipped(Dataset):
     """Item i of each part, as a tuple (images decoded by the part's own ``__getitem__``); ``with_index``: and
     then ``i`` itself, so that a batch sampled by a DataLoader says which items it holds."""
@@ -96,12 +122,14 @@ class Zipped(Dataset):
 
 
 class BatchStream:
-    """Batches of ``parts`` (e.g. images and labels) on ``device``, in :class:`CyclicBatches` order."""
+    """Batches of ``parts`` (e.g. images and labels) on ``device``, in :class:`CyclicBatches` order (with ``order``:
+    :class:`StreamBatches` over it)."""
 
     def __init__(self, parts, batch_size: int, generator: torch.Generator, device: torch.device, rank: int = 0,
-                 world_size: int = 1):
+                 world_size: int = 1, order: torch.Tensor | None = None):
         self.device = device
-        self.batches = CyclicBatches(len(parts[0]), batch_size, generator, rank, world_size)
+        self.batches = CyclicBatches(len(parts[0]), batch_size, generator, rank, world_size) if order is None else \
+            StreamBatches(order, batch_size, generator, rank, world_size)
         self.in_memory = all(isinstance(p, torch.Tensor) for p in parts)
         self.parts = [p.to(device) for p in parts] if self.in_memory else parts
         self.loader = None  # started at the first batch, after a possible load_state_dict

@@ -80,6 +80,7 @@ class FitState:
     lr: float = math.nan  # the learning rate at the epoch's first step
     sums: dict = field(default_factory=dict)  # the epoch's sums of loss terms and logged values (tensors on the device)
     losses: dict = field(default_factory=dict)  # this step's optimizer name -> (terms, loss)
+    predicted: tuple | None = None  # this step's online predictions: (draw, positions, classes), or None
     tick: float = 0.0  # perf_counter when the epoch's timed steps began
     record: dict | None = None  # this epoch's metrics record, when it is evaluated
     final: dict = field(default_factory=dict)  # the last metrics record

@@ -21,6 +21,7 @@ under torchrun, through DDP with sharded samplers and rank 0 evaluating (:mod:`~
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from dasuite.engine.determinism import deterministic_algorithms
 from dasuite.engine.distributed import Distributed
 from dasuite.engine.divergence import TrainingDiverged
 from dasuite.engine.evaluate import inputs
-from dasuite.engine.optim import bias_ids, body_ids, build_optimizer, build_schedule, check_betas, scale_lr
+from dasuite.engine.optim import Frozen, bias_ids, body_ids, build_optimizer, build_schedule, check_betas, scale_lr
 from dasuite.engine.placement import channels_last, check_channels_last, use_channels_last
 from dasuite.engine.plan import check_plan
 from dasuite.engine.precision import Precision, check_precision
@@ -43,6 +44,7 @@ from dasuite.engine.sampler import BatchStream
 from dasuite.engine.settings import check_trainer
 from dasuite.engine.signals import TrainingInterrupted
 from dasuite.engine.state import FitState, Position
+from dasuite.engine.stream_order import stream_order
 from dasuite.errors import ConfigError
 from dasuite.methods.base import LABELED, Batch, Draw, Method, StepContext
 
@@ -150,10 +152,12 @@ class Trainer:
         """The fit's state before its first step: the sets and streams, the step plan, the position."""
         stages = method.training_stages(pair.target_labeled is not None)
         sets = _training_sets(method, stages, pair)
+        orders = _stream_orders(stages, pair, seed)
         streams = {name: BatchStream(parts, self.batch_size, torch.Generator().manual_seed(seed * 1000 + i),
-                                     self.device, self.dist.rank, self.dist.world_size)
+                                     self.device, self.dist.rank, self.dist.world_size, orders.get(name))
                    for i, (name, parts) in enumerate(sets.items())}
         plan = [(stage, self.epochs if stage.epochs is None else stage.epochs,
+                 streams[stage.draws[0]].batches_per_pass if stage.stream else
                  self.steps_per_epoch or streams[stage.draws[0]].batches_per_pass) for stage in stages]
         check_plan(plan, self.batch_size)
         at = Position.of(resume, plan)
@@ -218,15 +222,19 @@ class Trainer:
         progress = (state.stage_epoch * state.steps_per_epoch + state.epoch_step) / (state.epochs *
                                                                                      state.steps_per_epoch)
         prefix = len(state.optimizers) > 1
+        state.predicted = None
         for name, optimizer in state.optimizers.items():
             ctx = StepContext(progress, state.stage.name, name, state.at.epoch, state.at.step)
-            with state.precision.autocast():
+            frozen = isinstance(optimizer, Frozen)  # nothing to train: no gradients, no step
+            with state.precision.autocast(), torch.no_grad() if frozen else contextlib.nullcontext():
                 terms = state.step_losses(batch, ctx)
-                loss = sum(terms.values())
+                loss = sum(terms.values(), torch.zeros((), device=self.device))
             logged = _logged(ctx, terms)
-            optimizer.zero_grad(set_to_none=True)
-            state.precision.backward_and_step(loss, optimizer, self.grad_clip_norm)
-            state.schedules[name].step()
+            if not frozen:
+                optimizer.zero_grad(set_to_none=True)
+                state.precision.backward_and_step(loss, optimizer, self.grad_clip_norm)
+                state.schedules[name].step()
+            state.predicted = _predicted(ctx, batch, state.predicted)
             state.losses[name] = terms, loss
             for key, value in [*terms.items(), ("loss", loss), *logged.items()]:
                 state.sums[f"{name}/{key}" if prefix else key] += value.detach()
@@ -310,6 +318,26 @@ def _training_sets(method: Method, stages: list, pair) -> dict:
     return {d: available[d] for d in needed}
 
 
+def _stream_orders(stages: list, pair, seed: int) -> dict[str, torch.Tensor]:
+    """The order in which each stream stage reads its first draw (:mod:`~dasuite.engine.stream_order`)."""
+    orders = {}
+    for stage in (s for s in stages if s.stream is not None):
+        draw, stream = stage.draws[0], stage.stream
+        labels = pair.labels(draw)
+        if stream.label_shift is not None and labels is None:
+            raise ConfigError(f"stage {stage.name!r} orders its stream {draw!r} by class (label_shift="
+                              f"{stream.label_shift}), but dasuite keeps no labels for that set: stream target_test.")
+        if draw in orders or any(draw in s.draws for s in stages if s.stream is None):
+            raise ConfigError(f"the set {draw!r} is read as a stream by stage {stage.name!r} and drawn by another "
+                              "stage too; a stream is read by one stage only.")
+        n = len(pair.training_sets()[draw][0])
+        segments = [size for _, size in pair.target_test_segments or ()] if draw == "target_test" else None
+        orders[draw] = stream_order(labels if labels is not None else torch.zeros(n, dtype=torch.long),
+                                    stream.order, stream.label_shift, torch.Generator().manual_seed(seed * 1000 + 999),
+                                    segments)
+    return orders
+
+
 def _check_drawn(state: FitState, draw: str, call: str) -> None:
     """A clear error for a set the run does not draw (which has no stream to read it)."""
     if draw not in state.sets:
@@ -324,3 +352,14 @@ def _logged(ctx: StepContext, terms: dict) -> dict[str, torch.Tensor]:
                          f"is {'the loss' if clash[0] == 'loss' else 'a loss term'} of the step "
                          f"(terms {sorted(terms)}); log it under another name.")
     return ctx.logged
+
+
+def _predicted(ctx: StepContext, batch: Batch, earlier: tuple | None) -> tuple | None:
+    """``(positions, predicted classes)`` of the items a step predicted with ``ctx.predicted`` (before it adapted
+    on them), for :class:`~dasuite.engine.callbacks.online_accuracy.OnlineAccuracy`; once per step."""
+    if ctx.prediction is None:
+        return earlier
+    if earlier is not None:
+        raise ValueError("ctx.predicted(...) was called by two optimizers' calls of one step; predict a batch once.")
+    draw, logits = ctx.prediction
+    return draw, batch[draw].index, logits.argmax(1)

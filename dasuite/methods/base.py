@@ -63,6 +63,32 @@ MAIN = "main"
 LABELED = "target_labeled"
 
 
+#: How a :class:`Stream` orders its set: the set's own order, or a seeded shuffle.
+STREAM_ORDERS = ("given", "shuffled")
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stage that meets its first draw as a deployed model meets its inputs: once, in a fixed order, every item
+    exactly once (the last batch holds the rest), and a step predicts a batch before it learns from it.
+
+    ``order``: ``given`` (the set's own order: a continual stream's domains one after another) or ``shuffled`` (by
+    the run's seed); ``label_shift``: a Dirichlet concentration (e.g. 0.1) that orders the stream by class as the
+    test-time literature simulates online label shift (smaller: longer runs of one class), None for none. The
+    engine orders the stream with the set's labels; the method never sees them.
+    """
+
+    order: str = "shuffled"
+    label_shift: float | None = None
+
+    def __post_init__(self):
+        if self.order not in STREAM_ORDERS:
+            raise ValueError(f"Stream order {self.order!r} is not one of {', '.join(STREAM_ORDERS)}.")
+        if self.label_shift is not None and not self.label_shift > 0:
+            raise ValueError(f"Stream label_shift={self.label_shift!r} must be a positive Dirichlet concentration "
+                             "(or None).")
+
+
 @dataclass(frozen=True)
 class Stage:
     """One phase of training.
@@ -76,6 +102,7 @@ class Stage:
     name: str
     draws: tuple[str, ...] = (SOURCE, TARGET)
     epochs: int | None = None
+    stream: Stream | None = None
 
     def __post_init__(self):
         names = self.draws if isinstance(self.draws, tuple) else ()
@@ -84,6 +111,8 @@ class Stage:
                              f"set names, e.g. {(SOURCE, TARGET)}.")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"Stage {self.name!r} has epochs={self.epochs}; it must be >= 1 (or None).")
+        if self.stream is not None and self.epochs != 1:
+            raise ValueError(f"Stage {self.name!r} reads a stream, once: it needs epochs=1, not {self.epochs}.")
 
 
 @dataclass(frozen=True)
@@ -180,6 +209,7 @@ class StepContext:
     epoch: int
     step: int
     logged: dict[str, torch.Tensor] = field(default_factory=dict, repr=False, compare=False)
+    prediction: tuple[str, torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
     def log(self, name: str, value: torch.Tensor | float) -> None:
         """Log one number beside the loss terms: averaged over the epoch like them into ``train/<name>`` of
@@ -193,6 +223,14 @@ class StepContext:
         if value.numel() != 1:
             raise ValueError(f"ctx.log({name!r}, ...) got a tensor of shape {tuple(value.shape)}; log one number.")
         self.logged[name] = value.float().reshape(())
+
+    def predicted(self, draw: str, logits: torch.Tensor) -> None:
+        """The class logits the method gives the step's batch of ``draw`` before adapting on it (a test-time method's
+        online predictions): scored against the set's labels by the engine (``online/accuracy``), never returned to
+        the method."""
+        if self.prediction is not None:
+            raise ValueError("ctx.predicted(...) was called twice in one step; predict the batch once.")
+        object.__setattr__(self, "prediction", (draw, logits.detach()))
 
 
 class Method(nn.Module):

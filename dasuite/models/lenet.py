@@ -17,13 +17,15 @@ from dasuite.models.feature_extractor import FeatureExtractor
 
 
 class LeNetBody(nn.Module):
-    """The convolutional part; the 500-unit layer is sized from the input."""
+    """The convolutional part; the 500-unit layer is sized from the input. ``batch_norm``: a BatchNorm2d after each
+    convolution (``backbone=lenet_bn``: the normalisation layers test-time adaptation adapts)."""
 
-    def __init__(self, channels: int, dropout: float):
+    def __init__(self, channels: int, dropout: float, batch_norm: bool = False):
         super().__init__()
+        norm = (lambda width: [nn.BatchNorm2d(width)]) if batch_norm else (lambda width: [])
         self.conv = nn.Sequential(
-            nn.Conv2d(channels, 20, 5), nn.MaxPool2d(2), nn.ReLU(),
-            nn.Conv2d(20, 50, 5), nn.Dropout2d(dropout), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten())
+            nn.Conv2d(channels, 20, 5), *norm(20), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(20, 50, 5), *norm(50), nn.Dropout2d(dropout), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten())
 
     def forward(self, x):
         return self.conv(x)
@@ -47,8 +49,9 @@ def _check_size(input_shape: Sequence[int]) -> None:
 
 
 def lenet(input_shape: Sequence[int], out_features: int | None = 500, dropout: float = 0.5, freeze: bool = False,
-          bottleneck_dim: int | None = None) -> FeatureExtractor:
-    """LeNet feature extractor: conv layers, then ``out_features`` ReLU units with dropout (none if null)."""
+          bottleneck_dim: int | None = None, batch_norm: bool = False) -> FeatureExtractor:
+    """LeNet feature extractor: conv layers (``batch_norm``: each followed by BatchNorm), then ``out_features`` ReLU
+    units with dropout (none if null)."""
     check_number("backbone.dropout", dropout, minimum=0)
     if not dropout < 1:
         raise ConfigError(f"backbone.dropout={dropout} must lie in [0, 1).")
@@ -60,7 +63,9 @@ def lenet(input_shape: Sequence[int], out_features: int | None = 500, dropout: f
         raise ConfigError(f"backbone lenet takes images (channels, height, width), but this dataset pair gives "
                           f"inputs of shape {tuple(input_shape)}; use backbone=mlp for vectors.")
     _check_size(input_shape)
-    conv = LeNetBody(input_shape[0], dropout)
+    if not isinstance(batch_norm, bool):
+        raise ConfigError(f"backbone.batch_norm={batch_norm!r} must be true or false.")
+    conv = LeNetBody(input_shape[0], dropout, batch_norm)
     body = conv
     if out_features is not None:
         probe = FeatureExtractor("lenet", conv, input_shape)

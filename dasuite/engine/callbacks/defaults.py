@@ -20,6 +20,7 @@ from dasuite.engine.callbacks.divergence_check import DivergenceCheck
 from dasuite.engine.callbacks.evaluation import Evaluation
 from dasuite.engine.callbacks.metrics_log import MetricsLog
 from dasuite.engine.callbacks.model_selection import ModelSelection
+from dasuite.engine.callbacks.online_accuracy import OnlineAccuracy
 from dasuite.engine.callbacks.progress import Progress
 from dasuite.engine.callbacks.signal_stop import SignalStop
 from dasuite.errors import ConfigError
@@ -34,7 +35,7 @@ def default_callbacks(*callbacks: Callback, select: str | None = "ensv", validat
         if not isinstance(value, bool):
             raise ConfigError(f"trainer.{key}={value!r} must be true or false.")
     built_in = [Checkpointing(), DivergenceCheck(),
-                Evaluation(validation_samples, collapse_min_classes, collapse_min_entropy, metrics),
+                Evaluation(validation_samples, collapse_min_classes, collapse_min_entropy, metrics), OnlineAccuracy(),
                 *([ModelSelection(select)] if select is not None else []), MetricsLog(),
                 *([Progress()] if progress else []), SignalStop(), *([DiagnosticPlots()] if plots else [])]
     given = check_callbacks(callbacks, "trainer.callbacks")
