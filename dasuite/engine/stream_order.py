@@ -5,7 +5,8 @@ permutes it with the run's seed. ``label_shift=δ`` orders it by class instead, 
 literature simulates a non-i.i.d. stream (NOTE, Gong et al., NeurIPS 2022, section 4; SAR, Niu et al., ICLR 2023,
 "online imbalanced label distribution shifts"): the stream is cut into ``chunks`` consecutive slots; each class's
 items (shuffled) are spread over the slots in proportions drawn from Dirichlet(δ, ..., δ), so a small δ puts most of
-a class into few slots; each slot is shuffled. With ``given`` and a label shift, the order applies within each run
+a class into few slots; within a slot the classes follow one another (in a random order), each class's items
+together, as NOTE's stream groups them. With ``given`` and a label shift, the order applies within each run
 of the set's ``segments`` (a continual stream's shifts stay in their order). The labels order the stream only; the
 method never receives them.
 """
@@ -47,7 +48,6 @@ def _label_shifted(labels: torch.Tensor, concentration: float, generator: torch.
         for slot, (start, end) in enumerate(zip([0, *cuts[:-1]], cuts)):
             slots[slot].append(items[start:end])
     ordered = []
-    for slot in slots:
-        items = torch.cat(slot) if slot else torch.zeros(0, dtype=torch.long)
-        ordered.append(items[torch.randperm(len(items), generator=generator)])
+    for slot in slots:  # a slot's classes one after another, in a random order
+        ordered += [slot[c] for c in torch.randperm(len(slot), generator=generator).tolist()]
     return torch.cat(ordered)
