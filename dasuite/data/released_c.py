@@ -153,4 +153,4 @@ def cifar_c_pair(source, corruption="gaussian_noise", severity: int | list = 5, 
     return Domains(source=Labeled(fit_images(clean.x, image_size, channels), clean.y), target=target,
                    target_test=target, num_classes=10, input_shape=(channels, image_size, image_size),
                    class_names=clean.class_names, preprocess=Preprocess(mean, std, augment, channels),
-                   target_test_segments=[(f"{name}_{level}", len(s)) for (name, level), s in zip(plan, sets)])
+                   target_test_segments=[(f"{name}_{level}", len(s.y)) for (name, level), s in zip(plan, sets)])
