@@ -45,9 +45,11 @@ def init_weights(method: torch.nn.Module, run_dir, checkpoint: str, class_names:
     if missing or wrong:
         parts = [f"{label}: {', '.join(keys[:4])}{' ...' if len(keys) > 4 else ''}"
                  for label, keys in (("missing there", missing), ("other shapes", wrong)) if keys]
+        backbone = ((state.get("config") or {}).get("backbone") or {})
+        theirs = ", ".join(f"backbone.{k}={v}" for k, v in backbone.items() if k != "_target_") or "not stored"
         raise ConfigError(f"init_from={folder}: the backbone and head of {path} do not fit this run's model "
                           f"({'; '.join(parts)}). Start from a run with the same backbone (and bottleneck) and input "
-                          "size.")
+                          f"size, or build this one as that run's was ({theirs}).")
     method.load_state_dict({k: saved[k] for k in wanted}, strict=False)
     return {"run_dir": str(folder.resolve()), "checkpoint": checkpoint, "epoch": state.get("epoch")}
 
