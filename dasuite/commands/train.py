@@ -457,8 +457,9 @@ def _flatten(tree, prefix: str = "") -> dict:
 
 def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict | None = None,
            ready=None) -> dict:
-    """Build the run's objects from ``cfg`` (:mod:`dasuite.assembly`) and fit them (:func:`dasuite.experiment.train_run`);
-    ``ready`` (a resume's commit) is called once the checkpoint has loaded and fits."""
+    """Build the run's objects from ``cfg`` (:mod:`dasuite.assembly`) and fit them
+    (:func:`dasuite.experiment.train_run`); ``ready`` (a resume's commit) is called once the checkpoint has loaded
+    and fits."""
     from dasuite.assembly.init_from import init_weights
     from dasuite.assembly.logger import build_logger
     from dasuite.assembly.method import backbone_builder, build_method

@@ -228,7 +228,7 @@ class Trainer:
             frozen = isinstance(optimizer, Frozen)  # nothing to train: no gradients, no step
             with state.precision.autocast(), torch.no_grad() if frozen else contextlib.nullcontext():
                 terms = state.step_losses(batch, ctx)
-                loss = sum(terms.values(), torch.zeros((), device=self.device))
+                loss = sum(terms.values()) if terms else torch.zeros((), device=self.device)
             logged = _logged(ctx, terms)
             if not frozen:
                 optimizer.zero_grad(set_to_none=True)
@@ -355,7 +355,7 @@ def _logged(ctx: StepContext, terms: dict) -> dict[str, torch.Tensor]:
 
 
 def _predicted(ctx: StepContext, batch: Batch, earlier: tuple | None) -> tuple | None:
-    """``(positions, predicted classes)`` of the items a step predicted with ``ctx.predicted`` (before it adapted
+    """``(draw, positions, predicted classes)`` of the items a step predicted with ``ctx.predicted`` (before it adapted
     on them), for :class:`~dasuite.engine.callbacks.online_accuracy.OnlineAccuracy`; once per step."""
     if ctx.prediction is None:
         return earlier

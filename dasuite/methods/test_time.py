@@ -15,8 +15,9 @@ The protocol is a setting (``method.protocol``), not a code path:
 ``reset_every=N`` puts the model and optimizer back every N steps (RDumb, Press et al. 2023); a method may bring
 other callbacks. The normalisation layers follow ``norm``: ``batch`` (each batch normalised by its own statistics,
 the BatchNorm running statistics dropped: TENT's ``configure_model``), or ``source`` (the trained running
-statistics, as the deployed model had them, never updated). Dropout is off: the deployed model's predictions. A subclass says which parameters it adapts (:meth:`adapted`) and
-implements :meth:`adapt_step`, returning its loss terms after predicting the batch with ``ctx.predicted``.
+statistics, as the deployed model had them, never updated). Dropout is off: the deployed model's predictions.
+A subclass says which parameters it adapts (:meth:`adapted`) and implements :meth:`adapt_step`, returning its
+loss terms after predicting the batch with ``ctx.predicted``.
 """
 
 from __future__ import annotations
