@@ -136,3 +136,11 @@ def test_init_from_a_run_that_does_not_fit_is_one_paragraph(tmp_path, method, cl
     with pytest.raises(ConfigError, match=problem) as error:
         init_weights(method(), tmp_path / "source", checkpoint, classes)
     assert "\n" not in str(error.value)
+
+
+def test_train_with_a_bad_value_raises_and_leaves_no_folder(tmp_cwd):
+    from dasuite import train
+
+    with pytest.raises(ConfigError, match=r"trainer.lr=-1.0 must be > 0"):
+        train(["dataset=moons", "family=none", "recipe=none", "trainer.lr=-1", "trainer.epochs=1"], run_dir="runs/x")
+    assert list(tmp_cwd.iterdir()) == []
