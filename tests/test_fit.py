@@ -144,3 +144,16 @@ def test_train_with_a_bad_value_raises_and_leaves_no_folder(tmp_cwd):
     with pytest.raises(ConfigError, match=r"trainer.lr=-1.0 must be > 0"):
         train(["dataset=moons", "family=none", "recipe=none", "trainer.lr=-1", "trainer.epochs=1"], run_dir="runs/x")
     assert list(tmp_cwd.iterdir()) == []
+
+
+def test_shot_adapts_from_a_trained_source_run_without_its_source_stage(tmp_path):
+    """A SHOT source stage trained once starts SHOT's target stage in another run (method.source_epochs=0)."""
+    shot = ["method=shot", "method.bottleneck_dim=16", "trainer.epochs=1"]
+    train_in_process(tmp_path / "source", *shot)
+    summary = train_in_process(tmp_path / "adapt", *shot, "method.source_epochs=0", f"init_from={tmp_path / 'source'}")
+    assert summary["status"] == "completed" and summary["epochs"] == 1  # the adaptation stage only
+    assert [r["stage"] for r in json.loads("[" + ",".join((tmp_path / "adapt" / "metrics.jsonl").read_text()
+                                                            .split("\n")[:-1]) + "]")] == ["adapt"]
+    from dasuite.methods.shot import SHOT
+
+    assert SHOT.predicting == ("backbone", "bottleneck", "head")

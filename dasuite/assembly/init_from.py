@@ -1,5 +1,6 @@
 """Start from any run: ``init_from=<run_dir>`` (with ``init_checkpoint=last|best``) gives a new run's backbone
-(with its bottleneck) and classifier head the weights another run trained, before the method's first stage.
+(with its bottleneck) and classifier head the weights another run trained, before the method's first stage: the
+modules the method declares on its predicting path (:attr:`~dasuite.methods.base.Method.predicting`).
 
 A source-only run trained once can then start a SHOT target stage, a fine-tune or CDTrans. The other modules of
 the method (a domain discriminator, a second head) start fresh, and so do the optimizers: this is an
@@ -14,10 +15,6 @@ from pathlib import Path
 import torch
 
 from dasuite.errors import ConfigError
-
-#: The parts of a method that an initialisation carries over (``Method.backbone`` and ``Method.head``).
-PARTS = ("backbone", "head")
-
 
 def init_weights(method: torch.nn.Module, run_dir, checkpoint: str, class_names: list[str]) -> dict:
     """Load ``run_dir``'s ``checkpoints/<checkpoint>.pt`` backbone and head weights into ``method``, whose pair has
@@ -38,7 +35,7 @@ def init_weights(method: torch.nn.Module, run_dir, checkpoint: str, class_names:
         raise ConfigError(f"init_from={folder}: that run classifies {_shown(classes)}, this one {_shown(class_names)}; "
                           "a head trained on other classes cannot start this run. Give a run trained on the same "
                           "classes, in the same order.")
-    wanted = {k: v for k, v in method.state_dict().items() if k.split(".", 1)[0] in PARTS}
+    wanted = {k: v for k, v in method.state_dict().items() if k.split(".", 1)[0] in method.predicting}
     missing = [k for k in wanted if k not in saved]
     wrong = [f"{k} {tuple(saved[k].shape)} (here: {tuple(v.shape)})" for k, v in wanted.items()
              if k in saved and isinstance(saved[k], torch.Tensor) and saved[k].shape != v.shape]

@@ -246,6 +246,9 @@ class Method(nn.Module):
     #: what summary.json records as ``trade_off``, a λ sweep's axis in ``dasuite report``, and what the divergence
     #: hint suggests lowering.
     adaptation_weight: str | None = None
+    #: The modules (attribute names) on the path from input to prediction: what ``init_from=<run>`` carries over from
+    #: another run (:mod:`dasuite.assembly.init_from`); a method with its own bottleneck lists it (SHOT).
+    predicting: tuple[str, ...] = ("backbone", "head")
 
     def __init__(self, backbone: nn.Module, num_classes: int, label_smoothing: float = 0.0):
         super().__init__()

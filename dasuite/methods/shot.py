@@ -41,6 +41,7 @@ class SHOT(Method):
     """Source training, then target-only adaptation of the backbone against the frozen head."""
 
     adaptation_weight = "trade_off"
+    predicting = ("backbone", "bottleneck", "head")
 
     def __init__(self, backbone, num_classes: int, trade_off: float = 1.0, beta: float = 0.3,
                  diversity_weight: float = 1.0, source_epochs: int | None = None, adapt_lr_mult: float = 0.1,
@@ -62,14 +63,16 @@ class SHOT(Method):
         self.trade_off = check_trade_off(trade_off)
         self.beta = check_number("method.beta", beta, minimum=0, hint=" (it weights the pseudo-label loss)")
         diversity_weight = check_number("method.diversity_weight", diversity_weight, minimum=0)
-        self.source_epochs = check_epochs("source_epochs", source_epochs)
+        self.source_epochs = None if source_epochs == 0 and not isinstance(source_epochs, bool) else \
+            check_epochs("source_epochs", source_epochs)
+        self.source_stage = source_epochs != 0  # 0: adaptation only, from a trained source run (init_from=)
         self.adapt_lr_mult = check_number("method.adapt_lr_mult", adapt_lr_mult, minimum=0)
         self.information_maximization = InformationMaximizationLoss(diversity_weight)
         self.pseudo_labels: torch.Tensor | None = None  # of the whole target set, for the current epoch
 
     def stages(self) -> list[Stage]:
-        return [Stage("source", draws=("source",), epochs=self.source_epochs),
-                Stage("adapt", draws=("target",))]
+        source = [Stage("source", draws=("source",), epochs=self.source_epochs)] if self.source_stage else []
+        return [*source, Stage("adapt", draws=("target",))]
 
     def param_groups(self, stage: Stage):
         if stage.name == "source":
