@@ -266,17 +266,18 @@ def _names(callbacks) -> list[str]:
     return [type(c).__name__ for c in callbacks]
 
 
-BUILT_IN = ["Checkpointing", "DivergenceCheck", "Evaluation", "ModelSelection", "MetricsLog", "Progress", "SignalStop",
-            "DiagnosticPlots"]
+BUILT_IN = ["Checkpointing", "DivergenceCheck", "Evaluation", "OnlineAccuracy", "ModelSelection", "MetricsLog",
+            "Progress", "SignalStop", "DiagnosticPlots"]
 
 
 def test_a_callback_of_a_built_ins_class_replaces_it_in_place_and_others_are_added():
     mine, stopping = ModelSelection("im"), EarlyStopping("im")
     callbacks = default_callbacks(stopping, mine, plots=False)
     assert _names(callbacks) == [*BUILT_IN[:-1], "EarlyStopping"]
-    assert callbacks[3] is mine and callbacks[-1] is stopping
+    assert callbacks[4] is mine and callbacks[-1] is stopping
     assert _names(default_callbacks(select=None, progress=False)) == ["Checkpointing", "DivergenceCheck", "Evaluation",
-                                                                       "MetricsLog", "SignalStop", "DiagnosticPlots"]
+                                                                       "OnlineAccuracy", "MetricsLog", "SignalStop",
+                                                                       "DiagnosticPlots"]
     with pytest.raises(ConfigError, match="trainer.plots='no' must be true or false"):
         default_callbacks(plots="no")
 
@@ -290,11 +291,11 @@ def test_declared_dependencies_order_the_list_and_keep_its_order_otherwise():
 
     given = [AfterPick(), Plain(), *reversed(default_callbacks())]
     # of those free to run, the earliest given first; SignalStop after all but DiagnosticPlots, which runs after it
-    assert _names(arrange(given)) == ["Plain", "Progress", "MetricsLog", "Evaluation", "Checkpointing",
-                                      "ModelSelection", "AfterPick", "DivergenceCheck", "SignalStop",
+    assert _names(arrange(given)) == ["Plain", "Progress", "MetricsLog", "OnlineAccuracy", "Evaluation",
+                                      "Checkpointing", "ModelSelection", "AfterPick", "DivergenceCheck", "SignalStop",
                                       "DiagnosticPlots"]
-    assert _names(arrange(default_callbacks(AfterPick(), Plain()))) == [*BUILT_IN[:6], "AfterPick", "Plain",
-                                                                        *BUILT_IN[6:]]
+    assert _names(arrange(default_callbacks(AfterPick(), Plain()))) == [*BUILT_IN[:7], "AfterPick", "Plain",
+                                                                        *BUILT_IN[7:]]
 
 
 def test_a_cycle_or_a_missing_requirement_is_one_paragraph_naming_the_callbacks():
