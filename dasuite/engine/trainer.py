@@ -4,7 +4,7 @@ For each stage the method declares, the trainer builds the optimizers from the m
 groups, then runs ``epochs`` epochs of steps. Each epoch starts with ``method.begin_epoch``; a step
 draws one batch from each set the stage names, calls ``method.step_losses`` (the method's
 ``training_step`` plus the shared target-label term) once per optimizer, sums the returned terms,
-back-propagates and steps; the epoch's means of the terms and of what the method passed to ``ctx.log`` go
+back-propagates and steps (a call that returns no term steps nothing); the epoch's means of the terms and of what the method passed to ``ctx.log`` go
 to the metrics. Every ``trainer.eval_every``-th epoch of a stage and its last is evaluated.
 
 Everything else lives in callbacks around this loop (:mod:`dasuite.engine.callbacks`): checkpoints
@@ -230,7 +230,7 @@ class Trainer:
                 terms = state.step_losses(batch, ctx)
                 loss = sum(terms.values()) if terms else torch.zeros((), device=self.device)
             logged = _logged(ctx, terms)
-            if not frozen:
+            if not frozen and terms:  # no term: nothing to learn from this batch, no optimizer or schedule step
                 optimizer.zero_grad(set_to_none=True)
                 state.precision.backward_and_step(loss, optimizer, self.grad_clip_norm)
                 state.schedules[name].step()

@@ -284,7 +284,8 @@ class Method(nn.Module):
 
     def training_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         """Loss terms for the optimizer ``ctx.optimizer``; the trainer sums and logs them (a value to log only,
-        never to train on, goes to :meth:`StepContext.log`)."""
+        never to train on, goes to :meth:`StepContext.log`). No term (``{}``): nothing to learn from this batch,
+        and the trainer steps neither that optimizer nor its schedule (EATA when its filters keep no sample)."""
         raise NotImplementedError
 
     def training_stages(self, has_target_labels: bool) -> list[Stage]:

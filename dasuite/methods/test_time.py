@@ -32,6 +32,8 @@ PROTOCOLS = ("online", "episodic", "offline")
 NORMS = ("batch", "source")
 #: The draw each protocol adapts on.
 STREAM, TARGET = "target_test", "target"
+#: The stage that adapts (the one resets act in).
+ADAPT = "adapt"
 
 
 class TestTimeMethod(Method):
@@ -77,8 +79,8 @@ class TestTimeMethod(Method):
 
     def stages(self) -> list[Stage]:
         if self.protocol == "offline":
-            return [Stage("adapt", draws=(TARGET,))]
-        return [Stage("adapt", draws=(STREAM,), epochs=1, stream=self.stream)]
+            return [Stage(ADAPT, draws=(TARGET,))]
+        return [Stage(ADAPT, draws=(STREAM,), epochs=1, stream=self.stream)]
 
     def adapted(self) -> list[nn.Parameter]:
         """The parameters the method updates (none: it only predicts)."""
@@ -100,10 +102,19 @@ class TestTimeMethod(Method):
         raise NotImplementedError
 
     def callbacks(self) -> list:
-        return [*super().callbacks(), *([PeriodicReset(self.reset_every)] if self.reset_every else [])]
+        return [*super().callbacks(), *([PeriodicReset(self.reset_every, ADAPT)] if self.reset_every else [])]
 
 
 def batch_norm_affine(method: nn.Module) -> list[nn.Parameter]:
     """The scale and shift of every BatchNorm layer (what TENT adapts), in module order."""
-    return [p for m in method.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
-            for p in (m.weight, m.bias) if p is not None]
+    return norm_affine(method, (nn.modules.batchnorm._BatchNorm,))
+
+
+#: The normalisation layers whose scale and shift SAR adapts.
+NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm)
+
+
+def norm_affine(method: nn.Module, kinds: tuple[type, ...] = NORM_LAYERS) -> list[nn.Parameter]:
+    """The scale and shift of every normalisation layer of the ``kinds`` (BatchNorm, LayerNorm, GroupNorm), in module
+    order."""
+    return [p for m in method.modules() if isinstance(m, kinds) for p in (m.weight, m.bias) if p is not None]
