@@ -95,3 +95,22 @@ def assert_valid_run_folder(run_dir: Path) -> dict:
     assert state["epoch"] == len(rows) and state["model"]
     assert list((run_dir / "plots").glob("*.png"))
     return summary
+
+
+def deployment_methods() -> set[str]:
+    """The methods of configs/method/ that adapt a trained model at test time (a TestTimeMethod: they start from a
+    trained run, init_from=, and are trained in tests/test_test_time*.py, not on the default pair)."""
+    import importlib
+
+    from dasuite.config.catalog import choices, config_dir
+    from dasuite.methods.test_time import TestTimeMethod
+
+    found = set()
+    for name in choices("method"):
+        text = (config_dir() / "method" / f"{name}.yaml").read_text()
+        target = next(line.split(":", 1)[1].strip() for line in text.splitlines()
+                      if line.strip().startswith("_target_:"))
+        module, cls = target.rsplit(".", 1)
+        if issubclass(getattr(importlib.import_module(module), cls), TestTimeMethod):
+            found.add(name)
+    return found

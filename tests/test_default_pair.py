@@ -4,7 +4,7 @@ an argument written before its first run), none switched off, and each trains.""
 import pytest
 
 from dasuite.config.catalog import choices
-from tests.conftest import compose_config, train_in_process
+from tests.conftest import compose_config, deployment_methods, train_in_process
 
 #: Every method meant for the default pair: not the ViT-only CDTrans/SSRT, nor fine-tuning (it needs target labels).
 METHODS = ["source_only", "dann", "mmd", "jan", "coral", "cdan", "adda", "mcc", "mdd", "self_training", "rotation",
@@ -15,12 +15,10 @@ STRENGTH = {"dann": ["trade_off"], "mmd": ["trade_off"], "jan": ["trade_off"], "
             "self_training": ["trade_off"], "rotation": ["trade_off"], "shot": ["trade_off"]}
 
 
-#: Test-time methods: they adapt a trained run (init_from=) on a stream, not the default pair's training.
-TEST_TIME = {"no_adaptation", "bn_adapt", "tent", "eata", "sar", "rdumb"}
 
 
 def test_every_method_of_the_default_pair_is_listed():
-    skipped = {"cdtrans", "ssrt", "finetune", *TEST_TIME}
+    skipped = {"cdtrans", "ssrt", "finetune", *deployment_methods()}
     assert set(METHODS) == set(choices("method")) - skipped
 
 

@@ -11,11 +11,12 @@ import json
 import pytest
 
 from dasuite.config.catalog import choices
-from tests.conftest import assert_valid_run_folder, run_cli, train_in_process
+from tests.conftest import assert_valid_run_folder, deployment_methods, run_cli, train_in_process
 
 #: Methods that need a vision-transformer backbone: trained on vit_tiny in tests/test_cdtrans.py, tests/test_ssrt.py.
 VIT_ONLY = {"cdtrans", "ssrt"}
-METHODS = [m for m in choices("method") if m not in VIT_ONLY]
+#: ... and the test-time methods, which adapt a trained run (tests/test_test_time.py, test_test_time_methods.py).
+METHODS = [m for m in choices("method") if m not in VIT_ONLY | deployment_methods()]
 #: pretraining + adaptation: epochs of the second stage with trainer.epochs=2 (finetune: its target_epochs)
 TWO_STAGES = {"adda": 2, "shot": 2, "finetune": 50}
 
