@@ -27,7 +27,7 @@ def _pair() -> DomainPair:
 
 
 class WithTestStream(DomainPair):
-    """A pair that also offers its target test set for training, as test-time adaptation will."""
+    """A pair that offers its target test set for training with its labels (dasuite's own offers its inputs only)."""
 
     def training_sets(self):
         return {**super().training_sets(), "target_test": (self.target_test.x, self.target_test.y)}
@@ -104,10 +104,15 @@ class DrawsTargetLabels(SourceOnly):
         return [Stage("adapt", draws=("source", "target_labeled"))]
 
 
+class DrawsASecondSource(SourceOnly):
+    def stages(self):
+        return [Stage("adapt", draws=("source", "source_2"))]
+
+
 def test_a_stage_drawing_a_set_the_pair_lacks_is_refused_naming_the_pair_s_sets(tmp_path):
-    with pytest.raises(ConfigError, match=r"method DrawsTheTestStream draws \['target_test'\], which this dataset "
-                                          r"pair does not have: .* here \['source', 'target'\]\.$"):
-        _fit(_method(DrawsTheTestStream), _pair(), tmp_path)
+    with pytest.raises(ConfigError, match=r"method DrawsASecondSource draws \['source_2'\], which this dataset "
+                                          r"pair does not have: .* here \['source', 'target', 'target_test'\]\.$"):
+        _fit(_method(DrawsASecondSource), _pair(), tmp_path)
     with pytest.raises(ConfigError, match=r"\('target_labeled' needs dataset.target_labels_per_class=k with k >= 1\)"):
         _fit(_method(DrawsTargetLabels), _pair(), tmp_path / "labeled")
 
