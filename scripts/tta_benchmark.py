@@ -9,8 +9,8 @@ bottleneck) cut to a CPU budget of **10 epochs × 100 steps** (SOURCE_EPOCHS, SO
 result was looked at, never tuned on one). Its last iterate starts every test-time run (``init_from=``).
 
 Then each test-time method (``--methods``, each at its own YAML: its published settings) reads the target test
-third under each corruption at ``--severity`` once, online (batches of 128 in an order shuffled by the seed, each
-predicted before the method adapts on it), and once more as a continual stream through the corruptions in turn
+third under each corruption at ``--severity`` once, online (batches of its recipe's size, in an order shuffled by
+the seed, each predicted before the method adapts on it), and once more as a continual stream through the corruptions in turn
 (``method.stream_order=given``). The figure is the online error, 100 − ``online_accuracy`` %; the labels are used
 only to score. The table gives mean ± std over seeds, the ratio to the unadapted model's error (``no_adaptation``,
 always run: the issue's goal is TENT ≤ 0.8 × it) and flags (†) a method whose online accuracy falls more than
@@ -37,6 +37,8 @@ from pathlib import Path
 
 from benchmark import machine, markers, write_section
 
+#: The stream's batch sizes when --batch-size is not given: each method's recipe's (configs/method/<name>.yaml).
+RECIPE_BATCHES = "each method's recipe's size (TENT, BN adaptation: 128; EATA, SAR, RDumb: 64)"
 #: The source model's budget: the digits recipe cut to 10 epochs x 100 steps of batch 128 (module docstring).
 SOURCE_EPOCHS, SOURCE_STEPS = 10, 100
 #: The unadapted model: every method's error is compared with its error on the same stream.
@@ -81,11 +83,12 @@ def source_overrides(seed: int, data_root: Path, corruption: str, severity: int)
 
 
 def adapt_overrides(method: str, corruption: str, severity: int, seed: int, source: Path, data_root: Path,
-                    batch_size: int, continual: bool = False) -> list[str]:
+                    batch_size: int | None, continual: bool = False) -> list[str]:
     """A test-time run of ``method`` from ``source``: online on one corruption, or through a continual stream."""
     return [*common(seed, data_root), f"method={method}", f"dataset.corruption={corruption}",
             f"dataset.severity={severity}", f"init_from={source}", "method.protocol=online",
-            f"trainer.batch_size={batch_size}", *(["method.stream_order=given"] if continual else [])]
+            *([f"trainer.batch_size={batch_size}"] if batch_size else []),
+            *(["method.stream_order=given"] if continual else [])]
 
 
 def stream_setting(corruptions: list[str]) -> str:
@@ -218,7 +221,8 @@ def render(online: dict, continual: dict, args, command: str, started: str, mach
              "test-time run (`init_from=`). Each method runs at its own config (its published settings, never "
              "tuned on target labels) on the target test third corrupted at severity "
              f"{args.severity} (dasuite/data/corruptions.py), online: one pass in batches of "
-             f"{args.batch_size}, in an order shuffled by the seed, each batch predicted before the method adapts "
+             f"{args.batch_size or RECIPE_BATCHES}, in an "
+             "order shuffled by the seed, each batch predicted before the method adapts "
              "on it. The figure is the online error, 100 − online accuracy % over the whole stream (what the "
              "last iterate reports: the online predictions); no label is used except to score. The continual "
              "stream is the same corruptions one after another (`method.stream_order=given`), with no reset "
@@ -285,7 +289,9 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("--corruptions", nargs="+", choices=list(CORRUPTIONS), default=list(STANDARD))
     parse.add_argument("--severity", type=int, choices=range(1, 6), default=5)
     parse.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parse.add_argument("--batch-size", type=int, default=128, help="the stream's batch size, every method alike")
+    parse.add_argument("--batch-size", type=int, default=None,
+                       help="the stream's batch size, every method alike (default: each method's recipe's, with "
+                            "the step size published for it)")
     parse.add_argument("--margin", type=float, default=1.0,
                        help="accuracy points below the unadapted model's that flag a method (†)")
     parse.add_argument("--quick", action="store_true", help="a smoke test: the first seed, the first 2 corruptions")
