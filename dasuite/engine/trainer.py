@@ -4,8 +4,9 @@ For each stage the method declares, the trainer builds the optimizers from the m
 groups, then runs ``epochs`` epochs of steps. Each epoch starts with ``method.begin_epoch``; a step
 draws one batch from each set the stage names, calls ``method.step_losses`` (the method's
 ``training_step`` plus the shared target-label term) once per optimizer, sums the returned terms,
-back-propagates and steps (a call that returns no term steps nothing); the epoch's means of the terms and of what the method passed to ``ctx.log`` go
-to the metrics. Every ``trainer.eval_every``-th epoch of a stage and its last is evaluated.
+back-propagates and steps (a call that returns no term steps nothing); the epoch's means of the terms and of
+what the method passed to ``ctx.log`` go to the metrics. Every ``trainer.eval_every``-th epoch of a stage and its
+last is evaluated.
 
 Everything else lives in callbacks around this loop (:mod:`dasuite.engine.callbacks`): checkpoints
 and exact resume, evaluation, the label-free pick, metrics and logs, the progress bar, the
@@ -355,8 +356,8 @@ def _logged(ctx: StepContext, terms: dict) -> dict[str, torch.Tensor]:
 
 
 def _predicted(ctx: StepContext, batch: Batch, earlier: tuple | None) -> tuple | None:
-    """``(draw, positions, predicted classes)`` of the items a step predicted with ``ctx.predicted`` (before it adapted
-    on them), for :class:`~dasuite.engine.callbacks.online_accuracy.OnlineAccuracy`; once per step."""
+    """``(draw, positions, predicted classes)`` of the items a step predicted with ``ctx.predicted`` (before it
+    adapted on them), for :class:`~dasuite.engine.callbacks.online_accuracy.OnlineAccuracy`; once per step."""
     if ctx.prediction is None:
         return earlier
     if earlier is not None:
