@@ -57,7 +57,6 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | Non
     no folder behind); a run that fails raises RuntimeError naming its folder. Reads no ``sys.argv``, sets no
     environment variable, and leaves the process's logging as it found it."""
     from dasuite.commands.train import Command, run_experiment
-    from dasuite.folder_admission import remove_created, snapshot
     from dasuite.config.catalog import check_choices
     from dasuite.config.compose import compose_run, write_job_files
     from dasuite.config.options import parse_trusted_modules
@@ -65,6 +64,7 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: str | Path | Non
     from dasuite.engine.admission import named_modules
     from dasuite.engine.run_folder import exclusive
     from dasuite.experiment import new_folder
+    from dasuite.folder_admission import remove_created, snapshot
 
     modules = parse_trusted_modules(trusted_modules)
     args = [str(a) for a in overrides]

@@ -33,23 +33,23 @@ def fit(method, data, trainer=None, *, run_dir=None, seed: int = 0, init_from=No
     backbone and head their starting weights (:func:`dasuite.assembly.init_from.init_weights`). ``logger``: a
     :class:`~dasuite.loggers.base.Logger` (default: metrics.jsonl only). Returns the :class:`~dasuite.run.Run`;
     a failed run raises its error after writing its summary.json."""
-    from dasuite.run import Run
     from dasuite.engine.run_folder import RunFolder, exclusive
     from dasuite.engine.trainer import Trainer
     from dasuite.loggers.base import Logger
     from dasuite.models.trained import TrainedModel
+    from dasuite.run import Run
 
     trainer = Trainer() if trainer is None else trainer
     folder = new_folder(run_dir)
     meta = {"dataset": type(data).__name__, "method": type(method).__name__,
             "backbone": type(method.backbone).__name__, "overrides": [], "run_dir": str(folder),
-            "dasuite_version": __version__, "seed": seed}
+            "dasuite_version": __version__, "seed": check_seed(seed)}
+    if init_from is not None:  # before the folder is made: a run that does not fit leaves nothing behind
+        from dasuite.assembly.init_from import init_weights
+
+        meta["init_from"] = init_weights(method, init_from, init_checkpoint, data.class_names)
     with exclusive(folder):
         run = RunFolder(folder)
-        if init_from is not None:
-            from dasuite.assembly.init_from import init_weights
-
-            meta["init_from"] = init_weights(method, init_from, init_checkpoint, data.class_names)
         run.logger = logger if logger is not None else Logger(folder, None)
         summary = guarded(run, meta, lambda: train_run(method, data, trainer, run, seed, meta))
     print_result(summary)

@@ -157,3 +157,11 @@ def test_shot_adapts_from_a_trained_source_run_without_its_source_stage(tmp_path
     from dasuite.methods.shot import SHOT
 
     assert SHOT.predicting == ("backbone", "bottleneck", "head")
+
+
+def test_fit_from_a_run_that_does_not_fit_leaves_no_folder(tmp_path):
+    train_in_process(tmp_path / "source", "method=source_only", "trainer.epochs=1")
+    with pytest.raises(ConfigError, match="a head trained on other classes cannot start this run"):
+        fit(SourceOnly(MLP((2,), hidden=[8]), 2), _pair(), _trainer(), run_dir=tmp_path / "new",
+            init_from=tmp_path / "source")
+    assert not (tmp_path / "new").exists()
