@@ -134,6 +134,17 @@ def test_the_cache_is_read_back_and_uncached_builds_agree(tmp_path):
                               cache_dir=cache).target.x.max()) == 0
 
 
+def test_a_damaged_cache_file_is_made_again(tmp_path):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    fake_data.write_mnist(data, "test", n=30)
+    test = {"name": "mnist", "split": "test"}
+    first = corrupted_pair(test, test, test, corruption="shot_noise", data_root=data, cache_dir=cache)
+    for path in (cache / "corruptions").glob("*.pt"):
+        path.write_bytes(b"not a torch file")
+    again = corrupted_pair(test, test, test, corruption="shot_noise", data_root=data, cache_dir=cache)
+    assert torch.equal(again.target.x, first.target.x)
+
+
 def test_a_stream_is_each_corruption_of_the_same_images_in_order(tmp_path):
     fake_data.write_mnist(tmp_path, "test", n=60)
     test = {"name": "mnist", "split": "test"}

@@ -165,3 +165,28 @@ def test_fit_from_a_run_that_does_not_fit_leaves_no_folder(tmp_path):
         fit(SourceOnly(MLP((2,), hidden=[8]), 2), _pair(), _trainer(), run_dir=tmp_path / "new",
             init_from=tmp_path / "source")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_method_may_give_its_parameters_as_a_generator(tmp_path):
+    """``{"params": self.parameters()}``, the torch idiom: the optimizer still gets every parameter."""
+    class Generated(SourceOnly):
+        def param_groups(self, stage):
+            return {"main": [{"params": self.parameters()}]}
+
+    seed_everything(0)
+    method = Generated(MLP((2,), hidden=[8]), 2)
+    start = method.head.weight.detach().clone()
+    fit(method, _pair(), _trainer(), run_dir=tmp_path / "run")
+    assert not torch.equal(method.head.weight.detach(), start)
+
+
+def test_a_resumed_run_keeps_the_run_it_started_from(tmp_path):
+    import shutil
+
+    train_in_process(tmp_path / "source", "method=source_only", "trainer.epochs=1")
+    first = train_in_process(tmp_path / "run", "method=dann", "trainer.epochs=2", f"init_from={tmp_path / 'source'}")
+    shutil.copy(tmp_path / "run" / "summary.json", tmp_path / "first.json")
+    (tmp_path / "run" / "summary.json").unlink()  # as a run killed before its end leaves it
+    resumed = train_in_process(tmp_path / "run", "method=dann", "trainer.epochs=3", f"init_from={tmp_path / 'source'}",
+                               resume=True)
+    assert resumed["status"] == "completed" and resumed["init_from"] == first["init_from"]

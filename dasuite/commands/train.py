@@ -484,6 +484,9 @@ def _train(cfg: DictConfig, run, meta: dict, presets: set[str], checkpoint: dict
     if checkpoint is not None:  # before anything is written: weights that do not fit leave the folder as it was
         load_model(method, checkpoint, run.checkpoints / "last.pt")
         meta["resumed_from_epoch"] = checkpoint["epoch"]
+        started = (checkpoint.get("meta") or {}).get("init_from")
+        if started is not None:  # what the run started from, as its first process recorded it
+            meta["init_from"] = started
         log.info("resuming from %s: epoch %d, step %d", run.checkpoints / "last.pt", checkpoint["epoch"],
                  checkpoint["step"])
     elif cfg.get("init_from") is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def cached_images(path: Path, shape: tuple[int, ...], make: Callable[[], torch.T
             cached = torch.load(path, weights_only=True)
             if isinstance(cached, torch.Tensor) and tuple(cached.shape) == tuple(shape) and cached.dtype == torch.uint8:
                 return cached
-        except (OSError, RuntimeError, EOFError):
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
             pass  # a damaged cache file is simply made again
     out = make()
     tmp = path.with_suffix(f".tmp{os.getpid()}")

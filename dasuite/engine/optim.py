@@ -37,10 +37,10 @@ def build_optimizer(name: str, groups: list[dict], lr: float, momentum: float, w
     Nesterov momentum (with ``momentum`` > 0; false: plain heavy-ball momentum). ``adamw`` decays the weights
     apart from the gradient step (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019),
     with ``weight_decay`` as its decay rate. Groups without a parameter: :class:`Frozen`."""
-    if not any(list(g["params"]) for g in groups):
+    groups = [{**{k: v for k, v in g.items() if k != "lr_mult"}, "params": list(g["params"]),
+               "lr": lr * g.get("lr_mult", 1.0)} for g in groups]  # a generator of parameters is read once, here
+    if not any(g["params"] for g in groups):
         return Frozen()
-    groups = [{**{k: v for k, v in g.items() if k != "lr_mult"}, "lr": lr * g.get("lr_mult", 1.0)}
-              for g in groups]
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay,
                                nesterov=nesterov and momentum > 0)
