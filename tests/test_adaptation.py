@@ -84,7 +84,6 @@ def no_checkpoints():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dasuite.engine.run_folder.RunFolder, "save_checkpoint", lambda self, state: None)
         patch.setattr(dasuite.engine.run_folder.RunFolder, "copy_checkpoint", lambda self, source, name: None)
-        patch.setattr(dasuite.engine.run_folder.RunFolder, "save_weights", lambda self, source, name: None)
         yield
 
 

@@ -9,7 +9,6 @@ from dasuite.engine.ensv import agreements, pick
 from dasuite.engine.predictions import load_predictions, predictions_file, save_predictions
 from dasuite.engine.run_folder import RunFolder
 from dasuite.engine.selection import EnsembleSelection, selection_for
-from tests.conftest import train_in_process
 
 
 def confident(labels, num_classes=2, p=0.9):
@@ -128,17 +127,3 @@ def test_an_extended_run_picks_only_among_weights_still_on_disk(tmp_path):
     evaluate(run, resumed, 4, [0, 0, 1, 0])
     resumed.finish(run)  # epoch 2 agrees most (4 of 4, as does 3) but its weights are gone: 3 is in best.pt
     assert resumed.summary()["best_epoch"] == 3 and best_epoch(run) == 3
-
-
-def test_the_picks_checkpoint_holds_the_weights_and_what_predicting_needs_only(tmp_path):
-    """best.pt (and each candidate) keeps the model's weights, config and model input, not the optimizer's or the
-    samplers' state: less disk, and still what load_run, eval and predict read."""
-    from dasuite import load_run
-
-    summary = train_in_process(tmp_path / "run", "method=dann", "trainer.epochs=3", "trainer.select=ensv")
-    best = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
-    assert {"model", "config", "model_input", "epoch"} <= set(best) and not {"optimizers", "samplers", "rng"} & set(best)
-    assert best["epoch"] == summary["best_epoch"]
-    last = tmp_path / "run" / "checkpoints" / "last.pt"
-    assert (tmp_path / "run" / "checkpoints" / "best.pt").stat().st_size < last.stat().st_size
-    assert load_run(tmp_path / "run", checkpoint="best").model.epoch == summary["best_epoch"]

@@ -138,9 +138,6 @@ class FollowerRunFolder(RunFolder):
     def copy_checkpoint(self, source: str, name: str):
         return self.checkpoints / name
 
-    def save_weights(self, source: str, name: str):
-        return self.checkpoints / name
-
 
 def run_folder(path) -> RunFolder:
     """The run folder this process writes to (rank 0) or only reads (the other ranks)."""

@@ -47,8 +47,6 @@ except ImportError:  # Windows: run folders are not locked
 FILES = (LOCK_FILE, "summary.json", "metrics.jsonl", "target_labels.json", ".hydra/config.yaml",
          ".hydra/hydra.yaml", ".hydra/overrides.yaml", "checkpoints/last.pt", "checkpoints/best.pt")
 FOLDERS = (".hydra", "checkpoints", "plots", "predictions", "eval", "export", "tensorboard", "mlruns")
-#: What a checkpoint kept for predicting holds (:meth:`RunFolder.save_weights`).
-WEIGHTS = ("epoch", "step", "stage", "model", "config", "meta", "model_input", "record")
 #: The run folders this process holds: resolved path -> [lock file descriptor, nesting depth].
 _HELD: dict[Path, list[int]] = {}
 
@@ -286,21 +284,6 @@ class RunFolder:
         import torch  # here, so that reading run folders (dasuite report) never loads torch
 
         write_atomic(path, lambda f: torch.save(state, f), within=self.path)
-        return path
-
-    def save_weights(self, source: str, name: str) -> Path:
-        """``checkpoints/<source>`` reduced to what predicting from it needs (:data:`WEIGHTS`: the model's weights,
-        config, model input, meta, epoch and its metrics record: no optimizer, scheduler, sampler or RNG state, so
-        about half the bytes of an SGD checkpoint and a third of an Adam one), atomically, as ``checkpoints/<name>``:
-        the label-free pick's candidates and best.pt, which nothing resumes from."""
-        import torch
-
-        from dasuite.engine.checkpoint import read_checkpoint
-
-        state = read_checkpoint(self.checkpoints / source, "keep a copy of")
-        kept = {key: state[key] for key in WEIGHTS if key in state}
-        path = self.checkpoints / name
-        write_atomic(path, lambda f: torch.save(kept, f), within=self.path)
         return path
 
     def copy_checkpoint(self, source: str, name: str) -> Path:

@@ -69,9 +69,8 @@ class Selection:
         return "best.pt" if epoch == self.epoch else None
 
     def keep(self, run, name: str) -> None:
-        """Keep the weights of the checkpoint just saved (last.pt) as ``name``, as :meth:`offer` or :meth:`kept`
-        said (:meth:`~dasuite.engine.run_folder.RunFolder.save_weights`: no optimizer or sampler state)."""
-        run.save_weights("last.pt", name)
+        """Copy the checkpoint just saved (last.pt) to ``name``, as :meth:`offer` or :meth:`kept` said."""
+        run.copy_checkpoint("last.pt", name)
 
     def finish(self, run) -> None:
         """Nothing left to do when training ends: best.pt already holds the pick."""
