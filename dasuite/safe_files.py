@@ -164,17 +164,8 @@ def write_atomic(path: Path, data: bytes | str | Callable[[IO[bytes]], None], wi
 
 def append(path: Path, data: bytes, within: Path | None = None) -> None:
     """Append ``data`` to ``path`` (created if absent), refusing a link, pipe or device there."""
-    path = Path(path)
-    check_writable(path, within)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
+    fd = _open_append(Path(path), within)
     try:
-        fd = os.open(path, flags, 0o666)
-    except OSError as error:
-        raise _open_error(path, error, refuse_write) from None
-    try:
-        what = _kind(os.fstat(fd).st_mode)
-        if what is not None:
-            raise refuse_write(path, what)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
@@ -186,7 +177,19 @@ def append(path: Path, data: bytes, within: Path | None = None) -> None:
 
 def open_append(path: Path, within: Path | None = None) -> IO:
     """``path`` opened to append UTF-8 text (created if absent), refusing a link, pipe or device there."""
-    path = Path(path)
+    fd = _open_append(Path(path), within)
+    try:
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def _open_append(path: Path, within: Path | None) -> int:
+    """A descriptor appending to ``path`` (created if absent), opened without following a link or waiting on a
+    pipe; a link, pipe or device there is an :class:`UnsafeFile`."""
     check_writable(path, within)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _NONBLOCK | _CLOEXEC | _BINARY
     try:
@@ -197,12 +200,10 @@ def open_append(path: Path, within: Path | None = None) -> IO:
         what = _kind(os.fstat(fd).st_mode)
         if what is not None:
             raise refuse_write(path, what)
-        if _NONBLOCK:
-            os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
-    return os.fdopen(fd, "a", encoding="utf-8")
+    return fd
 
 
 def open_read(path: Path, text: bool = False) -> IO:
