@@ -74,15 +74,23 @@ def oracle_pick(run_dir: Path, stage: str) -> float:
     return max(r["target/acc"] for r in records if r.get("stage") == stage)
 
 
-def completed(run_dir: Path) -> dict | None:
-    """The summary of a completed run in ``run_dir`` (with its oracle pick and wall time), else None."""
+def completed_run(run_dir: Path) -> tuple[dict, list[dict]] | None:
+    """The summary and metrics records of a completed run in ``run_dir``, else None."""
     summary_file = run_dir / "summary.json"
     if not summary_file.is_file():
         return None
     summary = json.loads(summary_file.read_text())
     if summary.get("status") != "completed":
         return None
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return summary, [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def completed(run_dir: Path) -> dict | None:
+    """The summary of a completed run in ``run_dir`` (with its oracle pick and wall time), else None."""
+    found = completed_run(run_dir)
+    if found is None:
+        return None
+    summary, records = found
     summary["oracle_pick_acc"] = oracle_pick(run_dir, records[-1]["stage"])
     summary["wall_seconds"] = records[-1]["time_s"]
     return summary

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from benchmark import machine, markers, write_section
+from benchmark import completed_run, machine, markers, write_section
 
 #: The stream's batch sizes when --batch-size is not given: each method's recipe's (configs/method/<name>.yaml).
 RECIPE_BATCHES = "each method's recipe's size (TENT, BN adaptation: 128; EATA, SAR, RDumb: 64)"
@@ -101,13 +100,10 @@ def stream_setting(corruptions: list[str]) -> str:
 def completed(run_dir: Path) -> dict | None:
     """The summary of a completed run in ``run_dir``, with ``shifts``: each shift's online accuracy (a continual
     stream's ``online/accuracy/<shift>``, from its last metrics record); None if there is none."""
-    summary_file = run_dir / "summary.json"
-    if not summary_file.is_file():
+    found = completed_run(run_dir)
+    if found is None:
         return None
-    summary = json.loads(summary_file.read_text())
-    if summary.get("status") != "completed":
-        return None
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    summary, records = found
     prefix = "online/accuracy/"
     summary["shifts"] = {k[len(prefix):]: v for k, v in records[-1].items() if k.startswith(prefix)}
     return summary
