@@ -97,20 +97,22 @@ def assert_valid_run_folder(run_dir: Path) -> dict:
     return summary
 
 
+def method_class(name: str) -> type:
+    """The class ``configs/method/<name>.yaml`` names in its ``_target_``."""
+    import importlib
+
+    from dasuite.config.catalog import config_dir
+
+    text = (config_dir() / "method" / f"{name}.yaml").read_text()
+    target = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("_target_:"))
+    module, cls = target.rsplit(".", 1)
+    return getattr(importlib.import_module(module), cls)
+
+
 def deployment_methods() -> set[str]:
     """The methods of configs/method/ that adapt a trained model at test time (a TestTimeMethod: they start from a
     trained run, init_from=, and are trained in tests/test_test_time*.py, not on the default pair)."""
-    import importlib
-
-    from dasuite.config.catalog import choices, config_dir
+    from dasuite.config.catalog import choices
     from dasuite.methods.test_time import TestTimeMethod
 
-    found = set()
-    for name in choices("method"):
-        text = (config_dir() / "method" / f"{name}.yaml").read_text()
-        target = next(line.split(":", 1)[1].strip() for line in text.splitlines()
-                      if line.strip().startswith("_target_:"))
-        module, cls = target.rsplit(".", 1)
-        if issubclass(getattr(importlib.import_module(module), cls), TestTimeMethod):
-            found.add(name)
-    return found
+    return {name for name in choices("method") if issubclass(method_class(name), TestTimeMethod)}

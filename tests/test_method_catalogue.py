@@ -305,14 +305,12 @@ def test_every_method_with_a_trade_off_declares_it_as_its_adaptation_weight():
     method taking ``trade_off`` must declare it (and a declared name must be a setting the method keeps)."""
     import inspect
 
-    from dasuite.config.catalog import choices, config_dir
+    from dasuite.config.catalog import choices
     from dasuite.methods.base import Method
+    from tests.conftest import method_class
 
     for name in choices("method"):
-        target = next(line.split(":", 1)[1].strip() for line in (config_dir() / "method" / f"{name}.yaml").read_text()
-                      .splitlines() if line.strip().startswith("_target_:"))
-        module, cls_name = target.rsplit(".", 1)
-        cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
+        cls = method_class(name)
         assert issubclass(cls, Method)
         takes = "trade_off" in inspect.signature(cls).parameters
         assert (cls.adaptation_weight == "trade_off") == takes, (name, cls.adaptation_weight)
