@@ -153,7 +153,7 @@ class Trainer:
         """The fit's state before its first step: the sets and streams, the step plan, the position."""
         stages = method.training_stages(pair.target_labeled is not None)
         sets = _training_sets(method, stages, pair)
-        orders = _stream_orders(stages, pair, seed)
+        orders = _stream_orders(stages, pair, sets, seed)
         streams = {name: BatchStream(parts, self.batch_size, torch.Generator().manual_seed(seed * 1000 + i),
                                      self.device, self.dist.rank, self.dist.world_size, orders.get(name))
                    for i, (name, parts) in enumerate(sets.items())}
@@ -319,8 +319,8 @@ def _training_sets(method: Method, stages: list, pair) -> dict:
     return {d: available[d] for d in needed}
 
 
-def _stream_orders(stages: list, pair, seed: int) -> dict[str, torch.Tensor]:
-    """The order in which each stream stage reads its first draw (:mod:`~dasuite.engine.stream_order`)."""
+def _stream_orders(stages: list, pair, sets: dict, seed: int) -> dict[str, torch.Tensor]:
+    """The order in which each stream stage reads its first draw, one of ``sets`` (:mod:`~.stream_order`)."""
     orders = {}
     for stage in (s for s in stages if s.stream is not None):
         draw, stream = stage.draws[0], stage.stream
@@ -331,7 +331,7 @@ def _stream_orders(stages: list, pair, seed: int) -> dict[str, torch.Tensor]:
         if draw in orders or any(draw in s.draws for s in stages if s.stream is None):
             raise ConfigError(f"the set {draw!r} is read as a stream by stage {stage.name!r} and drawn by another "
                               "stage too; a stream is read by one stage only.")
-        n = len(pair.training_sets()[draw][0])
+        n = len(sets[draw][0])
         segments = [size for _, size in pair.target_test_segments or ()] if draw == "target_test" else None
         orders[draw] = stream_order(labels if labels is not None else torch.zeros(n, dtype=torch.long),
                                     stream.order, stream.label_shift, torch.Generator().manual_seed(seed * 1000 + 999),
