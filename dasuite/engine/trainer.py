@@ -320,7 +320,7 @@ def _training_sets(method: Method, stages: list, pair) -> dict:
 
 
 def _stream_orders(stages: list, pair, sets: dict, seed: int) -> dict[str, torch.Tensor]:
-    """The order in which each stream stage reads its first draw, one of ``sets`` (:mod:`~.stream_order`)."""
+    """The order in which each stream stage reads its first draw, one of ``sets`` (dasuite.engine.stream_order)."""
     orders = {}
     for stage in (s for s in stages if s.stream is not None):
         draw, stream = stage.draws[0], stage.stream
